@@ -1,0 +1,30 @@
+"""``edge-transfer demo``: draw, export and validate the demo tickets; write a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import _args
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--output", type=Path, default=Path("export/demo"), help="report folder, replaced on each run (default export/demo)")
+    parser.add_argument("--archs", type=_args.name_list, default=("resnet50", "resnet18-cifar"), help="architectures (default resnet50,resnet18-cifar)")
+    parser.add_argument("--sparsities", type=_args.name_list, default=("0", "0.8", "0.9", "0.95"), help="OMP sparsities (default 0,0.8,0.9,0.95)")
+
+
+def run(args) -> int:
+    from ..backbones import get_backbone_cfg
+    from ..demo import DemoOptions, run_demo, summary_table
+    from ..tables import text_table, ticket_layer_table
+
+    for arch in args.archs:
+        get_backbone_cfg(arch)
+    sparsities = tuple(_args.sparsity(s) for s in args.sparsities)
+    opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=sparsities)
+    result = run_demo(opts)
+    headers, rows = summary_table(result.rows, opts.validate_engines)
+    print()
+    print(text_table(headers, rows))
+    print(f"\ndemo finished in {result.seconds:.0f}s; report: {result.path / 'report.md'}")
+    return 0

@@ -1,0 +1,63 @@
+"""``edge-transfer export``: ticket -> ONNX (classifier + backbone), validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import _args
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("ticket", type=Path, help="ticket folder from `edge-transfer prune`")
+    parser.add_argument("--output", type=Path, required=True, help="export folder to create")
+    g = parser.add_argument_group("graph")
+    g.add_argument("--batch-size", type=_args.batch_size_or_dynamic, default=None, metavar="N|dynamic",
+                   help="static batch size, or 'dynamic' (default)")
+    g.add_argument("--opset", type=int, default=13, help="ONNX opset (11-17, default 13)")
+    g.add_argument("--with-dense", action="store_true", help="also export the dense baseline to OUTPUT/dense/")
+    g = parser.add_argument_group("validation")
+    g.add_argument("--validate-engines", type=_args.name_list, default=("onnxruntime", "deepsparse"),
+                   help="engines compared with PyTorch (default onnxruntime,deepsparse)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the validation inputs (default 0)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+
+def print_validation(manifest: dict) -> None:
+    from ..tables import text_table
+
+    v = manifest["validation"]
+    rows = [
+        [p["graph"], p["engine"], p["batch_size"], f"{p['max_abs_diff']:.2e}", f"{p['max_rel_diff']:.2e}",
+         f"{p['tolerance']:.0e}", "ok" if p["passed"] else "FAIL"]
+        for p in v["parity"]
+    ]
+    print(text_table(["graph", "engine", "batch", "max abs diff", "max rel diff", "tolerance", "parity"], rows))
+    audit = v["audit"]
+    ticket_zeros = sum(a["ticket_zeros"] for a in audit)
+    onnx_zeros = sum(a["onnx_zeros"] for a in audit)
+    print(
+        f"sparsity audit: {len(audit)} pruned layer checks, ticket zeros {ticket_zeros:,}, ONNX zeros {onnx_zeros:,}, "
+        f"lost {v['lost_zeros']}, gained {v['gained_zeros']}"
+    )
+
+
+def run(args) -> int:
+    from ..export import ExportOptions, export_ticket
+    from ..fileio import read_json
+
+    opts = ExportOptions(
+        ticket=args.ticket,
+        output=args.output,
+        batch_size=args.batch_size,
+        opset=args.opset,
+        with_dense=args.with_dense,
+        validate_engines=args.validate_engines,
+        seed=args.seed,
+        force=args.force,
+    )
+    result = export_ticket(opts, log=print)
+    print_validation(result.manifest)
+    if args.with_dense:
+        print_validation(read_json(result.path / "dense" / "manifest.json"))
+    print(f"wrote {result.path}/ (model.onnx, backbone.onnx, manifest.json{', dense/' if args.with_dense else ''})")
+    return 0

@@ -1,0 +1,53 @@
+"""``edge-transfer`` entry point: parses arguments into a subcommand and turns typed
+errors into one-line messages with exit code 2. Heavy libraries are imported only
+inside the subcommands' ``run`` so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "prune": ("prune", "draw a ticket (pruned subnetwork) from a checkpoint or random init"),
+    "info": ("info", "print a ticket's per-layer sparsity, MACs and ideal speedup"),
+    "export": ("export_cmd", "export a ticket to ONNX with parity checks and a zero audit"),
+    "demo": ("demo", "draw, export and validate demo tickets and write a report"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors already; keep its message to one line plus usage."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="edge-transfer", description="Pruned CNN tickets on edge CPUs: draw, export, benchmark, adapt.")
+    parser.add_argument("--version", action="version", version=f"edge-transfer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(f".{module_name}", __package__)
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..errors import EdgeTransferError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args._run(args) or 0
+    except EdgeTransferError as exc:
+        print(f"edge-transfer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edge-transfer {args.command}: interrupted; nothing partial was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

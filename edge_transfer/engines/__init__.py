@@ -1,0 +1,35 @@
+"""One registry for inference engines. Each backend is one module exposing a class with
+
+    name: str
+    version() -> str
+    compile(model_path, batch_size, num_cores) -> CompiledModel
+
+and a CompiledModel has ``run(list[np.ndarray]) -> list[np.ndarray]`` and ``settings``
+(a flat dict). Callers never branch on the engine's name. Backends are imported
+lazily so listing them costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import UnknownNameError
+
+# name -> "module:Class", relative to this package.
+_BACKENDS = {
+    "onnxruntime": "ort:ORTEngine",
+    "deepsparse": "deepsparse_engine:DeepSparseEngine",
+}
+
+
+def list_engines() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def get_engine(name: str):
+    try:
+        module_name, cls_name = _BACKENDS[name].split(":")
+    except KeyError:
+        raise UnknownNameError(f"unknown engine {name!r}; choose from: {', '.join(list_engines())}") from None
+    module = importlib.import_module(f".{module_name}", __name__)
+    return getattr(module, cls_name)()

@@ -1,0 +1,162 @@
+"""Export a ticket to ONNX: ``export_ticket(ExportOptions) -> ExportResult``.
+
+Writes ``model.onnx`` (classifier), ``backbone.onnx`` (pooled penultimate features,
+what online learning runs) and ``manifest.json``; with ``with_dense`` the dense
+baseline (same weights, mask not applied) goes to ``dense/`` in the same layout.
+Every export is validated (engine parity and the zero audit) before the folder
+appears; on failure nothing is written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import OptionError, ParityError, SparsityLossError
+
+EXPORT_SCHEMA = "edge-transfer.export/1"
+MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.onnx"
+BACKBONE_FILE = "backbone.onnx"
+DENSE_DIR = "dense"
+OPSETS = range(11, 18)
+
+
+@dataclass
+class ExportOptions:
+    ticket: Path
+    output: Path
+    batch_size: int | None = None  # None: dynamic batch dimension
+    opset: int = 13
+    with_dense: bool = False
+    # Engines whose outputs are compared with PyTorch; empty skips parity (not the audit).
+    validate_engines: tuple[str, ...] = ("onnxruntime", "deepsparse")
+    seed: int = 0
+    force: bool = False
+
+    def validate(self) -> None:
+        from ..engines import get_engine
+
+        if self.batch_size is not None and self.batch_size <= 0:
+            raise OptionError(f"--batch-size must be a positive integer or 'dynamic', got {self.batch_size}")
+        if self.opset not in OPSETS:
+            raise OptionError(f"--opset must be between {OPSETS.start} and {OPSETS.stop - 1}, got {self.opset}")
+        for name in self.validate_engines:
+            get_engine(name)
+
+    @property
+    def validation_batch(self) -> int:
+        # A dynamic export is checked at batch 2 so the batch axis is exercised.
+        return self.batch_size or 2
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    manifest: dict = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.manifest["validation"]["passed"]
+
+
+def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: str, log: Callable) -> dict:
+    """Export one model (ticket or dense) as classifier + backbone, validate, return its manifest."""
+    from .. import __version__
+    from ..backbones import get_backbone_cfg, split_backbone
+    from ..engines import get_engine
+    from ..fileio import sha256_file, write_json
+    from ..onnx_io import load_onnx
+    from .graph import export_onnx
+    from .validate import audit_zeros, check_parity, seeded_input
+
+    cfg = get_backbone_cfg(ticket.arch)
+    folder.mkdir(parents=True, exist_ok=True)
+    backbone, head = split_backbone(model, cfg)
+    input_size = tuple(ticket.meta["input_size"])
+    graphs = {MODEL_FILE: (model, "logits"), BACKBONE_FILE: (backbone, "features")}
+    engines = [get_engine(name) for name in opts.validate_engines]
+    inputs = seeded_input(input_size, opts.validation_batch, opts.seed)
+    prefix = f"{DENSE_DIR}/" if variant == "dense" else ""
+    files, parity, audit = {}, [], []
+    for filename, (module, output_name) in graphs.items():
+        start = time.perf_counter()
+        path = folder / filename
+        signature = export_onnx(module, path, input_size, opts.batch_size, opts.opset, output_name)
+        log(f"  {prefix}{filename}: exported in {time.perf_counter() - start:.1f}s")
+        if variant == "ticket":
+            audit += audit_zeros(load_onnx(path), model, list(ticket.masks))
+        parity += check_parity(f"{prefix}{filename}", path, module, inputs, engines, cfg.rel_tolerance)
+        files[filename] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, **signature}
+    passed = all(r.passed for r in parity) and all(r.passed for r in audit)
+    manifest = {
+        "schema": EXPORT_SCHEMA,
+        "variant": variant,
+        "label": ticket.label if variant == "ticket" else f"{ticket.arch} dense baseline"
+        + (" (untrained weights: speed only)" if ticket.meta.get("untrained") else ""),
+        "ticket_path": str(ticket.path.resolve()),
+        "ticket": {k: v for k, v in ticket.meta.items() if k != "layers"} if variant == "ticket" else None,
+        "arch": ticket.arch,
+        "sparsity": ticket.meta["achieved_sparsity"] if variant == "ticket" else 0.0,
+        "untrained": bool(ticket.meta.get("untrained")),
+        "opset": opts.opset,
+        "batch_size": opts.batch_size or "dynamic",
+        "input_size": list(input_size),
+        "mean": ticket.meta["mean"],
+        "std": ticket.meta["std"],
+        "num_classes": head.out_features,
+        "feature_dim": head.in_features,
+        "files": files,
+        "validation": {
+            "passed": passed,
+            "seed": opts.seed,
+            "batch_size": opts.validation_batch,
+            "parity": [r.to_dict() for r in parity],
+            "audit": [r.to_dict() for r in audit],
+            "lost_zeros": sum(r.lost for r in audit),
+            "gained_zeros": sum(r.gained for r in audit),
+        },
+        "tool_version": __version__,
+    }
+    write_json(folder / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def _raise_on_failure(manifests: list[dict]) -> None:
+    lost = [a for m in manifests for a in m["validation"]["audit"] if not a["passed"]]
+    mismatches = [p for m in manifests for p in m["validation"]["parity"] if not p["passed"]]
+    if lost:
+        names = ", ".join(f"{a['layer']} ({a['lost']} lost)" for a in lost[:5])
+        raise SparsityLossError(f"export lost zeros in {len(lost)} layers: {names}; nothing was written, please report this")
+    if mismatches:
+        detail = "; ".join(
+            f"{p['graph']} on {p['engine']}: rel diff {p['max_rel_diff']:.2e} > {p['tolerance']:.0e}" for p in mismatches
+        )
+        raise ParityError(
+            f"engine outputs differ from PyTorch ({detail}); nothing was written: "
+            "try another --opset or report the engine version"
+        )
+
+
+def export_ticket(opts: ExportOptions, log: Callable[[str], None] = lambda _msg: None) -> ExportResult:
+    from ..fileio import atomic_output_dir, check_output_dir
+    from ..ticket import load_ticket
+
+    opts.validate()
+    check_output_dir(opts.output, opts.force)
+    ticket = load_ticket(opts.ticket)
+    with atomic_output_dir(opts.output, opts.force) as tmp:
+        log(f"exporting {ticket.label}")
+        manifest = _export_variant(ticket.model, tmp, ticket, opts, "ticket", log)
+        manifests = [manifest]
+        if opts.with_dense:
+            log("exporting the dense baseline")
+            manifests.append(_export_variant(ticket.dense_model(), tmp / DENSE_DIR, ticket, opts, "dense", log))
+            manifest["dense"] = f"{DENSE_DIR}/{MANIFEST_FILE}"
+        _raise_on_failure(manifests)
+        from ..fileio import write_json
+
+        write_json(tmp / MANIFEST_FILE, manifest)
+    return ExportResult(path=Path(opts.output), manifest=manifest)

@@ -1,0 +1,97 @@
+"""Atomic writes: nothing the user already saved is lost or left half-written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import OutputExistsError, OptionError
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_output_dir(path: Path, force: bool) -> None:
+    """Refuse an existing output before any work is done, so a refusal writes nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"output {path} exists and is not a folder; choose another --output")
+    if path.exists() and not force:
+        raise OutputExistsError(
+            f"output folder {path} already exists; choose another --output or pass --force to replace it"
+        )
+
+
+@contextmanager
+def atomic_output_dir(path: Path, force: bool):
+    """Yield a temporary sibling folder; on success it replaces ``path`` in one rename.
+
+    An interrupt or error leaves ``path`` exactly as it was (the temp folder is removed).
+    """
+    path = Path(path)
+    check_output_dir(path, force)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OptionError(f"cannot create {path.parent} ({exc.strerror}); choose a writable --output") from None
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+        _apply_umask(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists():
+        # Swap via a backup so the old folder survives until the new one is in place.
+        backup = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+        os.rename(path, backup / path.name)
+        os.rename(tmp, path)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.rename(tmp, path)
+
+
+def _apply_umask(folder: Path) -> None:
+    """mkdtemp and some writers create 0700/0600 entries; give them the user's usual mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for entry in folder.rglob("*"):
+        os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~umask)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,47 @@
+"""A description of the machine and library versions, recorded beside every result."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def system_info() -> dict:
+    import psutil
+
+    from . import __version__
+
+    info = {
+        "cpu_model": cpu_model(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "logical_cores": psutil.cpu_count(logical=True),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "edge_transfer": __version__,
+    }
+    for module in ("torch", "onnx", "onnxruntime", "deepsparse", "numpy"):
+        try:
+            info[module] = __import__(module).__version__
+        except ImportError:
+            info[module] = None
+    try:
+        from deepsparse.cpu import cpu_architecture
+
+        arch = cpu_architecture()
+        info["isa"] = arch.isa
+        info["vnni"] = bool(arch.vnni)
+    except Exception:  # DeepSparse probes the CPU natively; a failure just leaves these out.
+        info["isa"] = None
+    return info

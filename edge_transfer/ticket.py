@@ -1,0 +1,115 @@
+"""The ticket format: a folder that every later stage (export, bench, adapt) consumes.
+
+    ticket.json          metadata, schema ``edge-transfer.ticket/1``
+    weights.safetensors  full state_dict with the mask applied (pruned weights exactly 0)
+    masks.safetensors    one bool tensor per pruned layer (True = kept)
+    dense.safetensors    the source values of the pruned tensors, so the dense
+                         baseline (same weights, mask not applied) can be rebuilt
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TicketError
+
+TICKET_SCHEMA = "edge-transfer.ticket/1"
+META_FILE = "ticket.json"
+WEIGHTS_FILE = "weights.safetensors"
+MASKS_FILE = "masks.safetensors"
+DENSE_FILE = "dense.safetensors"
+UNTRAINED_LABEL = "untrained weights: speed only"
+
+
+@dataclass
+class Ticket:
+    path: Path
+    meta: dict
+    model: "object"  # nn.Module in eval mode, masked weights
+    masks: dict  # parameter name -> bool tensor
+
+    @property
+    def arch(self) -> str:
+        return self.meta["arch"]
+
+    @property
+    def label(self) -> str:
+        """Short description used in every report; says so when weights are untrained."""
+        base = f"{self.arch} {self.meta['method']} {self.meta['achieved_sparsity']:.1%}"
+        return f"{base} ({UNTRAINED_LABEL})" if self.meta.get("untrained") else base
+
+    def dense_model(self):
+        """The dense baseline: same architecture and weights, mask not applied."""
+        import copy
+
+        from safetensors.torch import load_file
+
+        dense = copy.deepcopy(self.model)
+        source = load_file(str(self.path / DENSE_FILE))
+        state = dense.state_dict()
+        state.update(source)
+        dense.load_state_dict(state)
+        return dense.eval()
+
+
+def save_ticket(folder: Path, model, masks: dict, dense_values: dict, meta: dict) -> None:
+    """Write a ticket into ``folder`` (an empty temp folder from ``atomic_output_dir``)."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE))
+    save_file({k: v.contiguous() for k, v in masks.items()}, str(folder / MASKS_FILE))
+    save_file({k: v.detach().contiguous() for k, v in dense_values.items()}, str(folder / DENSE_FILE))
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _read_meta(path: Path) -> dict:
+    if not path.is_dir():
+        raise TicketError(f"ticket folder {path} not found; draw one with `edge-transfer prune ... --output {path}`")
+    meta_path = path / META_FILE
+    if not meta_path.is_file():
+        raise TicketError(f"{path} has no {META_FILE}; it is not a ticket folder (draw one with `edge-transfer prune`)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TicketError(f"{meta_path} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc}); redraw the ticket") from None
+    if meta.get("schema") != TICKET_SCHEMA:
+        raise TicketError(f"{meta_path} has schema {meta.get('schema')!r}, expected {TICKET_SCHEMA!r}; redraw the ticket")
+    for name in (WEIGHTS_FILE, MASKS_FILE, DENSE_FILE):
+        if not (path / name).is_file():
+            raise TicketError(f"ticket {path} is missing {name}; redraw it with `edge-transfer prune`")
+    return meta
+
+
+def load_ticket(path: Path) -> Ticket:
+    """Load a ticket and re-check that every masked weight is exactly zero."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .backbones import create_backbone
+
+    path = Path(path)
+    meta = _read_meta(path)
+    try:
+        state = load_file(str(path / WEIGHTS_FILE))
+        masks = {k: v.bool() for k, v in load_file(str(path / MASKS_FILE)).items()}
+    except (SafetensorError, OSError) as exc:
+        raise TicketError(f"ticket {path} has an unreadable tensor file ({exc}); redraw it") from None
+    model = create_backbone(meta["arch"], num_classes=meta["num_classes"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise TicketError(f"weights in {path} do not fit {meta['arch']} ({str(exc).splitlines()[0]}); redraw the ticket") from None
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        weight = params.get(name)
+        if weight is None or weight.shape != mask.shape:
+            raise TicketError(f"mask {name} in {path} does not match the model; redraw the ticket")
+        leaked = int((weight.detach()[~mask] != 0).sum())
+        if leaked:
+            raise TicketError(
+                f"{leaked} masked weights of {name} in {path} are not zero; the ticket was modified: redraw it"
+            )
+    return Ticket(path=path, meta=meta, model=model.eval(), masks=masks)
