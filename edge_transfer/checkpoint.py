@@ -51,7 +51,8 @@ def _read_raw(path: Path, trust: bool):
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust), None
     except pickle.UnpicklingError as exc:
-        if not trust and "weights_only" in str(exc).lower().replace(" ", "_"):
+        # torch names a non-allowlisted class "Unsupported global"; garbage bytes fail otherwise.
+        if not trust and "Unsupported global" in str(exc):
             raise UnsafeCheckpointError(
                 f"checkpoint {path} contains arbitrary Python objects that could run code when loaded; "
                 "if you trust its source pass --trust-checkpoint"

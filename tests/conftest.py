@@ -1,0 +1,44 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
+
+
+def run_cli(*args, cwd=None):
+    """Run the installed CLI in a subprocess, as a user would."""
+    cmd = [sys.executable, "-m", "edge_transfer.cli.main", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def small_ticket(tmp_path_factory):
+    """A 90% OMP ticket of resnet18-cifar (random init): small and quick to export."""
+    from edge_transfer.prune import PruneOptions, draw_ticket
+
+    out = tmp_path_factory.mktemp("tickets") / "r18c-90"
+    draw_ticket(PruneOptions(arch="resnet18-cifar", output=out, sparsity=0.9))
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_export(small_ticket, tmp_path_factory):
+    from edge_transfer.export import ExportOptions, export_ticket
+
+    out = tmp_path_factory.mktemp("exports") / "r18c-90"
+    return export_ticket(ExportOptions(ticket=small_ticket, output=out, with_dense=True))
+
+
+def assert_one_line_error(proc, *fragments):
+    """A user error: exit 2, one line on stderr naming the problem, no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.strip().splitlines() if "Warning" not in line and "warn(" not in line]
+    assert "Traceback" not in proc.stderr
+    error_lines = [line for line in lines if "error:" in line]
+    assert len(error_lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in error_lines[0], (fragment, error_lines[0])
+    return error_lines[0]
