@@ -49,6 +49,12 @@ def ticket_summary_lines(meta: dict) -> list[str]:
         f"MACs {t['dense_macs'] / 1e9:.3f} G dense -> {t['remaining_macs'] / 1e9:.3f} G left: "
         f"ideal (FLOP-proportional) speedup {t['ideal_speedup']:.2f}x",
     ]
+    collapsed = [r["name"] for r in meta["layers"] if r["prunable"] and r["sparsity"] > 0.99]
+    if collapsed:
+        lines.append(
+            f"warning: {len(collapsed)} layers are over 99% sparse ({collapsed[0].removesuffix('.weight')}...); "
+            "global ranking favours pruning large layers, --scope layer spreads sparsity evenly"
+        )
     if meta.get("untrained"):
         lines.append("NOTE: untrained weights: speed only (no --checkpoint was given)")
     return lines

@@ -32,13 +32,13 @@ def print_validation(manifest: dict) -> None:
         for p in v["parity"]
     ]
     print(text_table(["graph", "engine", "batch", "max abs diff", "max rel diff", "tolerance", "parity"], rows))
-    audit = v["audit"]
-    ticket_zeros = sum(a["ticket_zeros"] for a in audit)
-    onnx_zeros = sum(a["onnx_zeros"] for a in audit)
-    print(
-        f"sparsity audit: {len(audit)} pruned layer checks, ticket zeros {ticket_zeros:,}, ONNX zeros {onnx_zeros:,}, "
-        f"lost {v['lost_zeros']}, gained {v['gained_zeros']}"
-    )
+    for graph in sorted({a["graph"] for a in v["audit"]}):
+        audit = [a for a in v["audit"] if a["graph"] == graph]
+        print(
+            f"sparsity audit {graph}: {len(audit)} pruned layers, ticket zeros {sum(a['ticket_zeros'] for a in audit):,}, "
+            f"ONNX zeros {sum(a['onnx_zeros'] for a in audit):,}, lost {sum(a['lost'] for a in audit)}, "
+            f"gained {sum(a['gained'] for a in audit)}"
+        )
 
 
 def run(args) -> int:

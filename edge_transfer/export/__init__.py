@@ -87,7 +87,7 @@ def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: s
         signature = export_onnx(module, path, input_size, opts.batch_size, opts.opset, output_name)
         log(f"  {prefix}{filename}: exported in {time.perf_counter() - start:.1f}s")
         if variant == "ticket":
-            audit += audit_zeros(load_onnx(path), model, list(ticket.masks))
+            audit += audit_zeros(filename, load_onnx(path), model, list(ticket.masks))
         parity += check_parity(f"{prefix}{filename}", path, module, inputs, engines, cfg.rel_tolerance)
         files[filename] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, **signature}
     passed = all(r.passed for r in parity) and all(r.passed for r in audit)
@@ -128,7 +128,7 @@ def _raise_on_failure(manifests: list[dict]) -> None:
     lost = [a for m in manifests for a in m["validation"]["audit"] if not a["passed"]]
     mismatches = [p for m in manifests for p in m["validation"]["parity"] if not p["passed"]]
     if lost:
-        names = ", ".join(f"{a['layer']} ({a['lost']} lost)" for a in lost[:5])
+        names = ", ".join(f"{a['graph']}:{a['layer']} ({a['lost']} lost)" for a in lost[:5])
         raise SparsityLossError(f"export lost zeros in {len(lost)} layers: {names}; nothing was written, please report this")
     if mismatches:
         detail = "; ".join(

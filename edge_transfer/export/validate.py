@@ -24,6 +24,7 @@ class ParityRecord:
 
 @dataclass
 class AuditRecord:
+    graph: str
     layer: str
     ticket_zeros: int
     onnx_zeros: int
@@ -62,7 +63,7 @@ def check_parity(graph_name: str, onnx_path: Path, reference, inputs, engines, t
     return records
 
 
-def audit_zeros(onnx_model, ticket_model, mask_names) -> list[AuditRecord]:
+def audit_zeros(graph_name: str, onnx_model, ticket_model, mask_names) -> list[AuditRecord]:
     """For every pruned layer: are the ticket's exact zeros still exactly zero in the graph?
 
     Compared position by position (not only counted), so a zero that moved would fail too.
@@ -78,10 +79,10 @@ def audit_zeros(onnx_model, ticket_model, mask_names) -> list[AuditRecord]:
         if array is not None and array.shape != ticket_zero.shape and array.T.shape == ticket_zero.shape:
             array = array.T  # a Gemm may store the weight transposed
         if array is None or array.shape != ticket_zero.shape:
-            records.append(AuditRecord(name, int(ticket_zero.sum()), -1, int(ticket_zero.sum()), 0, False))
+            records.append(AuditRecord(graph_name, name, int(ticket_zero.sum()), -1, int(ticket_zero.sum()), 0, False))
             continue
         onnx_zero = array == 0
         lost = int((ticket_zero & ~onnx_zero).sum())
         gained = int((~ticket_zero & onnx_zero).sum())
-        records.append(AuditRecord(name, int(ticket_zero.sum()), int(onnx_zero.sum()), lost, gained, lost == 0))
+        records.append(AuditRecord(graph_name, name, int(ticket_zero.sum()), int(onnx_zero.sum()), lost, gained, lost == 0))
     return records
