@@ -118,3 +118,15 @@ def test_export_bad_options(tmp_path, small_ticket, args, fragment):
     out = tmp_path / "e"
     assert_one_line_error(run_cli("export", small_ticket, "--output", out, *args), fragment)
     assert not out.exists()
+
+
+def test_demo_small(tmp_path):
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--output", out, "--archs", "resnet18-cifar", "--sparsities", "0,0.9")
+    assert proc.returncode == 0, proc.stderr
+    assert "layer4.1.conv2" in proc.stdout  # per-layer table of the 90% ticket
+    report = (out / "report.md").read_text()
+    assert "untrained weights: speed only" in report and "resnet18-cifar-omp90" in report
+    results = json.loads((out / "results.json").read_text())
+    assert [round(r["achieved_sparsity"], 4) for r in results["tickets"]] == [0.0, 0.9]
+    assert all(r["lost_zeros"] == 0 for r in results["tickets"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import argparse  # noqa: F401  (re-exported for ArgumentTypeError)
 
 
 def sparsity(text: str) -> float:

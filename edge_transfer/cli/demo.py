@@ -16,13 +16,18 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..backbones import get_backbone_cfg
     from ..demo import DemoOptions, run_demo, summary_table
-    from ..tables import text_table, ticket_layer_table
+    from ..tables import text_table, ticket_layer_table, ticket_summary_lines
 
     for arch in args.archs:
         get_backbone_cfg(arch)
     sparsities = tuple(_args.sparsity(s) for s in args.sparsities)
     opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=sparsities)
     result = run_demo(opts)
+    for tag, meta in result.metas.items():
+        print(f"\n== {tag}")
+        if meta["target_sparsity"] == 0.9:
+            print(text_table(*ticket_layer_table(meta)))
+        print("\n".join(ticket_summary_lines(meta)))
     headers, rows = summary_table(result.rows, opts.validate_engines)
     print()
     print(text_table(headers, rows))

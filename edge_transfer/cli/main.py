@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "prune": ("prune", "draw a ticket (pruned subnetwork) from a checkpoint or random init"),
     "info": ("info", "print a ticket's per-layer sparsity, MACs and ideal speedup"),
     "export": ("export_cmd", "export a ticket to ONNX with parity checks and a zero audit"),
+    "bench": ("bench", "benchmark tickets against the dense baseline on DeepSparse, ONNX Runtime, PyTorch"),
     "demo": ("demo", "draw, export and validate demo tickets and write a report"),
 }
 

@@ -13,6 +13,11 @@ class _DeepSparseModel:
     def run(self, inputs):
         return self._engine.run(inputs)
 
+    def native_benchmark(self, inputs, iterations: int, warmup: int) -> float:
+        """Items/s from DeepSparse's own Engine.benchmark, to check the harness against."""
+        result = self._engine.benchmark(inputs, num_iterations=iterations, num_warmup_iterations=warmup)
+        return float(result.items_per_second)
+
 
 class DeepSparseEngine:
     name = "deepsparse"
@@ -22,12 +27,23 @@ class DeepSparseEngine:
 
         return deepsparse.__version__
 
-    def compile(self, model_path: Path, batch_size: int, num_cores: int | None = None) -> _DeepSparseModel:
+    def compile(self, model_path: Path, batch_size: int, num_cores: int | None = None, streams: int = 1, torch_model=None):
         import deepsparse
 
         from ..onnx_io import check_onnx_file
 
         check_onnx_file(model_path)
-        engine = deepsparse.Engine(model=str(model_path), batch_size=batch_size, num_cores=num_cores)
-        settings = {"num_cores": engine.num_cores, "batch_size": batch_size}
+        # Concurrent requests need the multi-stream scheduler; one stream uses the default.
+        scheduler = "multi_stream" if streams > 1 else None
+        engine = deepsparse.Engine(
+            model=str(model_path), batch_size=batch_size, num_cores=num_cores, num_streams=streams if streams > 1 else None,
+            scheduler=scheduler,
+        )
+        settings = {
+            "num_cores": engine.num_cores,
+            "batch_size": batch_size,
+            "streams": streams,
+            "scheduler": str(engine.scheduler),
+            "fraction_of_supported_ops": float(engine.fraction_of_supported_ops),
+        }
         return _DeepSparseModel(engine, settings)

@@ -23,7 +23,7 @@ class ORTEngine:
 
         return onnxruntime.__version__
 
-    def compile(self, model_path: Path, batch_size: int, num_cores: int | None = None) -> _ORTModel:
+    def compile(self, model_path: Path, batch_size: int, num_cores: int | None = None, streams: int = 1, torch_model=None):
         import onnxruntime as ort
 
         from ..onnx_io import check_onnx_file
@@ -36,5 +36,5 @@ class ORTEngine:
             opts.intra_op_num_threads = num_cores
         opts.inter_op_num_threads = 1
         session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
-        settings = {"intra_op_threads": num_cores, "inter_op_threads": 1, "batch_size": batch_size}
+        settings = {"intra_op_threads": num_cores, "inter_op_threads": 1, "batch_size": batch_size, "streams": streams}
         return _ORTModel(session, settings)

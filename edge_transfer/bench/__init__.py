@@ -1,0 +1,240 @@
+"""``run_bench(BenchOptions) -> BenchResult``: time tickets against their dense baseline on
+every engine with the same cores, correctness checked before timing.
+
+Rules (each one tested): every engine gets the same pinned cores; warm-up by time and
+count; timed iterations until both --time and --min-iterations are met; configurations
+run --repeats times in a shuffled order; speedup = ticket / dense items/s of the same
+engine, batch and cores, computed per repeat pair (median, min, max).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import OptionError
+
+BENCH_SCHEMA = "edge-transfer.bench/1"
+SCENARIOS = ("sync", "async")
+
+
+@dataclass
+class BenchOptions:
+    paths: tuple[Path, ...] = ()
+    cores: int | None = None  # None: all physical cores
+    batch_sizes: tuple[int, ...] = (1, 16, 64)
+    engines: tuple[str, ...] = ("deepsparse", "onnxruntime", "torch")
+    scenario: str = "sync"
+    streams: int | None = None  # async only; default = cores
+    time_s: float = 10.0
+    warmup_s: float = 2.0
+    min_iterations: int = 20
+    repeats: int = 3
+    baseline: str | Path = "dense"  # "dense": each export's dense/ ; or a path used for all
+    input_shape: tuple[int, ...] | None = None
+    graph: str = "model.onnx"
+    allow_mismatch: bool = False
+    tolerance: float = 1e-3  # max |engine - reference| / max |reference|
+    memory: bool = True
+    native_check: bool = False  # also time DeepSparse's own Engine.benchmark
+    seed: int = 0
+
+    def validate(self) -> None:
+        from ..engines import get_engine
+
+        for name, value in (("--batch-size", min(self.batch_sizes, default=0)), ("--repeats", self.repeats),
+                            ("--min-iterations", self.min_iterations)):
+            if value <= 0:
+                raise OptionError(f"{name} must be a positive integer, got {value}")
+        if self.cores is not None and self.cores <= 0:
+            raise OptionError(f"--cores must be a positive integer, got {self.cores}")
+        if self.time_s <= 0:
+            raise OptionError(f"--time must be > 0 seconds, got {self.time_s}")
+        if self.warmup_s < 0:
+            raise OptionError(f"--warmup must be >= 0 seconds, got {self.warmup_s}")
+        if self.scenario not in SCENARIOS:
+            raise OptionError(f"--scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
+        if self.streams is not None and self.streams <= 0:
+            raise OptionError(f"--streams must be a positive integer, got {self.streams}")
+        if not self.engines:
+            raise OptionError("--engine needs at least one engine")
+        for name in self.engines:
+            get_engine(name)  # raises with the list of available engines
+        if self.input_shape is not None and (len(self.input_shape) != 3 or min(self.input_shape) <= 0):
+            raise OptionError(f"--input-shape must be CxHxW with positive sizes, e.g. 3x224x224, got {self.input_shape}")
+
+
+@dataclass
+class BenchResult:
+    records: list[dict]
+    system: dict
+    command: str
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def invalid(self) -> list[dict]:
+        return [r for r in self.records if not r["valid"]]
+
+    def to_json(self) -> dict:
+        return {"schema": BENCH_SCHEMA, "system": self.system, "command": self.command, "notes": self.notes,
+                "seconds": self.seconds, "results": self.records}
+
+
+def _inputs(model, batch_size: int, seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [np.ascontiguousarray(rng.standard_normal((batch_size, *model.input_shape), dtype=np.float32))]
+
+
+class _References:
+    """Reference outputs per (model, batch): PyTorch where the ticket is known, else ONNX Runtime."""
+
+    def __init__(self, cores: int):
+        self._cache: dict = {}
+        self._cores = cores
+
+    def get(self, model, inputs):
+        key = (str(model.onnx_path), inputs[0].shape[0])
+        if key not in self._cache:
+            factory = model.torch_factory()
+            if factory is not None:
+                import torch
+
+                with torch.inference_mode():
+                    out = factory()(torch.from_numpy(inputs[0])).numpy()
+                self._cache[key] = ("torch", out)
+            else:
+                from ..engines import get_engine
+
+                compiled = get_engine("onnxruntime").compile(model.onnx_path, inputs[0].shape[0], self._cores)
+                self._cache[key] = ("onnxruntime", compiled.run(inputs)[0])
+        return self._cache[key]
+
+
+def _rel_diff(got, expected) -> float:
+    import numpy as np
+
+    if got.shape != expected.shape:
+        return float("inf")
+    return float(np.abs(got - expected).max() / max(float(np.abs(expected).max()), 1e-12))
+
+
+def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict:
+    """Compile, check correctness, time; returns this repeat's figures."""
+    from .timing import time_async, time_sync
+
+    inputs = _inputs(model, batch_size, opts.seed)
+    streams = (opts.streams or cores) if opts.scenario == "async" else 1
+    t0 = time.perf_counter()
+    compiled = engine.compile(model.onnx_path, batch_size, cores, streams=streams, torch_model=model.torch_factory())
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    got = compiled.run(inputs)[0]
+    first_ms = (time.perf_counter() - t0) * 1e3
+    reference, expected = refs.get(model, inputs)
+    rel = _rel_diff(got, expected)
+    if opts.scenario == "async":
+        timing = time_async(compiled, inputs, batch_size, streams, opts.time_s, opts.min_iterations, opts.warmup_s)
+    else:
+        timing = time_sync(compiled, inputs, batch_size, opts.time_s, opts.min_iterations, opts.warmup_s)
+    out = {
+        "items_per_sec": timing.items_per_sec,
+        "latencies": timing.latencies_s,
+        "compile_s": compile_s,
+        "first_inference_ms": first_ms,
+        "max_rel_diff": rel,
+        "reference": reference,
+        "settings": dict(compiled.settings),
+        "streams": streams,
+    }
+    if native and hasattr(compiled, "native_benchmark"):
+        out["native_items_per_sec"] = compiled.native_benchmark(inputs, len(timing.latencies_s), 3)
+    del compiled
+    gc.collect()
+    return out
+
+
+def _label(targets):
+    """Give every distinct graph a distinct name (same ONNX path, same name)."""
+    from .targets import BenchTarget, unique_names
+
+    distinct = {}
+    for t in targets:
+        for m in (t.model, t.baseline):
+            if m is not None:
+                distinct.setdefault(str(m.onnx_path), m)
+    renamed = dict(zip(distinct, unique_names(list(distinct.values()))))
+    return [BenchTarget(renamed[str(t.model.onnx_path)], renamed[str(t.baseline.onnx_path)] if t.baseline else None) for t in targets]
+
+
+def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, argv: list[str] | None = None) -> BenchResult:
+    from ..engines import get_engine
+    from ..system import system_info
+    from .cores import pin_cores
+    from .records import aggregate
+    from .targets import baseline_from, default_targets, resolve_path
+
+    opts.validate()
+    started = time.perf_counter()
+    core = pin_cores(opts.cores)
+    notes = []
+    if core.clamped:
+        notes.append(f"--cores {core.requested} clamped to the {core.cores} physical cores present")
+    with tempfile.TemporaryDirectory(prefix="edge-transfer-bench-") as tmp:
+        workdir = Path(tmp)
+        if opts.paths:
+            targets = [resolve_path(p, opts.graph, opts.input_shape, workdir, log) for p in opts.paths]
+        else:
+            targets = default_targets(workdir, opts.graph, log)
+        if opts.baseline != "dense":
+            shared = baseline_from(Path(opts.baseline), opts.graph, opts.input_shape, workdir, log)
+            targets = [type(t)(t.model, shared) for t in targets]
+        targets = _label(targets)
+        models = {}
+        for t in targets:
+            for m in (t.baseline, t.model):
+                if m is not None:
+                    models.setdefault(str(m.onnx_path), m)
+        engines = {name: get_engine(name) for name in opts.engines}
+        configs = []
+        for m in models.values():
+            for name in opts.engines:
+                if name == "torch" and m.torch_factory() is None:
+                    notes.append(f"torch skipped for {m.name}: a bare ONNX file carries no PyTorch model")
+                    continue
+                configs += [(m, name, b) for b in opts.batch_sizes]
+        refs = _References(core.cores)
+        runs: dict = {}
+        total, done = len(configs) * opts.repeats, 0
+        for repeat in range(opts.repeats):
+            order = list(configs)
+            random.Random(opts.seed + repeat).shuffle(order)
+            for m, name, b in order:
+                done += 1
+                run = _run_one(m, engines[name], b, opts, core.cores, refs, opts.native_check and repeat == 0)
+                runs.setdefault((str(m.onnx_path), name, b), []).append(run)
+                log(f"[{done}/{total}] repeat {repeat + 1}/{opts.repeats} {name:11s} {m.name:22s} batch {b:3d}: "
+                    f"{run['items_per_sec']:9.1f} items/s" + ("" if run["max_rel_diff"] <= opts.tolerance else "  MISMATCH"))
+        memory = {}
+        if opts.memory:
+            from .memory import peak_rss_mib
+
+            for m, name, b in configs:
+                log(f"peak memory: {name} {m.name} batch {b}")
+                memory[(str(m.onnx_path), name, b)] = peak_rss_mib(name, m.onnx_path, b, core.cores, m.torch_factory(), m.input_shape)
+        system = system_info()
+        system.update({"cores_requested": core.requested, "cores": core.cores, "cores_clamped": core.clamped,
+                       "cpu_ids": list(core.cpu_ids)})
+        system["engine_versions"] = {name: e.version() for name, e in engines.items()}
+        records = aggregate(targets, configs, runs, memory, opts, core, system["engine_versions"])
+    command = shlex.join(argv if argv is not None else sys.argv)
+    return BenchResult(records=records, system=system, command=command, notes=notes, seconds=time.perf_counter() - started)

@@ -1,0 +1,41 @@
+"""Give every engine the same cores: pin the process, clamp to what exists."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CoreSetting:
+    requested: int
+    cores: int  # what every engine gets
+    clamped: bool
+    cpu_ids: tuple[int, ...]
+
+
+def physical_cores() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def pin_cores(requested: int | None) -> CoreSetting:
+    """Pin this process to ``requested`` CPUs (one per physical core where possible).
+
+    DeepSparse silently accepts more cores than exist, so a request above the machine's
+    physical cores warns once and is clamped; the clamp goes into the results.
+    """
+    available = sorted(os.sched_getaffinity(0))
+    limit = min(physical_cores(), len(available))
+    requested = requested or limit
+    cores = min(requested, limit)
+    clamped = cores < requested
+    if clamped:
+        warnings.warn(f"--cores {requested} exceeds the {limit} physical cores available; using {cores}", stacklevel=2)
+    # Logical CPUs of one core are usually numbered apart (0..P-1 then P..2P-1), so the
+    # first `cores` ids land on distinct physical cores on common Linux layouts.
+    cpu_ids = tuple(available[:cores])
+    os.sched_setaffinity(0, cpu_ids)
+    return CoreSetting(requested, cores, clamped, cpu_ids)

@@ -1,0 +1,92 @@
+"""``edge-transfer bench``: time tickets against the dense baseline on DeepSparse, ONNX Runtime, PyTorch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import _args
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    return tuple(_args.positive_int(x) for x in _args.name_list(text))
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise _args.argparse.ArgumentTypeError(f"must look like 3x224x224, got {text!r}") from None
+    if len(dims) != 3 or min(dims) <= 0:
+        raise _args.argparse.ArgumentTypeError(f"must be CxHxW with positive sizes, e.g. 3x224x224, got {text!r}")
+    return dims
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("paths", type=Path, nargs="*", metavar="PATH",
+                        help="export folder, ticket folder or .onnx file; none: resnet50 OMP 0/0.8/0.9/0.95 (untrained)")
+    g = parser.add_argument_group("what to run")
+    g.add_argument("--engine", type=_args.name_list, default=("deepsparse", "onnxruntime", "torch"), help="engines (default: all)")
+    g.add_argument("--batch-size", type=_int_list, default=(1, 16, 64), help="comma-separated batch sizes (default 1,16,64)")
+    g.add_argument("--cores", type=_args.positive_int, help="cores for every engine (default: all physical cores)")
+    g.add_argument("--scenario", choices=("sync", "async"), default="sync", help="one request at a time, or --streams concurrent")
+    g.add_argument("--streams", type=_args.positive_int, help="concurrent requests in async (default: cores)")
+    g.add_argument("--baseline", default="dense", help="'dense' (each export's dense/) or a PATH used for every target")
+    g.add_argument("--input-shape", type=_shape, help="CxHxW for graphs with dynamic dims")
+    g = parser.add_argument_group("measurement")
+    g.add_argument("--time", type=float, default=10.0, help="seconds of timed iterations per configuration (default 10)")
+    g.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up (default 2)")
+    g.add_argument("--min-iterations", type=_args.positive_int, default=20, help="at least this many timed iterations (default 20)")
+    g.add_argument("--repeats", type=_args.positive_int, default=3, help="repeat every configuration, shuffled (default 3)")
+    g.add_argument("--allow-mismatch", action="store_true", help="exit 0 even if an engine's outputs are off")
+    g.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    g.add_argument("--native-check", action="store_true", help="also run DeepSparse's Engine.benchmark to check this harness")
+    g.add_argument("--seed", type=int, default=0)
+    g = parser.add_argument_group("output")
+    g.add_argument("--json", type=Path, metavar="OUT.json")
+    g.add_argument("--csv", type=Path, metavar="OUT.csv")
+    g.add_argument("--markdown", type=Path, metavar="OUT.md")
+    g.add_argument("--plot", type=Path, metavar="OUT.png")
+    g.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"), help="print B/A per row of two runs and exit")
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run(args) -> int:
+    from ..tables import text_table
+
+    if args.compare:
+        from ..bench.report import compare
+
+        print(text_table(*compare(*args.compare)))
+        return 0
+    from ..bench import BenchOptions, run_bench
+    from ..bench.report import TABLE_HEADERS, footnotes, markdown, plot, table_rows, write_csv, write_json
+
+    opts = BenchOptions(
+        paths=tuple(args.paths), cores=args.cores, batch_sizes=args.batch_size, engines=args.engine,
+        scenario=args.scenario, streams=args.streams, time_s=args.time, warmup_s=args.warmup,
+        min_iterations=args.min_iterations, repeats=args.repeats,
+        baseline=args.baseline if args.baseline == "dense" else Path(args.baseline),
+        input_shape=args.input_shape, allow_mismatch=args.allow_mismatch, memory=not args.no_memory,
+        native_check=args.native_check, seed=args.seed,
+    )
+    log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = run_bench(opts, log=log, argv=["edge-transfer", *sys.argv[1:]])
+    print(text_table(TABLE_HEADERS, table_rows(result.records)))
+    print("\n".join(footnotes(result)))
+    if args.json:
+        write_json(args.json, result)
+    if args.csv:
+        write_csv(args.csv, result.records)
+    if args.markdown:
+        from ..fileio import atomic_write_text
+
+        atomic_write_text(args.markdown, markdown(result))
+    if args.plot:
+        plot(args.plot, result.records)
+    if result.invalid and not args.allow_mismatch:
+        rows = ", ".join(f"{r['engine']} {r['model']} b{r['batch_size']} ({r['max_rel_diff']:.1e})" for r in result.invalid)
+        print(f"edge-transfer bench: error: outputs differ from the {result.invalid[0]['reference']} reference past "
+              f"{opts.tolerance:.0e} for {rows}; results are marked INVALID (pass --allow-mismatch to exit 0)", file=sys.stderr)
+        return 1
+    return 0

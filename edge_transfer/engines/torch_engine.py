@@ -1,0 +1,42 @@
+"""PyTorch eager backend: runs the ticket's nn.Module (not the ONNX file) on CPU threads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import OptionError
+
+
+class _TorchModel:
+    def __init__(self, module, settings: dict):
+        self._module = module
+        self.settings = settings
+
+    def run(self, inputs):
+        import torch
+
+        with torch.inference_mode():
+            out = self._module(*[torch.from_numpy(x) for x in inputs])
+        return [out.numpy()]
+
+
+class TorchEngine:
+    name = "torch"
+
+    def version(self) -> str:
+        import torch
+
+        return torch.__version__
+
+    def compile(self, model_path: Path, batch_size: int, num_cores: int | None = None, streams: int = 1, torch_model=None):
+        import torch
+
+        if torch_model is None:
+            raise OptionError(
+                f"the torch engine needs the PyTorch model, which {model_path} alone does not carry; "
+                "bench a ticket or export folder, or drop torch from --engine"
+            )
+        if num_cores:
+            torch.set_num_threads(num_cores)
+        module = torch_model().eval()
+        return _TorchModel(module, {"threads": torch.get_num_threads(), "batch_size": batch_size})

@@ -1,0 +1,47 @@
+"""Test-only engines: one whose outputs are wrong, one that counts calls and sleeps."""
+
+import threading
+import time
+
+import numpy as np
+
+from edge_transfer.engines.ort import ORTEngine
+
+
+class OffByOneEngine(ORTEngine):
+    """ONNX Runtime, but every output is shifted by 1: a broken engine."""
+
+    name = "offbyone"
+
+    def compile(self, *args, **kwargs):
+        inner = super().compile(*args, **kwargs)
+
+        class Wrapped:
+            settings = inner.settings
+
+            def run(self, inputs):
+                return [out + 1.0 for out in inner.run(inputs)]
+
+        return Wrapped()
+
+
+class SleepModel:
+    """A compiled model that takes `seconds` per call and records concurrency."""
+
+    def __init__(self, seconds=0.01):
+        self.seconds = seconds
+        self.calls = 0
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+        self.settings = {}
+
+    def run(self, inputs):
+        with self._lock:
+            self.calls += 1
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.active -= 1
+        return [np.zeros(1)]
