@@ -176,7 +176,9 @@ def _label(targets):
     return [BenchTarget(renamed[str(t.model.onnx_path)], renamed[str(t.baseline.onnx_path)] if t.baseline else None) for t in targets]
 
 
-def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, argv: list[str] | None = None) -> BenchResult:
+def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, argv: list[str] | None = None,
+              targets: list | None = None) -> BenchResult:
+    """``targets`` (already resolved BenchTargets) replaces ``opts.paths`` for scripted runs."""
     from ..engines import get_engine
     from ..system import system_info
     from .cores import pin_cores
@@ -191,7 +193,9 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
         notes.append(f"--cores {core.requested} clamped to the {core.cores} physical cores present")
     with tempfile.TemporaryDirectory(prefix="edge-transfer-bench-") as tmp:
         workdir = Path(tmp)
-        if opts.paths:
+        if targets is not None:
+            pass
+        elif opts.paths:
             targets = [resolve_path(p, opts.graph, opts.input_shape, workdir, log) for p in opts.paths]
         else:
             targets = default_targets(workdir, opts.graph, log)

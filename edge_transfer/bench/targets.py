@@ -70,7 +70,7 @@ def _shape_from_onnx(path: Path, override: tuple[int, ...] | None) -> tuple[int,
     return tuple(dims)
 
 
-def _from_manifest(folder: Path, graph: str, override) -> BenchModel:
+def manifest_model(folder: Path, graph: str, override) -> BenchModel:
     manifest_path = folder / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -108,8 +108,8 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
         return BenchTarget(model, None)
     if (path / "manifest.json").is_file():
         dense_dir = path / "dense"
-        baseline = _from_manifest(dense_dir, graph, override) if (dense_dir / "manifest.json").is_file() else None
-        return BenchTarget(_from_manifest(path, graph, override), baseline)
+        baseline = manifest_model(dense_dir, graph, override) if (dense_dir / "manifest.json").is_file() else None
+        return BenchTarget(manifest_model(path, graph, override), baseline)
     if (path / "ticket.json").is_file():
         from ..export import ExportOptions, export_ticket
 
@@ -140,7 +140,7 @@ def default_targets(workdir: Path, graph: str, log, arch: str = "resnet50") -> l
         log(f"drawing and exporting {tag} (untrained weights: speed only)")
         draw_ticket(PruneOptions(arch=arch, output=workdir / "tickets" / tag, sparsity=sparsity, scope="layer", seed=0))
         export_ticket(ExportOptions(ticket=workdir / "tickets" / tag, output=workdir / tag, validate_engines=()))
-        return _from_manifest(workdir / tag, graph, None)
+        return manifest_model(workdir / tag, graph, None)
 
     dense = make(0.0)
     dense = BenchModel(**{**dense.__dict__, "name": f"{arch}-dense", "variant": "dense", "ideal_speedup": 1.0})
