@@ -21,6 +21,9 @@ class DemoOptions:
     sparsities: tuple[float, ...] = (0.0, 0.8, 0.9, 0.95)
     validate_engines: tuple[str, ...] = ("onnxruntime", "deepsparse")
     seed: int = 0
+    # Online learning: this ticket against its dense baseline on the embedded target task.
+    adapt_ticket: str = "resnet18-cifar-omp90"
+    adapt_epochs: int = 5
 
 
 @dataclass
@@ -28,6 +31,7 @@ class DemoResult:
     path: Path
     rows: list[dict] = field(default_factory=list)
     metas: dict = field(default_factory=dict, repr=False)  # ticket tag -> ticket.json
+    adapt: dict | None = field(default=None, repr=False)  # adapt.json of the online-learning run
     seconds: float = 0.0
 
 
@@ -71,9 +75,19 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> DemoResul
                         "untrained": ticket.meta["untrained"],
                     }
                 )
-        result = DemoResult(path=opts.output, rows=rows, metas=metas, seconds=time.perf_counter() - start)
+        adapted = None
+        if opts.adapt_ticket in metas and opts.adapt_epochs > 0:
+            from .adapt import AdaptOptions, adapt
+
+            log(f"online learning: {opts.adapt_ticket} vs its dense baseline, embedded:mnist-5to9, "
+                f"{opts.adapt_epochs} epochs on DeepSparse")
+            adapted = adapt(AdaptOptions(source=tmp / "tickets" / opts.adapt_ticket, data="embedded:mnist-5to9",
+                                         output=tmp / "adapt" / opts.adapt_ticket, epochs=opts.adapt_epochs,
+                                         compare_dense=True, engine="deepsparse", seed=opts.seed), log=log).payload
+        result = DemoResult(path=opts.output, rows=rows, metas=metas, adapt=adapted, seconds=time.perf_counter() - start)
         system = system_info()
-        write_json(tmp / "results.json", {"schema": "edge-transfer.demo/1", "system": system, "tickets": rows, "seconds": result.seconds})
+        write_json(tmp / "results.json", {"schema": "edge-transfer.demo/1", "system": system, "tickets": rows,
+                                          "adapt": adapted["summary"] if adapted else None, "seconds": result.seconds})
         (tmp / "report.md").write_text(_report(result, system, opts))
     return result
 
@@ -112,8 +126,16 @@ def _report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
         "",
         markdown_table(headers, table),
         "",
-        "## Per-layer tables",
     ]
+    if result.adapt:
+        from .adapt.report import summary_lines
+
+        out += ["## Online learning", "",
+                f"{opts.adapt_ticket} and its dense baseline as frozen DeepSparse backbones feeding a linear head, "
+                "trained online (augmentation on) on the embedded target task, MNIST digits 5-9; epochs of the two "
+                "interleaved. Run folder: `adapt/`.", ""]
+        out += [f"- {line}" for line in summary_lines(result.adapt)] + [""]
+    out += ["## Per-layer tables"]
     for tag, meta in result.metas.items():
         layer_headers, layer_rows = ticket_layer_table(meta)
         out += ["", f"<details><summary>{tag}</summary>", "", *[f"    {line}" for line in ticket_summary_lines(meta)], ""]

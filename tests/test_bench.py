@@ -33,7 +33,7 @@ def test_every_engine_gets_the_same_cores(small_export):
 
 
 def test_cores_are_pinned_and_clamped():
-    from edge_transfer.bench.cores import physical_cores, pin_cores
+    from edge_transfer.cores import physical_cores, pin_cores, pinned
 
     original = os.sched_getaffinity(0)
     try:
@@ -45,6 +45,9 @@ def test_cores_are_pinned_and_clamped():
         assert not one.clamped and len(os.sched_getaffinity(0)) == 1
     finally:
         os.sched_setaffinity(0, original)
+    with pinned(1) as setting:
+        assert len(os.sched_getaffinity(0)) == 1 == setting.cores
+    assert os.sched_getaffinity(0) == original  # a library call leaves the process as it was
 
 
 def test_sync_loop_meets_time_and_count():
@@ -109,7 +112,7 @@ def test_bench_export_folder_records(small_export):
 def test_speedup_is_the_median_of_repeat_pairs():
     from types import SimpleNamespace
 
-    from edge_transfer.bench.cores import CoreSetting
+    from edge_transfer.cores import CoreSetting
     from edge_transfer.bench.records import aggregate
     from edge_transfer.bench.targets import BenchModel, BenchTarget
 
@@ -213,3 +216,20 @@ def test_bad_models(tmp_path, small_export):
     shutil.copytree(small_export.path, broken)
     (broken / "model.onnx").unlink()
     assert_one_line_error(run_cli("bench", broken), "model.onnx", "missing")
+
+
+def test_async_scenario_through_run_bench(small_export):
+    result = run_bench(BenchOptions(paths=(small_export.path,), engines=("onnxruntime", "deepsparse"), batch_sizes=(2,),
+                                    cores=2, scenario="async", streams=2, **FAST))
+    for r in result.records:
+        assert r["scenario"] == "async" and r["streams"] == 2 and r["valid"]
+        assert r["iterations"] % 2 == 0  # whole rounds in every repeat
+
+
+def test_embedded_default_set(tmp_path):
+    from edge_transfer.bench.targets import default_targets
+
+    targets = default_targets(tmp_path, "model.onnx", lambda _m: None, arch="resnet18-cifar")
+    assert [round(t.model.sparsity, 2) for t in targets] == [0.8, 0.9, 0.95]
+    assert len({t.baseline.onnx_path for t in targets}) == 1 and targets[0].baseline.sparsity == 0.0
+    assert all(t.model.untrained and t.model.ideal_speedup > 1 for t in targets)

@@ -122,7 +122,7 @@ def test_export_bad_options(tmp_path, small_ticket, args, fragment):
 
 def test_demo_small(tmp_path):
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--output", out, "--archs", "resnet18-cifar", "--sparsities", "0,0.9")
+    proc = run_cli("demo", "--output", out, "--archs", "resnet18-cifar", "--sparsities", "0,0.9", "--adapt-epochs", "1")
     assert proc.returncode == 0, proc.stderr
     assert "layer4.1.conv2" in proc.stdout  # per-layer table of the 90% ticket
     report = (out / "report.md").read_text()
@@ -130,3 +130,5 @@ def test_demo_small(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert [round(r["achieved_sparsity"], 4) for r in results["tickets"]] == [0.0, 0.9]
     assert all(r["lost_zeros"] == 0 for r in results["tickets"])
+    assert results["adapt"]["epochs_run"] == 1 and results["adapt"]["epoch_speedup"] > 0
+    assert "## Online learning" in report and "epoch speedup" in report

@@ -181,17 +181,16 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
     """``targets`` (already resolved BenchTargets) replaces ``opts.paths`` for scripted runs."""
     from ..engines import get_engine
     from ..system import system_info
-    from .cores import pin_cores
+    from ..cores import pinned
     from .records import aggregate
     from .targets import baseline_from, default_targets, resolve_path
 
     opts.validate()
     started = time.perf_counter()
-    core = pin_cores(opts.cores)
     notes = []
-    if core.clamped:
-        notes.append(f"--cores {core.requested} clamped to the {core.cores} physical cores present")
-    with tempfile.TemporaryDirectory(prefix="edge-transfer-bench-") as tmp:
+    with pinned(opts.cores) as core, tempfile.TemporaryDirectory(prefix="edge-transfer-bench-") as tmp:
+        if core.clamped:
+            notes.append(f"--cores {core.requested} clamped to the {core.cores} physical cores present")
         workdir = Path(tmp)
         if targets is not None:
             pass

@@ -69,14 +69,9 @@ def markdown(result) -> str:
 
 def plot(path: Path, records: list[dict]) -> None:
     """Throughput vs sparsity per engine and batch; speedup vs sparsity beside the ideal line."""
-    import matplotlib
+    from ..plots import save_figure, two_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..fileio import atomic_write_bytes
-
-    fig, (ax_tp, ax_sp) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax_tp, ax_sp) = two_panels()
     groups = sorted({(r["engine"], r["batch_size"]) for r in records})
     for engine, batch in groups:
         rows = sorted((r for r in records if r["engine"] == engine and r["batch_size"] == batch and r["sparsity"] is not None),
@@ -93,14 +88,7 @@ def plot(path: Path, records: list[dict]) -> None:
         ax_sp.plot([s for s, _ in ideal], [i for _, i in ideal], "k--", label="ideal (FLOPs)")
     ax_tp.set(xlabel="sparsity", ylabel="items/s", title="throughput")
     ax_sp.set(xlabel="sparsity", ylabel="speedup over dense", title="speedup vs dense baseline")
-    for ax in (ax_tp, ax_sp):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, (ax_tp, ax_sp), path)
 
 
 def _key(r: dict) -> tuple:

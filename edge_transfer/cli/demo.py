@@ -11,6 +11,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", type=Path, default=Path("export/demo"), help="report folder, replaced on each run (default export/demo)")
     parser.add_argument("--archs", type=_args.name_list, default=("resnet50", "resnet18-cifar"), help="architectures (default resnet50,resnet18-cifar)")
     parser.add_argument("--sparsities", type=_args.name_list, default=("0", "0.8", "0.9", "0.95"), help="OMP sparsities (default 0,0.8,0.9,0.95)")
+    parser.add_argument("--adapt-epochs", type=int, default=5, help="epochs of the online-learning demo (0 skips it; default 5)")
 
 
 def run(args) -> int:
@@ -21,7 +22,7 @@ def run(args) -> int:
     for arch in args.archs:
         get_backbone_cfg(arch)
     sparsities = tuple(_args.sparsity(s) for s in args.sparsities)
-    opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=sparsities)
+    opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=sparsities, adapt_epochs=args.adapt_epochs)
     result = run_demo(opts)
     for tag, meta in result.metas.items():
         print(f"\n== {tag}")
@@ -31,5 +32,10 @@ def run(args) -> int:
     headers, rows = summary_table(result.rows, opts.validate_engines)
     print()
     print(text_table(headers, rows))
+    if result.adapt:
+        from ..adapt.report import summary_lines
+
+        print("\nonline learning (embedded target task, DeepSparse):")
+        print("\n".join(summary_lines(result.adapt)))
     print(f"\ndemo finished in {result.seconds:.0f}s; report: {result.path / 'report.md'}")
     return 0

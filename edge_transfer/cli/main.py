@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "info": ("info", "print a ticket's per-layer sparsity, MACs and ideal speedup"),
     "export": ("export_cmd", "export a ticket to ONNX with parity checks and a zero audit"),
     "bench": ("bench", "benchmark tickets against the dense baseline on DeepSparse, ONNX Runtime, PyTorch"),
+    "adapt": ("adapt", "online linear fine-tuning: sparse backbone engine -> trainable linear head"),
     "demo": ("demo", "draw, export and validate demo tickets and write a report"),
 }
 

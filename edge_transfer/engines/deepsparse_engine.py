@@ -45,5 +45,6 @@ class DeepSparseEngine:
             "streams": streams,
             "scheduler": str(engine.scheduler),
             "fraction_of_supported_ops": float(engine.fraction_of_supported_ops),
+            "output_shape": list(engine.output_shapes[0]),
         }
         return _DeepSparseModel(engine, settings)

@@ -36,5 +36,6 @@ class ORTEngine:
             opts.intra_op_num_threads = num_cores
         opts.inter_op_num_threads = 1
         session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
-        settings = {"intra_op_threads": num_cores, "inter_op_threads": 1, "batch_size": batch_size, "streams": streams}
+        settings = {"intra_op_threads": num_cores, "inter_op_threads": 1, "batch_size": batch_size, "streams": streams,
+                    "output_shape": list(session.get_outputs()[0].shape)}
         return _ORTModel(session, settings)

@@ -39,4 +39,5 @@ class TorchEngine:
         if num_cores:
             torch.set_num_threads(num_cores)
         module = torch_model().eval()
-        return _TorchModel(module, {"threads": torch.get_num_threads(), "batch_size": batch_size})
+        settings = {"threads": torch.get_num_threads(), "batch_size": batch_size, "output_shape": None}
+        return _TorchModel(module, settings)

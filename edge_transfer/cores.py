@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -39,3 +40,14 @@ def pin_cores(requested: int | None) -> CoreSetting:
     cpu_ids = tuple(available[:cores])
     os.sched_setaffinity(0, cpu_ids)
     return CoreSetting(requested, cores, clamped, cpu_ids)
+
+
+@contextmanager
+def pinned(requested: int | None):
+    """``pin_cores`` for the duration of a block; the caller's affinity is restored after,
+    so library calls (run_bench, adapt) leave the process as they found it."""
+    original = os.sched_getaffinity(0)
+    try:
+        yield pin_cores(requested)
+    finally:
+        os.sched_setaffinity(0, original)

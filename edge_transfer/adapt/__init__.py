@@ -1,0 +1,291 @@
+"""``adapt(AdaptOptions) -> AdaptResult``: online linear fine-tuning on the device.
+
+The frozen backbone (backbone.onnx on an engine of the registry, compiled once) turns
+each arriving batch into features; a PyTorch linear head learns from them (the seed
+paper's Section 3.6). Defaults follow the paper: SGD, momentum 0.9, weight decay 5e-4,
+batch 64, lr 0.01 decayed x0.1 at epochs 50 and 100, RandomResizedCrop + flip.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import CheckpointError, OptionError, OutputExistsError
+
+ADAPT_SCHEMA = "edge-transfer.adapt/1"
+CHECKPOINT_FILE = "checkpoint.pt"
+RESULTS_FILE = "adapt.json"
+# Settings that must match for --resume to continue the same run (epochs may grow).
+RESUME_KEYS = ("data", "val", "batch_size", "lr", "momentum", "weight_decay", "lr_steps", "lr_decay", "augment",
+               "precompute", "compare_dense", "seed", "dataset_stats")
+
+
+@dataclass
+class AdaptOptions:
+    source: Path  # ticket folder or export folder
+    data: str = "embedded:mnist-5to9"
+    val: str | None = None
+    output: Path = Path("export/adapt")
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_steps: tuple[int, ...] = (50, 100)
+    lr_decay: float = 0.1
+    augment: bool = True
+    engine: str = "deepsparse"
+    cores: int | None = None
+    compare_dense: bool = False
+    precompute: bool = False
+    overlap: bool = True
+    dataset_stats: bool = False
+    checkpoint_every: int = 1
+    resume: bool = False
+    force: bool = False
+    seed: int = 0
+
+    def validate(self) -> None:
+        from ..engines import get_engine
+
+        for name, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size),
+                            ("--checkpoint-every", self.checkpoint_every)):
+            if value <= 0:
+                raise OptionError(f"{name} must be a positive integer, got {value}")
+        if self.lr <= 0:
+            raise OptionError(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise OptionError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise OptionError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if any(s <= 0 for s in self.lr_steps) or list(self.lr_steps) != sorted(self.lr_steps):
+            raise OptionError(f"--lr-steps must be increasing positive epochs, e.g. 50,100; got {self.lr_steps}")
+        if self.cores is not None and self.cores <= 0:
+            raise OptionError(f"--cores must be a positive integer, got {self.cores}")
+        get_engine(self.engine)
+
+    def lr_at(self, epoch: int) -> float:
+        """Step decay: x lr_decay at every step epoch already reached (epochs count from 0)."""
+        return self.lr * self.lr_decay ** sum(epoch >= s for s in self.lr_steps)
+
+    def resume_settings(self) -> dict:
+        d = asdict(self)
+        return {k: list(d[k]) if isinstance(d[k], tuple) else d[k] for k in RESUME_KEYS}
+
+
+@dataclass
+class AdaptResult:
+    path: Path
+    summary: dict
+    epochs: list[dict] = field(repr=False)
+    payload: dict = field(repr=False)
+
+
+@dataclass
+class _Variant:
+    """One backbone (sparse ticket or dense baseline) with its learner and cached val features."""
+
+    name: str
+    manifest: dict
+    compiled: object
+    learner: object
+    val_features: object = None
+    train_features: object = None  # --precompute only
+    train_labels: object = None
+
+
+def _check_output(opts: AdaptOptions) -> None:
+    checkpoint = Path(opts.output) / CHECKPOINT_FILE
+    if opts.resume and not checkpoint.is_file():
+        raise CheckpointError(f"--resume needs {checkpoint}, which does not exist; run without --resume first")
+    if not opts.resume and checkpoint.is_file() and not opts.force:
+        raise OutputExistsError(f"{opts.output} already holds an adapt run; pass --resume to continue it, "
+                                "--force to start over, or choose another --output")
+
+
+def _extract(learner, dataset, preprocess, batch_size: int):
+    import numpy as np
+
+    from ..data import batches
+
+    feats, labels = [], []
+    for images, y in batches(dataset, preprocess, batch_size, shuffle=False, seed=0):
+        feats.append(learner.features(images))
+        labels.append(y)
+    if not feats:
+        raise OptionError("no readable images in the data set")
+    return np.concatenate(feats), np.concatenate(labels)
+
+
+def _feature_batches(features, labels, batch_size: int, seed: int):
+    import torch
+
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)).numpy()
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        yield features[idx], labels[idx]
+
+
+def _backbone_speedup(sparse, dense, inputs, rounds: int = 7) -> dict:
+    """Pure backbone inference, sparse vs dense alternating on the same batch: per-round ratios."""
+    ratios, times = [], {"sparse": [], "dense": []}
+    for _ in range(2):  # warm-up
+        sparse.run(inputs), dense.run(inputs)
+    for r in range(rounds):
+        pair = {}
+        for name, model in (("sparse", sparse), ("dense", dense)) if r % 2 == 0 else (("dense", dense), ("sparse", sparse)):
+            t0 = time.perf_counter()
+            model.run(inputs)
+            pair[name] = time.perf_counter() - t0
+            times[name].append(pair[name])
+        ratios.append(pair["dense"] / pair["sparse"])
+    return {"backbone_speedup": statistics.median(ratios), "backbone_speedup_min": min(ratios),
+            "backbone_speedup_max": max(ratios),
+            "backbone_ms_sparse": 1e3 * statistics.median(times["sparse"]),
+            "backbone_ms_dense": 1e3 * statistics.median(times["dense"])}
+
+
+def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> AdaptResult:
+    import numpy as np
+
+    from ..cores import pinned
+    from ..data import dataset_stats, load_task
+    from ..data.batches import Preprocess
+    from ..data.datasets import EMBEDDED_PREFIX
+    from ..engines import get_engine
+    from ..export.resolve import ensure_export, read_manifest
+    from ..fileio import write_json
+    from ..system import system_info
+    from .learner import OnlineLearner, accuracy
+    from .loop import run_epoch
+    from .report import write_reports
+
+    opts.validate()
+    _check_output(opts)
+    task = load_task(opts.data, opts.val)
+    started = time.perf_counter()
+    with pinned(opts.cores) as core, tempfile.TemporaryDirectory(prefix="edge-transfer-adapt-") as tmp:
+        folder = ensure_export(opts.source, Path(tmp), opts.compare_dense, log)
+        manifests = {"sparse": read_manifest(folder)}
+        if opts.compare_dense:
+            manifests["dense"] = read_manifest(folder / "dense")
+        m = manifests["sparse"]
+        input_size = tuple(m["input_size"])
+        mean, std = (tuple(m["mean"]), tuple(m["std"]))
+        if opts.dataset_stats:
+            mean, std = dataset_stats(task.train, input_size)
+            log(f"dataset stats: mean {np.round(mean, 4).tolist()} std {np.round(std, 4).tolist()}")
+        crop_scale = (0.35, 1.0) if opts.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
+        train_pre = Preprocess(input_size, mean, std, augment=opts.augment and not opts.precompute, crop_scale=crop_scale)
+        eval_pre = Preprocess(input_size, mean, std)
+        engine = get_engine(opts.engine)
+        variants = []
+        for name, manifest in manifests.items():
+            sub = folder if name == "sparse" else folder / "dense"
+            t0 = time.perf_counter()
+            compiled = engine.compile(sub / "backbone.onnx", opts.batch_size, core.cores)
+            learner = OnlineLearner(compiled, task.num_classes, feature_dim=manifest["feature_dim"], lr=opts.lr,
+                                    momentum=opts.momentum, weight_decay=opts.weight_decay, seed=opts.seed)
+            v = _Variant(name, manifest, compiled, learner)
+            v.val_features, val_labels = _extract(learner, task.val, eval_pre, opts.batch_size)
+            if opts.precompute:
+                v.train_features, v.train_labels = _extract(learner, task.train, eval_pre, opts.batch_size)
+            log(f"{name} backbone ({manifest['label']}): compiled and features cached in {time.perf_counter() - t0:.1f}s")
+            variants.append(v)
+        checkpoint_path = Path(opts.output) / CHECKPOINT_FILE
+        records, start_epoch = [], 0
+        if opts.resume:
+            saved = variants[0].learner.load(checkpoint_path)
+            if saved["settings"] != opts.resume_settings():
+                changed = [k for k in RESUME_KEYS if saved["settings"].get(k) != opts.resume_settings()[k]]
+                raise CheckpointError(f"--resume with different settings ({', '.join(changed)}) than the saved run; "
+                                      "use the same options or start a new --output")
+            for v in variants[1:]:
+                v.learner.load_state(saved["variants"][v.name])
+            records, start_epoch = list(saved["records"]), int(saved["epoch"])
+            log(f"resuming {checkpoint_path} after epoch {start_epoch}")
+        Path(opts.output).mkdir(parents=True, exist_ok=True)
+        for epoch in range(start_epoch, opts.epochs):
+            lr = opts.lr_at(epoch)
+            # Alternate which backbone runs first, so slow drift of the machine cancels out.
+            for v in variants if epoch % 2 == 0 else variants[::-1]:
+                v.learner.set_lr(lr)
+                epoch_seed = opts.seed * 100_003 + epoch
+                if opts.precompute:
+                    it = _feature_batches(v.train_features, v.train_labels, opts.batch_size, epoch_seed)
+                    stats = run_epoch(v.learner, it, overlap=False, extract=lambda f: f)
+                else:
+                    from ..data import batches
+
+                    it = batches(task.train, train_pre, opts.batch_size, shuffle=True, seed=epoch_seed)
+                    stats = run_epoch(v.learner, it, overlap=opts.overlap)
+                acc = accuracy(v.learner.predict_features(v.val_features), val_labels, task.num_classes)
+                records.append({"epoch": epoch + 1, "variant": v.name, "lr": lr, **stats.to_dict(),
+                                "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"]})
+                r = records[-1]
+                log(f"epoch {epoch + 1}/{opts.epochs} {v.name:6s} lr {lr:.4g}  {r['wall_s']:.2f}s "
+                    f"({r['images_per_sec']:.0f} img/s; backbone {r['backbone_s']:.2f}s head {r['head_s']:.3f}s "
+                    f"data {r['data_s']:.2f}s hidden {r['hidden_s']:.2f}s)  loss {r['train_loss']:.3f}  "
+                    f"val top-1 {acc['top1']:.3f}")
+            if (epoch + 1) % opts.checkpoint_every == 0 or epoch + 1 == opts.epochs:
+                variants[0].learner.save(checkpoint_path, {
+                    "epoch": epoch + 1, "settings": opts.resume_settings(), "records": records,
+                    "variants": {v.name: v.learner.state() for v in variants[1:]}})
+        bench = {}
+        if opts.compare_dense:
+            x = np.random.default_rng(0).standard_normal((opts.batch_size, *input_size), dtype=np.float32)
+            bench = _backbone_speedup(variants[0].compiled, variants[1].compiled, [x])
+    summary = _summary(records, bench, task, opts)
+    payload = {
+        "schema": ADAPT_SCHEMA,
+        "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
+                     "cores_used": core.cores, "mean": list(mean), "std": list(std), "num_classes": task.num_classes,
+                     "train_images": len(task.train), "val_images": len(task.val)},
+        "backbone": {v.name: {"label": v.manifest["label"], "sparsity": v.manifest["sparsity"],
+                              "untrained": v.manifest["untrained"]} for v in variants},
+        "system": system_info(),
+        "epochs": records,
+        "summary": summary,
+        "seconds": time.perf_counter() - started,
+    }
+    write_json(Path(opts.output) / RESULTS_FILE, payload)
+    write_reports(Path(opts.output), payload)
+    return AdaptResult(Path(opts.output), summary, records, payload)
+
+
+def _summary(records: list[dict], bench: dict, task, opts: AdaptOptions) -> dict:
+    def of(name):
+        return [r for r in records if r["variant"] == name]
+
+    sparse = of("sparse")
+    if not sparse:
+        raise OptionError(f"nothing to do: the saved run already finished {opts.epochs} epochs; raise --epochs to continue")
+    out = {
+        "epochs_run": len(sparse),
+        "epoch_seconds_median": statistics.median(r["wall_s"] for r in sparse),
+        "images_per_sec_median": statistics.median(r["images_per_sec"] for r in sparse),
+        "hidden_fraction": sum(r["hidden_s"] for r in sparse) / max(sum(r["wall_s"] for r in sparse), 1e-12),
+        "val_top1": sparse[-1]["val_top1"],
+        "val_mean_class_acc": sparse[-1]["val_mean_class_acc"],
+        "unreadable_images": len(task.train.unreadable | task.val.unreadable),
+    }
+    dense = of("dense")
+    if dense:
+        ratios = [d["wall_s"] / s["wall_s"] for s, d in zip(sparse, dense)]
+        out.update({
+            "dense_epoch_seconds_median": statistics.median(r["wall_s"] for r in dense),
+            "epoch_speedup": statistics.median(ratios),
+            "epoch_speedup_min": min(ratios),
+            "epoch_speedup_max": max(ratios),
+            "dense_val_top1": dense[-1]["val_top1"],
+            "dense_val_mean_class_acc": dense[-1]["val_mean_class_acc"],
+            **bench,
+        })
+        if bench:
+            out["epoch_vs_backbone_speedup"] = out["epoch_speedup"] / bench["backbone_speedup"]
+    return out

@@ -1,0 +1,171 @@
+"""The on-device loop: a frozen (sparse) backbone engine turns images into features and a
+PyTorch linear head learns from them.
+
+    learner = OnlineLearner(engine.compile(backbone_onnx, batch_size=64, num_cores=4), num_classes=5)
+    learner.partial_fit(images, labels)    # as batches arrive
+    learner.predict(images)
+    learner.save("head.pt"); learner.load("head.pt")
+
+The engine is compiled once for a fixed batch size: a smaller batch is padded with zero
+rows whose outputs are dropped, and a larger one is run in chunks; it never recompiles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CheckpointError, OptionError
+
+HEAD_SCHEMA = "edge-transfer.head/1"
+
+
+class OnlineLearner:
+    def __init__(self, backbone, num_classes: int, *, feature_dim: int | None = None, lr: float = 0.01,
+                 momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0):
+        import torch
+
+        if num_classes < 2:
+            raise OptionError(f"num_classes must be at least 2, got {num_classes}")
+        self.backbone = backbone
+        self.batch_size = int(backbone.settings["batch_size"])
+        self.num_classes = num_classes
+        self.feature_dim = feature_dim or self._probe_feature_dim()
+        generator = torch.Generator().manual_seed(seed)
+        self.head = torch.nn.Linear(self.feature_dim, num_classes)
+        with torch.no_grad():  # nn.Linear's default init, from an explicit generator
+            bound = 1.0 / self.feature_dim**0.5
+            self.head.weight.uniform_(-bound, bound, generator=generator)
+            self.head.bias.uniform_(-bound, bound, generator=generator)
+        self.optimizer = torch.optim.SGD(self.head.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        self.input_shape = None  # set by the first batch
+
+    # -- backbone -------------------------------------------------------------------------
+    def _probe_feature_dim(self) -> int:
+        shape = self.backbone.settings.get("output_shape")
+        if shape is None:
+            raise OptionError("cannot tell the backbone's feature size; pass feature_dim=")
+        return int(shape[-1])
+
+    def features(self, images):
+        """Backbone features of any number of images, at the compiled batch size."""
+        import numpy as np
+
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        n, b = len(images), self.batch_size
+        out = []
+        for start in range(0, n, b):
+            chunk = images[start : start + b]
+            rows = len(chunk)
+            if rows < b:  # pad, never recompile
+                chunk = np.concatenate([chunk, np.zeros((b - rows, *chunk.shape[1:]), dtype=np.float32)])
+            feats = self.backbone.run([chunk])[0].reshape(b, -1)[:rows]
+            out.append(feats)
+        feats = np.concatenate(out) if out else np.zeros((0, self.feature_dim), dtype=np.float32)
+        if feats.shape[1] != self.feature_dim:
+            raise OptionError(f"the backbone gives {feats.shape[1]} features but the head expects {self.feature_dim}; "
+                              "use the backbone.onnx the head was trained on")
+        return feats
+
+    # -- head -----------------------------------------------------------------------------
+    def _check_labels(self, labels):
+        import numpy as np
+
+        labels = np.asarray(labels, dtype=np.int64)
+        if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise OptionError(f"labels must be in [0, {self.num_classes - 1}], got {labels.min()}..{labels.max()}")
+        return labels
+
+    def fit_features(self, features, labels) -> float:
+        """One SGD step of the head on precomputed features; returns the batch loss."""
+        import torch
+        import torch.nn.functional as F
+
+        labels = self._check_labels(labels)
+        self.head.train()
+        logits = self.head(torch.from_numpy(features))
+        loss = F.cross_entropy(logits, torch.from_numpy(labels))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def partial_fit(self, images, labels) -> float:
+        """Learn from one batch as it arrives (normalised float32 NCHW at the input size)."""
+        labels = self._check_labels(labels)
+        if len(images) != len(labels):
+            raise OptionError(f"{len(images)} images but {len(labels)} labels")
+        return self.fit_features(self.features(images), labels)
+
+    def predict_features(self, features):
+        import torch
+
+        self.head.eval()
+        with torch.no_grad():
+            return self.head(torch.from_numpy(features)).argmax(1).numpy()
+
+    def predict(self, images):
+        return self.predict_features(self.features(images))
+
+    def evaluate(self, batches) -> dict:
+        """Top-1 and mean per-class accuracy over ``(images, labels)`` batches."""
+        import numpy as np
+
+        preds, labels = [], []
+        for images, y in batches:
+            preds.append(self.predict(images))
+            labels.append(np.asarray(y))
+        return accuracy(np.concatenate(preds), np.concatenate(labels), self.num_classes)
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    # -- state ----------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"schema": HEAD_SCHEMA, "num_classes": self.num_classes, "feature_dim": self.feature_dim,
+                "head": self.head.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        if state.get("schema") != HEAD_SCHEMA:
+            raise CheckpointError(f"not an edge-transfer head checkpoint (schema {state.get('schema')!r})")
+        if state["num_classes"] != self.num_classes:
+            raise CheckpointError(f"the saved head has {state['num_classes']} classes but the data has "
+                                  f"{self.num_classes}; resume with the same data or start a new --output")
+        if state["feature_dim"] != self.feature_dim:
+            raise CheckpointError(f"the saved head expects {state['feature_dim']} features but the backbone gives "
+                                  f"{self.feature_dim}; resume with the same backbone")
+        self.head.load_state_dict(state["head"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def save(self, path: Path, extra: dict | None = None) -> None:
+        """Atomic: the previous file stays intact until the new one is complete."""
+        import io
+
+        import torch
+
+        from ..fileio import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        torch.save({**self.state(), **(extra or {})}, buffer)
+        atomic_write_bytes(Path(path), buffer.getvalue())
+
+    def load(self, path: Path) -> dict:
+        """Restore head and optimizer from ``path``; returns the whole saved dict."""
+        import torch
+
+        try:
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise CheckpointError(f"no head checkpoint at {path}; run without --resume first") from None
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise CheckpointError(f"cannot read head checkpoint {path} ({type(exc).__name__}); it is damaged") from None
+        self.load_state(state)
+        return state
+
+
+def accuracy(preds, labels, num_classes: int) -> dict:
+    import numpy as np
+
+    top1 = float((preds == labels).mean()) if len(labels) else 0.0
+    per_class = [float((preds[labels == c] == c).mean()) for c in range(num_classes) if (labels == c).any()]
+    return {"top1": top1, "mean_class_acc": float(np.mean(per_class)) if per_class else 0.0}

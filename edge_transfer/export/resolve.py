@@ -1,0 +1,40 @@
+"""Accept a ticket folder or an export folder wherever an exported model is needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import OnnxModelError, TicketError
+
+
+def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None) -> Path:
+    """Return an export folder for ``path``: itself if it is one, else the ticket exported
+    (with the dense baseline) into ``workdir``."""
+    from . import ExportOptions, export_ticket
+
+    path = Path(path)
+    if (path / "manifest.json").is_file():
+        if with_dense and not (path / "dense" / "manifest.json").is_file():
+            raise OnnxModelError(f"{path} has no dense/ baseline; re-export with `edge-transfer export ... --with-dense`")
+        return path
+    if (path / "ticket.json").is_file():
+        out = workdir / f"{path.resolve().name}-export"
+        log(f"exporting ticket {path} to a temporary folder")
+        export_ticket(ExportOptions(ticket=path, output=out, with_dense=with_dense, validate_engines=("onnxruntime",)))
+        return out
+    if not path.exists():
+        raise TicketError(f"{path} not found; give a ticket folder (edge-transfer prune) or an export folder (edge-transfer export)")
+    raise TicketError(f"{path} is neither a ticket folder (ticket.json) nor an export folder (manifest.json)")
+
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise OnnxModelError(f"cannot read {path} ({exc}); re-export the folder") from None
+    for name in manifest.get("files", {}):
+        if not (Path(folder) / name).is_file():
+            raise OnnxModelError(f"{path} lists {name} but it is missing; re-export with `edge-transfer export`")
+    return manifest
