@@ -223,3 +223,17 @@ def test_cli_adapt_ticket(small_ticket, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "epoch speedup" in proc.stdout and "backbone inference speedup" in proc.stdout
     assert json.loads((tmp_path / "out.json").read_text())["summary"]["epochs_run"] == 2
+
+
+def test_batch_preprocessing():
+    task = load_task("embedded:mnist-5to9")
+    imgs = [task.val.image(i) for i in range(16)]
+    plain = Preprocess(INPUT, *NORM)
+    # The vectorised batch path equals the per-image path exactly when not augmenting.
+    torch.testing.assert_close(plain.batch(imgs, None), torch.stack([plain(i, None) for i in imgs]), rtol=0, atol=0)
+    aug = Preprocess(INPUT, *NORM, augment=True, crop_scale=(0.35, 1.0))
+    a = aug.batch(imgs, torch.Generator().manual_seed(5))
+    b = aug.batch(imgs, torch.Generator().manual_seed(5))
+    c = aug.batch(imgs, torch.Generator().manual_seed(6))
+    assert a.shape == (16, *INPUT) and torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.allclose(a, plain.batch(imgs, None))  # crops and flips changed the images

@@ -1,5 +1,6 @@
-"""One training epoch with feature extraction of batch k+1 overlapping the head update on
-batch k: a producer thread loads and runs the backbone, the caller updates the head."""
+"""One training epoch as a three-stage pipeline: a data thread prepares batch k+2 while a
+backbone thread extracts features of batch k+1 and the caller updates the head on batch
+k. Queues hold one item, so at most two batches are in flight."""
 
 from __future__ import annotations
 
@@ -34,60 +35,68 @@ class EpochStats:
 _DONE = object()
 
 
+def _timed(iterator, stats: EpochStats, field: str):
+    """Yield from ``iterator``, adding the time spent inside it to ``stats.<field>``."""
+    while True:
+        t0 = time.perf_counter()
+        item = next(iterator, _DONE)
+        setattr(stats, field, getattr(stats, field) + time.perf_counter() - t0)
+        if item is _DONE:
+            return
+        yield item
+
+
+def _in_thread(iterator):
+    """Run ``iterator`` in a worker thread, one item ahead; exceptions surface in the reader."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+
+    def worker():
+        try:
+            for item in iterator:
+                q.put(item)
+            q.put(_DONE)
+        except BaseException as exc:
+            q.put(exc)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    while (item := q.get()) is not _DONE:
+        if isinstance(item, BaseException):
+            thread.join()
+            raise item
+        yield item
+    thread.join()
+
+
 def run_epoch(learner, batch_iter, overlap: bool = True, extract=None) -> EpochStats:
     """Train the head over ``batch_iter`` (yielding (images, labels)); returns timings.
 
     ``extract`` maps a batch's images to features (default: the learner's backbone);
-    precomputed-feature training passes the identity.
-
-    The result is identical with and without overlap: batches are produced and applied in
-    the same order, and only the producer draws random numbers.
+    precomputed-feature training passes the identity. The result is identical with and
+    without overlap: batches are produced and applied in order, and only the data stage
+    draws random numbers.
     """
+    extract = extract or learner.features
     stats = EpochStats()
-    clock = time.perf_counter
-    start = clock()
+    start = time.perf_counter()
+    data = _timed(iter(batch_iter), stats, "data_s")
+    if overlap:
+        data = _in_thread(data)
 
-    def produce():
-        while True:
-            t0 = clock()
-            item = next(batch_iter, None)
-            t1 = clock()
-            if item is None:
-                return
-            images, labels = item
-            feats = (extract or learner.features)(images)
-            stats.data_s += t1 - t0
-            stats.backbone_s += clock() - t1
+    def backbone(batches):
+        for images, labels in batches:
+            t0 = time.perf_counter()
+            feats = extract(images)
+            stats.backbone_s += time.perf_counter() - t0
             yield feats, labels
 
-    def consume(feats, labels):
-        t0 = clock()
+    features = backbone(data)
+    if overlap:
+        features = _in_thread(features)
+    for feats, labels in features:
+        t0 = time.perf_counter()
         stats.loss_sum += learner.fit_features(feats, labels) * len(labels)
-        stats.head_s += clock() - t0
+        stats.head_s += time.perf_counter() - t0
         stats.images += len(labels)
-
-    if not overlap:
-        for feats, labels in produce():
-            consume(feats, labels)
-    else:
-        # maxsize=1: the producer runs at most one batch ahead (bounded memory).
-        q: queue.Queue = queue.Queue(maxsize=1)
-
-        def worker():
-            try:
-                for item in produce():
-                    q.put(item)
-                q.put(_DONE)
-            except BaseException as exc:  # re-raised in the caller
-                q.put(exc)
-
-        thread = threading.Thread(target=worker, daemon=True)
-        thread.start()
-        while (item := q.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                thread.join()
-                raise item
-            consume(*item)
-        thread.join()
-    stats.wall_s = clock() - start
+    stats.wall_s = time.perf_counter() - start
     return stats
