@@ -126,3 +126,20 @@ def test_existing_output_is_refused_and_kept(tmp_path):
     draw_ticket(PruneOptions(arch="resnet18-cifar", output=out, force=True))
     assert not (out / "precious.txt").exists() and (out / "ticket.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["t"]  # no temp or backup folders left
+
+
+def test_atomic_writes_use_the_umask(tmp_path):
+    import os
+    import stat
+
+    from edge_transfer.fileio import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "t", sparsity=0.5))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "t").stat().st_mode) == 0o755
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in (tmp_path / "t").iterdir())

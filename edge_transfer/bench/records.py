@@ -33,6 +33,7 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
             "engine": engine,
             "engine_version": versions[engine],
             "model": model.name,
+            "arch": model.arch,
             "variant": model.variant,
             "onnx_path": str(model.onnx_path),
             "baseline": baseline.name if baseline is not None else None,

@@ -18,7 +18,7 @@ def _fmt(value, spec: str, empty: str = "-") -> str:
 
 def table_rows(records: list[dict]) -> list[list]:
     rows = []
-    for r in sorted(records, key=lambda r: (r["engine"], r["batch_size"], r["sparsity"] or 0.0, r["model"])):
+    for r in sorted(records, key=lambda r: (r["engine"], r.get("arch") or "", r["batch_size"], r["sparsity"] or 0.0, r["model"])):
         speed = "-" if r["speedup"] is None else f"{r['speedup']:.2f}x [{r['speedup_min']:.2f}-{r['speedup_max']:.2f}]"
         rows.append([
             r["engine"], r["model"] + (" *" if r["untrained"] else ""), r["batch_size"], _fmt(r["sparsity"], ".0%"),
@@ -68,26 +68,35 @@ def markdown(result) -> str:
 
 
 def plot(path: Path, records: list[dict]) -> None:
-    """Throughput vs sparsity per engine and batch; speedup vs sparsity beside the ideal line."""
+    """Throughput vs sparsity and speedup vs sparsity (beside the FLOP-ideal), one line per
+    (architecture, engine, batch); line style tells architectures apart."""
     from ..plots import save_figure, two_panels
 
-    fig, (ax_tp, ax_sp) = two_panels()
-    groups = sorted({(r["engine"], r["batch_size"]) for r in records})
-    for engine, batch in groups:
-        rows = sorted((r for r in records if r["engine"] == engine and r["batch_size"] == batch and r["sparsity"] is not None),
-                      key=lambda r: r["sparsity"])
-        ax_tp.plot([r["sparsity"] for r in rows], [r["items_per_sec"] for r in rows], marker="o", label=f"{engine} b{batch}")
-        sp = [r for r in rows if r["speedup"] is not None]
-        if sp:
-            x = [r["sparsity"] for r in sp]
-            y = [r["speedup"] for r in sp]
-            err = [[a - r["speedup_min"] for a, r in zip(y, sp)], [r["speedup_max"] - a for a, r in zip(y, sp)]]
-            ax_sp.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{engine} b{batch}")
-    ideal = sorted({(r["sparsity"], r["ideal_speedup"]) for r in records if r["ideal_speedup"] is not None})
-    if ideal:
-        ax_sp.plot([s for s, _ in ideal], [i for _, i in ideal], "k--", label="ideal (FLOPs)")
-    ax_tp.set(xlabel="sparsity", ylabel="items/s", title="throughput")
-    ax_sp.set(xlabel="sparsity", ylabel="speedup over dense", title="speedup vs dense baseline")
+    fig, (ax_tp, ax_sp) = two_panels(13, 5)
+    archs = sorted({r.get("arch") or "" for r in records})
+    styles = dict(zip(archs, ["-", "--", ":", "-."] * len(archs)))
+    engines_batches = sorted({(r["engine"], r["batch_size"]) for r in records})
+    colors = {key: f"C{i % 10}" for i, key in enumerate(engines_batches)}
+    for arch in archs:
+        of_arch = [r for r in records if (r.get("arch") or "") == arch and r["sparsity"] is not None]
+        for engine, batch in engines_batches:
+            rows = sorted((r for r in of_arch if r["engine"] == engine and r["batch_size"] == batch), key=lambda r: r["sparsity"])
+            if not rows:
+                continue
+            style = dict(color=colors[(engine, batch)], linestyle=styles[arch], marker="o", markersize=3)
+            label = f"{arch} {engine} b{batch}".strip()
+            ax_tp.plot([r["sparsity"] for r in rows], [r["items_per_sec"] for r in rows], label=label, **style)
+            sp = [r for r in rows if r["speedup"] is not None]
+            if sp:
+                y = [r["speedup"] for r in sp]
+                err = [[a - r["speedup_min"] for a, r in zip(y, sp)], [r["speedup_max"] - a for a, r in zip(y, sp)]]
+                ax_sp.errorbar([r["sparsity"] for r in sp], y, yerr=err, capsize=2, label=label, **style)
+        ideal = sorted({(r["sparsity"], r["ideal_speedup"]) for r in of_arch if r["ideal_speedup"] is not None})
+        if ideal:
+            ax_sp.plot([s for s, _ in ideal], [i for _, i in ideal], color="k", linestyle=styles[arch],
+                       label=f"{arch} ideal (FLOPs)".strip())
+    ax_tp.set(xlabel="sparsity", ylabel="items/s (log)", title="throughput", yscale="log")
+    ax_sp.set(xlabel="sparsity", ylabel="speedup over dense (log)", title="speedup vs dense baseline", yscale="log")
     save_figure(fig, (ax_tp, ax_sp), path)
 
 

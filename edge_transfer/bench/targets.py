@@ -24,6 +24,7 @@ class BenchModel:
     untrained: bool
     ticket_path: Path | None = None  # lets the torch engine and the reference rebuild the module
     variant: str = "ticket"  # ticket | dense | onnx
+    arch: str | None = None  # registry name, when known
 
     def torch_factory(self):
         """Zero-argument builder of the PyTorch module, or None for a bare ONNX file."""
@@ -97,6 +98,7 @@ def manifest_model(folder: Path, graph: str, override) -> BenchModel:
         untrained=bool(manifest.get("untrained")),
         ticket_path=ticket_path,
         variant=manifest["variant"],
+        arch=manifest["arch"],
     )
 
 

@@ -60,8 +60,10 @@ class Preprocess:
             for k in range(len(images)):
                 i, j, bh, bw = _crop_box(x.shape[-2], x.shape[-1], self.crop_scale, generator)
                 boxes.append([k, j, i, j + bw, i + bh])
+            # sampling_ratio=0: ceil(box / output) samples per output pixel, i.e. one when
+            # upscaling (28 -> 224 px) and enough to average when downscaling.
             x = roi_align(x, torch.tensor(boxes, dtype=torch.float32), output_size=(h, w), spatial_scale=1.0,
-                          sampling_ratio=2, aligned=True)
+                          sampling_ratio=0, aligned=True)
             flip = torch.rand(len(images), generator=generator) < 0.5
             x[flip] = x[flip].flip(-1)
         else:
