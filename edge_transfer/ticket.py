@@ -113,3 +113,24 @@ def load_ticket(path: Path) -> Ticket:
                 f"{leaked} masked weights of {name} in {path} are not zero; the ticket was modified: redraw it"
             )
     return Ticket(path=path, meta=meta, model=model.eval(), masks=masks)
+
+
+@dataclass(frozen=True)
+class ModuleFactory:
+    """Builds a ticket's nn.Module on call, for engines that run PyTorch itself.
+
+    Picklable (a path, not a module), so a child process can rebuild it.
+    """
+
+    ticket_path: str
+    variant: str = "ticket"  # ticket | dense (the mask not applied)
+    backbone: bool = False  # pooled features instead of logits
+
+    def __call__(self):
+        from .backbones import get_backbone_cfg, split_backbone
+
+        ticket = load_ticket(Path(self.ticket_path))
+        model = ticket.dense_model() if self.variant == "dense" else ticket.model
+        if self.backbone:
+            model, _ = split_backbone(model, get_backbone_cfg(ticket.arch))
+        return model.eval()

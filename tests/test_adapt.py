@@ -237,3 +237,10 @@ def test_batch_preprocessing():
     c = aug.batch(imgs, torch.Generator().manual_seed(6))
     assert a.shape == (16, *INPUT) and torch.equal(a, b) and not torch.equal(a, c)
     assert not torch.allclose(a, plain.batch(imgs, None))  # crops and flips changed the images
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_other_engines(small_export, tmp_path, engine):
+    data = make_folder(tmp_path / "data")
+    result = adapt(_opts(small_export, data, tmp_path / "run", epochs=1, engine=engine, compare_dense=True))
+    assert result.payload["settings"]["engine"] == engine and result.summary["epoch_speedup"] > 0

@@ -151,6 +151,16 @@ def _backbone_speedup(sparse, dense, inputs, rounds: int = 7) -> dict:
             "backbone_ms_dense": 1e3 * statistics.median(times["dense"])}
 
 
+def _torch_backbone(manifest: dict, variant: str):
+    """The backbone as an nn.Module builder, for the torch engine (None if the ticket moved)."""
+    from ..ticket import ModuleFactory
+
+    ticket_path = manifest.get("ticket_path")
+    if not ticket_path or not (Path(ticket_path) / "ticket.json").is_file():
+        return None
+    return ModuleFactory(ticket_path, variant="dense" if variant == "dense" else "ticket", backbone=True)
+
+
 @contextmanager
 def _one_torch_thread():
     """The head is one small matmul: more torch threads only fight the backbone engine for
@@ -203,7 +213,8 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         for name, manifest in manifests.items():
             sub = folder if name == "sparse" else folder / "dense"
             t0 = time.perf_counter()
-            compiled = engine.compile(sub / "backbone.onnx", opts.batch_size, core.cores)
+            compiled = engine.compile(sub / "backbone.onnx", opts.batch_size, core.cores,
+                                      torch_model=_torch_backbone(manifest, name))
             learner = OnlineLearner(compiled, task.num_classes, feature_dim=manifest["feature_dim"], lr=opts.lr,
                                     momentum=opts.momentum, weight_decay=opts.weight_decay, seed=opts.seed)
             v = _Variant(name, manifest, compiled, learner)

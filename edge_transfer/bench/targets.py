@@ -28,27 +28,11 @@ class BenchModel:
 
     def torch_factory(self):
         """Zero-argument builder of the PyTorch module, or None for a bare ONNX file."""
+        from ..ticket import ModuleFactory
+
         if self.ticket_path is None:
             return None
-        return _TorchFactory(str(self.ticket_path), self.variant, self.onnx_path.name == "backbone.onnx")
-
-
-@dataclass(frozen=True)
-class _TorchFactory:
-    # Picklable (the memory probe rebuilds the module in a child process).
-    ticket_path: str
-    variant: str
-    backbone: bool
-
-    def __call__(self):
-        from ..backbones import get_backbone_cfg, split_backbone
-        from ..ticket import load_ticket
-
-        ticket = load_ticket(Path(self.ticket_path))
-        model = ticket.dense_model() if self.variant == "dense" else ticket.model
-        if self.backbone:
-            model, _ = split_backbone(model, get_backbone_cfg(ticket.arch))
-        return model.eval()
+        return ModuleFactory(str(self.ticket_path), self.variant, self.onnx_path.name == "backbone.onnx")
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,12 @@ class TorchEngine:
 
         if torch_model is None:
             raise OptionError(
-                f"the torch engine needs the PyTorch model, which {model_path} alone does not carry; "
-                "bench a ticket or export folder, or drop torch from --engine"
+                f"the torch engine needs the PyTorch model, which {model_path} alone does not carry "
+                "(or its ticket folder has moved); give a ticket or export folder whose ticket exists, or another --engine"
             )
         if num_cores:
             torch.set_num_threads(num_cores)
         module = torch_model().eval()
         settings = {"threads": torch.get_num_threads(), "batch_size": batch_size, "output_shape": None}
+        # Like the ONNX engines, take a fixed batch: the caller pads (OnlineLearner does).
         return _TorchModel(module, settings)
