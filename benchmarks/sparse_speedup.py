@@ -21,16 +21,6 @@ SPARSITIES = (0.8, 0.9, 0.95, 0.98)
 ARCHS = ("resnet50", "resnet18-cifar")
 
 
-def draw_and_export(workdir: Path, arch: str, sparsity: float) -> Path:
-    from edge_transfer.export import ExportOptions, export_ticket
-    from edge_transfer.prune import PruneOptions, draw_ticket
-
-    tag = f"{arch}-omp{round(sparsity * 100):02d}"
-    draw_ticket(PruneOptions(arch=arch, output=workdir / "t" / tag, sparsity=sparsity, scope="layer", seed=0))
-    export_ticket(ExportOptions(ticket=workdir / "t" / tag, output=workdir / tag, validate_engines=()))
-    return workdir / tag
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -42,7 +32,7 @@ def main() -> int:
 
     from edge_transfer.bench import BenchOptions, run_bench
     from edge_transfer.bench.report import markdown, plot, table_rows, TABLE_HEADERS, write_json
-    from edge_transfer.bench.targets import BenchTarget, manifest_model
+    from edge_transfer.bench.targets import default_targets
     from edge_transfer.fileio import atomic_write_text
     from edge_transfer.tables import text_table
 
@@ -52,16 +42,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         targets = []
+        log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
         for arch in args.archs.split(","):
-            print(f"drawing {arch} tickets", file=sys.stderr, flush=True)
-            dense_dir = draw_and_export(workdir, arch, 0.0)
-            dense = manifest_model(dense_dir, "model.onnx", None)
-            dense = type(dense)(**{**dense.__dict__, "name": f"{arch}-dense", "variant": "dense", "ideal_speedup": 1.0})
-            for s in SPARSITIES:
-                targets.append(BenchTarget(manifest_model(draw_and_export(workdir, arch, s), "model.onnx", None), dense))
+            targets += default_targets(workdir / arch, "model.onnx", log, arch=arch, sparsities=SPARSITIES)
         opts = BenchOptions(engines=tuple(args.engines.split(",")),
                             batch_sizes=tuple(int(b) for b in args.batch_sizes.split(",")), memory=False, **timing)
-        result = run_bench(opts, log=lambda m: print(m, file=sys.stderr, flush=True), argv=sys.argv, targets=targets)
+        result = run_bench(opts, log=log, argv=sys.argv, targets=targets)
     print(text_table(TABLE_HEADERS, table_rows(result.records)))
     write_json(args.out / "sparse_speedup.json", result)
     plot(args.out / "sparse_speedup.png", result.records)

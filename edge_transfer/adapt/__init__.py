@@ -179,7 +179,7 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     import numpy as np
 
     from ..cores import pinned
-    from ..data import dataset_stats, load_task
+    from ..data import batches, dataset_stats, load_task
     from ..data.batches import Preprocess
     from ..data.datasets import EMBEDDED_PREFIX
     from ..engines import get_engine
@@ -246,8 +246,6 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
                     it = _feature_batches(v.train_features, v.train_labels, opts.batch_size, epoch_seed)
                     stats = run_epoch(v.learner, it, overlap=False, extract=lambda f: f)
                 else:
-                    from ..data import batches
-
                     it = batches(task.train, train_pre, opts.batch_size, shuffle=True, seed=epoch_seed)
                     stats = run_epoch(v.learner, it, overlap=opts.overlap)
                 acc = accuracy(v.learner.predict_features(v.val_features), val_labels, task.num_classes)

@@ -120,16 +120,9 @@ class _References:
         return self._cache[key]
 
 
-def _rel_diff(got, expected) -> float:
-    import numpy as np
-
-    if got.shape != expected.shape:
-        return float("inf")
-    return float(np.abs(got - expected).max() / max(float(np.abs(expected).max()), 1e-12))
-
-
 def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict:
     """Compile, check correctness, time; returns this repeat's figures."""
+    from ..export.validate import rel_diff
     from .timing import time_async, time_sync
 
     inputs = _inputs(model, batch_size, opts.seed)
@@ -141,7 +134,7 @@ def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict
     got = compiled.run(inputs)[0]
     first_ms = (time.perf_counter() - t0) * 1e3
     reference, expected = refs.get(model, inputs)
-    rel = _rel_diff(got, expected)
+    _, rel = rel_diff(got, expected)
     if opts.scenario == "async":
         timing = time_async(compiled, inputs, batch_size, streams, opts.time_s, opts.min_iterations, opts.warmup_s)
     else:

@@ -3,11 +3,10 @@ the fly), bare .onnx files, or the embedded default set."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import OnnxModelError, OptionError, TicketError
+from ..errors import OnnxModelError, OptionError
 
 DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
 
@@ -56,19 +55,17 @@ def _shape_from_onnx(path: Path, override: tuple[int, ...] | None) -> tuple[int,
 
 
 def manifest_model(folder: Path, graph: str, override) -> BenchModel:
-    manifest_path = folder / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise OnnxModelError(f"cannot read {manifest_path} ({exc}); re-export the folder") from None
+    from ..export.resolve import read_manifest
+
+    manifest = read_manifest(folder)  # raises if any file it lists is missing
     onnx_path = folder / graph
     if not onnx_path.is_file():
-        raise OnnxModelError(f"{manifest_path} lists {graph} but {onnx_path} is missing; re-export with `edge-transfer export`")
+        raise OnnxModelError(f"{folder / 'manifest.json'} has no {graph}; re-export with `edge-transfer export`")
     ticket_path = Path(manifest["ticket_path"]) if manifest.get("ticket_path") else None
     if ticket_path is not None and not (ticket_path / "ticket.json").is_file():
         ticket_path = None  # ticket moved away: ONNX engines still run, torch does not
-    ideal = (manifest.get("ticket") or {}).get("totals", {}).get("ideal_speedup")
     ticket = manifest.get("ticket") or {}
+    ideal = ticket.get("totals", {}).get("ideal_speedup")
     tag = f"{manifest['arch']}-" + (
         "dense" if manifest["variant"] == "dense"
         else f"{ticket.get('method', 'sparse')}{round(manifest['sparsity'] * 100):02d}" + ("-layer" if ticket.get("scope") == "layer" else "")
@@ -96,22 +93,17 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
         dense_dir = path / "dense"
         baseline = manifest_model(dense_dir, graph, override) if (dense_dir / "manifest.json").is_file() else None
         return BenchTarget(manifest_model(path, graph, override), baseline)
-    if (path / "ticket.json").is_file():
-        from ..export import ExportOptions, export_ticket
-
-        out = workdir / path.resolve().name
-        while out.exists():
-            out = out.with_name(out.name + "_")
-        log(f"exporting ticket {path} to a temporary folder (with the dense baseline)")
-        # Correctness is checked by bench itself on every engine, so skip export's parity run.
-        export_ticket(ExportOptions(ticket=path, output=out, with_dense=True, validate_engines=()))
-        return resolve_path(out, graph, override, workdir, log)
     if not path.exists():
         raise OnnxModelError(f"{path} not found; give an export folder, a ticket folder or a .onnx file")
-    raise TicketError(f"{path} is neither an export folder (manifest.json), a ticket folder (ticket.json) nor a .onnx file")
+    from ..export.resolve import ensure_export
+
+    # Correctness is checked by bench itself on every engine, so skip export's parity run.
+    out = ensure_export(path, workdir, with_dense=True, log=log, validate_engines=())
+    return resolve_path(out, graph, override, workdir, log)
 
 
-def default_targets(workdir: Path, graph: str, log, arch: str = "resnet50") -> list[BenchTarget]:
+def default_targets(workdir: Path, graph: str, log, arch: str = "resnet50",
+                    sparsities: tuple[float, ...] = DEFAULT_SPARSITIES) -> list[BenchTarget]:
     """The embedded default: OMP tickets of one random init (untrained: speed only);
     the 0% ticket of the same init is every ticket's dense baseline.
 
@@ -130,7 +122,7 @@ def default_targets(workdir: Path, graph: str, log, arch: str = "resnet50") -> l
 
     dense = make(0.0)
     dense = BenchModel(**{**dense.__dict__, "name": f"{arch}-dense", "variant": "dense", "ideal_speedup": 1.0})
-    return [BenchTarget(make(s), dense) for s in DEFAULT_SPARSITIES]
+    return [BenchTarget(make(s), dense) for s in sparsities]
 
 
 def unique_names(models: list[BenchModel]) -> list[BenchModel]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse  # noqa: F401  (re-exported for ArgumentTypeError)
+import argparse
 
 
 def sparsity(text: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -16,9 +17,9 @@ def _shape(text: str) -> tuple[int, ...]:
     try:
         dims = tuple(int(x) for x in text.lower().split("x"))
     except ValueError:
-        raise _args.argparse.ArgumentTypeError(f"must look like 3x224x224, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must look like 3x224x224, got {text!r}") from None
     if len(dims) != 3 or min(dims) <= 0:
-        raise _args.argparse.ArgumentTypeError(f"must be CxHxW with positive sizes, e.g. 3x224x224, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be CxHxW with positive sizes, e.g. 3x224x224, got {text!r}")
     return dims
 
 

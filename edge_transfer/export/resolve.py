@@ -8,9 +8,11 @@ from pathlib import Path
 from ..errors import OnnxModelError, TicketError
 
 
-def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None) -> Path:
+def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None,
+                  validate_engines: tuple[str, ...] = ("onnxruntime",)) -> Path:
     """Return an export folder for ``path``: itself if it is one, else the ticket exported
-    (with the dense baseline) into ``workdir``."""
+    into ``workdir`` (a folder named after the ticket). ``validate_engines`` is export's
+    parity check; callers that check every engine themselves pass ()."""
     from . import ExportOptions, export_ticket
 
     path = Path(path)
@@ -19,9 +21,11 @@ def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: No
             raise OnnxModelError(f"{path} has no dense/ baseline; re-export with `edge-transfer export ... --with-dense`")
         return path
     if (path / "ticket.json").is_file():
-        out = workdir / f"{path.resolve().name}-export"
-        log(f"exporting ticket {path} to a temporary folder")
-        export_ticket(ExportOptions(ticket=path, output=out, with_dense=with_dense, validate_engines=("onnxruntime",)))
+        out = workdir / path.resolve().name
+        while out.exists():
+            out = out.with_name(out.name + "_")
+        log(f"exporting ticket {path} to a temporary folder" + (" (with the dense baseline)" if with_dense else ""))
+        export_ticket(ExportOptions(ticket=path, output=out, with_dense=with_dense, validate_engines=validate_engines))
         return out
     if not path.exists():
         raise TicketError(f"{path} not found; give a ticket folder (edge-transfer prune) or an export folder (edge-transfer export)")

@@ -43,6 +43,17 @@ def seeded_input(input_size, batch_size: int, seed: int = 0):
     return torch.randn(batch_size, *input_size, generator=gen)
 
 
+def rel_diff(got, expected) -> tuple[float, float]:
+    """(max |got - expected|, that divided by max |expected|); inf for a shape mismatch.
+    Scale-free, so untrained nets with tiny or huge outputs compare fairly."""
+    import numpy as np
+
+    if got.shape != expected.shape:
+        return float("inf"), float("inf")
+    diff = float(np.abs(got - expected).max())
+    return diff, diff / max(float(np.abs(expected).max()), 1e-12)
+
+
 def check_parity(graph_name: str, onnx_path: Path, reference, inputs, engines, tolerance: float) -> list[ParityRecord]:
     """Run ``onnx_path`` on every engine and compare with ``reference(inputs)`` (PyTorch)."""
     import numpy as np
@@ -50,16 +61,12 @@ def check_parity(graph_name: str, onnx_path: Path, reference, inputs, engines, t
 
     with torch.no_grad():
         expected = reference(inputs).numpy()
-    scale = max(float(np.abs(expected).max()), 1e-12)
     x = np.ascontiguousarray(inputs.numpy(), dtype=np.float32)
     records = []
     for engine in engines:
         compiled = engine.compile(onnx_path, batch_size=x.shape[0])
-        got = compiled.run([x])[0]
-        diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
-        records.append(
-            ParityRecord(graph_name, engine.name, x.shape[0], diff, diff / scale, tolerance, diff / scale <= tolerance)
-        )
+        diff, rel = rel_diff(compiled.run([x])[0], expected)
+        records.append(ParityRecord(graph_name, engine.name, x.shape[0], diff, rel, tolerance, rel <= tolerance))
     return records
 
 
