@@ -24,4 +24,4 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) export/demo
+	rm -rf $(VENV) export/demo export/demo-study

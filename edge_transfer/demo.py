@@ -24,6 +24,10 @@ class DemoOptions:
     # Online learning: this ticket against its dense baseline on the embedded target task.
     adapt_ticket: str = "resnet18-cifar-omp90"
     adapt_epochs: int = 5
+    # Transfer study headline (natural vs robust at 0.9): `study --quick` at that one sparsity.
+    # Its own folder outside the demo's, so its cached pretraining and evaluations survive reruns.
+    study: bool = True
+    study_output: Path = Path("export/demo-study")
 
 
 @dataclass
@@ -32,6 +36,7 @@ class DemoResult:
     rows: list[dict] = field(default_factory=list)
     metas: dict = field(default_factory=dict, repr=False)  # ticket tag -> ticket.json
     adapt: dict | None = field(default=None, repr=False)  # adapt.json of the online-learning run
+    study: dict | None = field(default=None, repr=False)  # study.json of the quick transfer study
     seconds: float = 0.0
 
 
@@ -84,10 +89,20 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> DemoResul
             adapted = adapt(AdaptOptions(source=tmp / "tickets" / opts.adapt_ticket, data="embedded:mnist-5to9",
                                          output=tmp / "adapt" / opts.adapt_ticket, epochs=opts.adapt_epochs,
                                          compare_dense=True, engine="deepsparse", seed=opts.seed), log=log).payload
-        result = DemoResult(path=opts.output, rows=rows, metas=metas, adapt=adapted, seconds=time.perf_counter() - start)
+        study = None
+        if opts.study:
+            from .study import StudyOptions, run_study
+
+            log(f"transfer study headline: study --quick at 90% sparsity (results kept in {opts.study_output})")
+            study = run_study(StudyOptions(quick=True, sparsities=(0.9,), output=opts.study_output),
+                              log=lambda m: log("  " + m)).payload
+        result = DemoResult(path=opts.output, rows=rows, metas=metas, adapt=adapted, study=study,
+                            seconds=time.perf_counter() - start)
         system = system_info()
         write_json(tmp / "results.json", {"schema": "edge-transfer.demo/1", "system": system, "tickets": rows,
-                                          "adapt": adapted["summary"] if adapted else None, "seconds": result.seconds})
+                                          "adapt": adapted["summary"] if adapted else None,
+                                          "study": {"headline": study["headline"], "results": study["results"]}
+                                          if study else None, "seconds": result.seconds})
         (tmp / "report.md").write_text(_report(result, system, opts))
     return result
 
@@ -137,6 +152,19 @@ def _report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
                 "digits and online accuracy stays near chance (0.2 for 5 classes): the timings, not the accuracy, "
                 "are what this section shows.", ""]
         out += [f"- {line}" for line in summary_lines(result.adapt)] + [""]
+    if result.study:
+        from .study.report import table_rows
+
+        st = result.study["settings"]
+        out += ["## Natural vs robust tickets (quick study)", "",
+                f"`edge-transfer study --quick --sparsities 0.9`: {st['arch']} pretrained naturally and with PGD on "
+                f"{st['source']} for {st['pretrain_epochs']} epoch on {st['train_limit']} images, tickets drawn by "
+                f"{', '.join(st['methods'])}, transferred to {st['target']} (linear and full, one seed). A smoke-sized "
+                "study: one seed and one epoch, so differences of a few points are noise. The full study is "
+                "`edge-transfer study`; benchmarks/README.md has a measured default run. Folder: "
+                f"`{opts.study_output}/`.", ""]
+        out += [f"- {line}" for line in result.study["headline"]] + [""]
+        out += [markdown_table(*table_rows(result.study)), ""]
     out += ["## Per-layer tables"]
     for tag, meta in result.metas.items():
         layer_headers, layer_rows = ticket_layer_table(meta)

@@ -39,3 +39,7 @@ class ParityError(EdgeTransferError):
 
 class SparsityLossError(EdgeTransferError):
     """An exported graph that lost zeros the ticket has."""
+
+
+class RecipeError(EdgeTransferError):
+    """A sparsification recipe that is not valid YAML or names an unknown modifier."""

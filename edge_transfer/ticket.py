@@ -65,7 +65,7 @@ def save_ticket(folder: Path, model, masks: dict, dense_values: dict, meta: dict
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def _read_meta(path: Path) -> dict:
+def load_ticket_meta(path: Path) -> dict:
     if not path.is_dir():
         raise TicketError(f"ticket folder {path} not found; draw one with `edge-transfer prune ... --output {path}`")
     meta_path = path / META_FILE
@@ -91,7 +91,7 @@ def load_ticket(path: Path) -> Ticket:
     from .backbones import create_backbone
 
     path = Path(path)
-    meta = _read_meta(path)
+    meta = load_ticket_meta(path)
     try:
         state = load_file(str(path / WEIGHTS_FILE))
         masks = {k: v.bool() for k, v in load_file(str(path / MASKS_FILE)).items()}

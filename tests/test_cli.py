@@ -122,7 +122,8 @@ def test_export_bad_options(tmp_path, small_ticket, args, fragment):
 
 def test_demo_small(tmp_path):
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--output", out, "--archs", "resnet18-cifar", "--sparsities", "0,0.9", "--adapt-epochs", "1")
+    proc = run_cli("demo", "--output", out, "--archs", "resnet18-cifar", "--sparsities", "0,0.9", "--adapt-epochs", "1",
+                   "--no-study")
     assert proc.returncode == 0, proc.stderr
     assert "layer4.1.conv2" in proc.stdout  # per-layer table of the 90% ticket
     report = (out / "report.md").read_text()

@@ -186,7 +186,8 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     from ..export.resolve import ensure_export, read_manifest
     from ..fileio import write_json
     from ..system import system_info
-    from .learner import OnlineLearner, accuracy
+    from ..metrics import accuracy
+    from .learner import OnlineLearner
     from .loop import run_epoch
     from .report import write_reports
 

@@ -110,6 +110,8 @@ class OnlineLearner:
         """Top-1 and mean per-class accuracy over ``(images, labels)`` batches."""
         import numpy as np
 
+        from ..metrics import accuracy
+
         preds, labels = [], []
         for images, y in batches:
             preds.append(self.predict(images))
@@ -161,11 +163,3 @@ class OnlineLearner:
             raise CheckpointError(f"cannot read head checkpoint {path} ({type(exc).__name__}); it is damaged") from None
         self.load_state(state)
         return state
-
-
-def accuracy(preds, labels, num_classes: int) -> dict:
-    import numpy as np
-
-    top1 = float((preds == labels).mean()) if len(labels) else 0.0
-    per_class = [float((preds[labels == c] == c).mean()) for c in range(num_classes) if (labels == c).any()]
-    return {"top1": top1, "mean_class_acc": float(np.mean(per_class)) if per_class else 0.0}

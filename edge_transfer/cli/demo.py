@@ -12,6 +12,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--archs", type=_args.name_list, default=("resnet50", "resnet18-cifar"), help="architectures (default resnet50,resnet18-cifar)")
     parser.add_argument("--sparsities", type=_args.name_list, default=("0", "0.8", "0.9", "0.95"), help="OMP sparsities (default 0,0.8,0.9,0.95)")
     parser.add_argument("--adapt-epochs", type=int, default=5, help="epochs of the online-learning demo (0 skips it; default 5)")
+    parser.add_argument("--no-study", action="store_true", help="skip the natural-vs-robust quick study headline")
+    parser.add_argument("--study-output", type=Path, default=Path("export/demo-study"),
+                        help="folder of the quick study, kept between runs as its cache (default export/demo-study)")
 
 
 def run(args) -> int:
@@ -22,7 +25,8 @@ def run(args) -> int:
     for arch in args.archs:
         get_backbone_cfg(arch)
     sparsities = tuple(_args.sparsity(s) for s in args.sparsities)
-    opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=sparsities, adapt_epochs=args.adapt_epochs)
+    opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=sparsities, adapt_epochs=args.adapt_epochs,
+                       study=not args.no_study, study_output=args.study_output)
     result = run_demo(opts)
     for tag, meta in result.metas.items():
         print(f"\n== {tag}")
@@ -37,5 +41,8 @@ def run(args) -> int:
 
         print("\nonline learning (embedded target task, DeepSparse):")
         print("\n".join(summary_lines(result.adapt)))
+    if result.study:
+        print("\nnatural vs robust tickets (study --quick at 90% sparsity):")
+        print("\n".join(result.study["headline"]))
     print(f"\ndemo finished in {result.seconds:.0f}s; report: {result.path / 'report.md'}")
     return 0

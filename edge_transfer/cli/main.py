@@ -12,11 +12,14 @@ from .. import __version__
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
+    "pretrain": ("pretrain", "train a dense source model: natural, PGD adversarial or randomized smoothing"),
     "prune": ("prune", "draw a ticket (pruned subnetwork) from a checkpoint or random init"),
     "info": ("info", "print a ticket's per-layer sparsity, MACs and ideal speedup"),
     "export": ("export_cmd", "export a ticket to ONNX with parity checks and a zero audit"),
     "bench": ("bench", "benchmark tickets against the dense baseline on DeepSparse, ONNX Runtime, PyTorch"),
     "adapt": ("adapt", "online linear fine-tuning: sparse backbone engine -> trainable linear head"),
+    "finetune": ("finetune", "full fine-tuning of a ticket on a task with its mask held fixed"),
+    "study": ("study", "natural vs robust tickets: pretrain, draw every scheme, evaluate linear and full transfer"),
     "demo": ("demo", "draw, export and validate demo tickets and write a report"),
 }
 

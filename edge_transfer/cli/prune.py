@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from . import _args
+from . import _args, _train_args
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; e.g. 0.2") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {value}; e.g. 0.2 prunes 20%% of what is left per round")
+    return value
 
 
 def add_arguments(parser) -> None:
     from ..prune import METHODS, PRETRAINING, SCOPES
+    from ..train import TrainSettings
 
     g = parser.add_argument_group("source model")
     g.add_argument("--arch", required=True, help="architecture name (see `edge-transfer info --list-archs`)")
@@ -16,11 +28,25 @@ def add_arguments(parser) -> None:
     g.add_argument("--trust-checkpoint", action="store_true", help="allow arbitrary unpickling (only for files you trust)")
     g.add_argument("--pretraining", default="unknown", choices=PRETRAINING, help="how the checkpoint was trained (recorded)")
     g = parser.add_argument_group("pruning")
-    g.add_argument("--method", default="omp", choices=sorted(METHODS), help="drawing scheme (default: omp)")
+    g.add_argument("--method", default="omp", choices=METHODS,
+                   help="omp (one-shot), imp / aimp (iterative, natural / adversarial), lmp (learnable mask), "
+                        "gmp / acdc / woodfisher / rigl (sparseml recipes); default omp")
     g.add_argument("--sparsity", type=_args.sparsity, default=0.9, help="fraction of prunable weights set to 0 (default 0.9)")
     g.add_argument("--scope", default="global", choices=SCOPES, help="rank weights globally or per layer (default global)")
     g.add_argument("--prune-first-conv", action="store_true", help="also prune the stem convolution (kept dense by default)")
     g.add_argument("--seed", type=int, default=0, help="seed of the random init (default 0)")
+    g.add_argument("--mask-from", type=Path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights")
+    g = parser.add_argument_group("iterative schemes (imp, aimp)")
+    g.add_argument("--prune-ratio-per-round", type=_ratio, help="fraction of the remaining weights pruned per round (default 0.2)")
+    g.add_argument("--rounds", type=_args.positive_int, help="number of rounds (the per-round ratio follows from it)")
+    g.add_argument("--rewind", action=argparse.BooleanOptionalAction, default=True,
+                   help="rewind surviving weights to the checkpoint after each round (default on)")
+    g = parser.add_argument_group("learnable mask (lmp) and recipes (gmp, acdc, woodfisher, rigl)")
+    g.add_argument("--score-lr", type=float, default=1e-3, help="lmp: Adam step size of the mask scores (default 1e-3)")
+    g.add_argument("--recipe", type=Path, help="a sparseml recipe YAML to use instead of the shipped one")
+    _train_args.add_train_arguments(parser, TrainSettings(), "epochs: per round for imp/aimp, in total for lmp and recipes",
+                                    "task to train on (needed by imp, aimp, lmp, recipes); lmp's is the downstream task")
+    _train_args.add_robust_arguments(parser, None, "aimp's inner maximisation (PGD)")
     g = parser.add_argument_group("output")
     g.add_argument("--output", type=Path, required=True, help="ticket folder to create")
     g.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -42,8 +68,15 @@ def run(args) -> int:
         pretraining=args.pretraining,
         seed=args.seed,
         force=args.force,
+        train=_train_args.train_settings(args),
+        robust=_train_args.robustness(args, kind="pgd"),
+        prune_ratio_per_round=args.prune_ratio_per_round,
+        rounds=args.rounds,
+        rewind=args.rewind,
+        score_lr=args.score_lr,
+        recipe=args.recipe,
+        mask_from=args.mask_from,
     )
-    result = draw_ticket(opts)
-    print(f"wrote ticket {result.path}")
+    result = draw_ticket(opts, log=print)
     print_ticket_summary(result.meta)
     return 0

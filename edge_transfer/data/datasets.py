@@ -115,7 +115,7 @@ def _folder(path: Path) -> ImageDataset:
     return ImageDataset(items, classes)
 
 
-def _subset(data: ImageDataset, indices: list[int]) -> ImageDataset:
+def subset(data: ImageDataset, indices: list[int]) -> ImageDataset:
     return ImageDataset([data.items[i] for i in indices], data.classes, data.unreadable)
 
 
@@ -128,4 +128,4 @@ def load_task(spec: str, val_spec: str | None = None) -> Task:
             raise OptionError(f"--val classes {val.classes} differ from --data classes {data.classes}; use the same class folders")
         return Task(spec, data, val)
     train_idx, val_idx = _stratified_split([label for _, label in data.items], VAL_FRACTION, SPLIT_SEED)
-    return Task(spec, _subset(data, train_idx), _subset(data, val_idx))
+    return Task(spec, subset(data, train_idx), subset(data, val_idx))

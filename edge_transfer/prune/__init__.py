@@ -1,28 +1,40 @@
-"""Draw a ticket: load (or randomly initialise) a source model, compute masks, write the folder.
+"""Draw a ticket: load (or randomly initialise) a source model, run a drawing scheme, write
+the folder.
 
-Entry point: ``draw_ticket(PruneOptions) -> PruneResult``. A method is a function
-``(weights: dict[name, Tensor], opts) -> dict[name, bool mask]`` registered in METHODS.
+Entry points: ``draw_ticket(PruneOptions) -> PruneResult`` and, for several sparsities
+from one run (imp/aimp share their pruning trajectory), ``draw_tickets(opts, {s: path})``.
+Schemes live in the registry of ``_registry.py``: omp (here), imp/aimp (iterative.py),
+lmp (lmp.py), gmp/acdc/woodfisher/rigl (recipes.py, sparseml recipes).
 """
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
+from typing import Callable
 
-from ..errors import OptionError, UnknownNameError
+from ..errors import OptionError
+from ..train import Robustness, TrainSettings
+from ._registry import DrawContext, Drawn, get_method, list_methods, register_method
 from .magnitude import magnitude_masks
 
 SCOPES = ("global", "layer")
 PRETRAINING = ("natural", "pgd", "smoothing", "unknown")
+DEFAULT_PRUNE_RATIO_PER_ROUND = 0.2
 
 
-def _omp(weights: dict, opts: "PruneOptions") -> dict:
+@register_method("omp", trains=False, summary="one-shot magnitude pruning of the source weights")
+def _omp(ctx: DrawContext, targets: list):
     """One-shot magnitude pruning (scheme 1 of the robust-tickets paper)."""
-    return magnitude_masks(weights, opts.sparsity, opts.scope)
+    for target in targets:
+        yield Drawn(target, magnitude_masks(ctx.weights, target, ctx.opts.scope))
 
 
-METHODS = {"omp": _omp}
+from . import iterative, lmp, recipes  # noqa: E402,F401  (register imp/aimp, lmp, recipe schemes)
+
+METHODS = list_methods()
 
 
 @dataclass
@@ -39,19 +51,54 @@ class PruneOptions:
     pretraining: str = "unknown"
     seed: int = 0
     force: bool = False
+    # Schemes that train (imp, aimp, lmp, recipes): data, epochs (per round for imp/aimp).
+    train: TrainSettings = field(default_factory=TrainSettings)
+    # aimp's inner maximisation (PGD); imp ignores it.
+    robust: Robustness = field(default_factory=lambda: Robustness(kind="pgd"))
+    prune_ratio_per_round: float | None = None  # imp/aimp; default 0.2 when --rounds is not given
+    rounds: int | None = None
+    rewind: bool = True  # imp/aimp: surviving weights back to the source values after each round
+    score_lr: float = 1e-3  # lmp: Adam step size of the mask scores (initialised to |w|)
+    recipe: Path | None = None  # a user sparseml recipe (gmp/acdc/woodfisher/rigl ship their own)
+    mask_from: Path | None = None  # LTH-T: another ticket's mask on this checkpoint's weights
 
     def validate(self) -> None:
         from ..backbones import get_backbone_cfg
 
         get_backbone_cfg(self.arch)  # raises with the valid names
-        if self.method not in METHODS:
-            raise UnknownNameError(f"unknown --method {self.method!r}; choose one of: {', '.join(sorted(METHODS))}")
+        method = get_method(self.method)  # raises with the valid names
         if not 0.0 <= self.sparsity < 1.0:
             raise OptionError(f"--sparsity must be in [0, 1), got {self.sparsity}; e.g. --sparsity 0.9 for 90% zeros")
         if self.scope not in SCOPES:
             raise OptionError(f"--scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
         if self.pretraining not in PRETRAINING:
             raise OptionError(f"--pretraining must be one of {', '.join(PRETRAINING)}, got {self.pretraining!r}")
+        self.robust.validate()
+        if self.prune_ratio_per_round is not None and self.rounds is not None:
+            raise OptionError("give --prune-ratio-per-round or --rounds, not both (each determines the other)")
+        if self.prune_ratio_per_round is not None and not 0 < self.prune_ratio_per_round < 1:
+            raise OptionError(f"--prune-ratio-per-round must be in (0, 1), got {self.prune_ratio_per_round}")
+        if self.rounds is not None and self.rounds < 1:
+            raise OptionError(f"--rounds must be >= 1, got {self.rounds}")
+        if self.mask_from is not None and self.method != "omp":
+            raise OptionError("--mask-from takes its mask from another ticket; drop --method (it replaces the scheme)")
+        if self.recipe is not None and self.method not in recipes.RECIPE_METHODS:
+            raise OptionError(f"--recipe drives a sparseml scheme; use it with --method {' or '.join(recipes.RECIPE_METHODS)}")
+        self.train.validate(needs_data=method.trains and self.mask_from is None)
+        if self.method in recipes.RECIPE_METHODS and self.mask_from is None:
+            recipes.check_recipe_options(self)  # a broken recipe fails before any data or model is loaded
+
+    def per_round_ratio(self, final: float) -> float:
+        if self.rounds is not None:
+            return 1 - (1 - final) ** (1 / self.rounds)
+        return self.prune_ratio_per_round if self.prune_ratio_per_round is not None else DEFAULT_PRUNE_RATIO_PER_ROUND
+
+    def to_dict(self) -> dict:
+        out = {}
+        for k, v in asdict(self).items():
+            out[k] = str(v) if isinstance(v, Path) else v
+        out["robust"] = self.robust.to_dict()
+        return out
 
 
 @dataclass
@@ -84,40 +131,112 @@ def _source_model(opts: PruneOptions):
     }
 
 
-def draw_ticket(opts: PruneOptions) -> PruneResult:
+def _fit_head(model, cfg, num_classes: int, seed: int) -> bool:
+    """Give the model a fresh dense head when the training data has another class count."""
+    import torch
+
+    head = model.get_submodule(cfg.head)
+    if head.out_features == num_classes:
+        return False
+    torch.manual_seed(seed)
+    parent, _, leaf = cfg.head.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, torch.nn.Linear(head.in_features, num_classes))
+    return True
+
+
+def _masks_from_ticket(path: Path, arch: str, weights: dict) -> tuple[dict, dict]:
+    from safetensors.torch import load_file
+
+    from ..errors import TicketError
+    from ..ticket import MASKS_FILE, load_ticket_meta
+
+    meta = load_ticket_meta(path)
+    if meta["arch"] != arch:
+        raise TicketError(f"--mask-from ticket {path} is a {meta['arch']} ticket; its mask does not fit --arch {arch}")
+    masks = {k: v.bool() for k, v in load_file(str(Path(path) / MASKS_FILE)).items()}
+    if set(masks) != set(weights) or any(masks[k].shape != weights[k].shape for k in weights):
+        raise TicketError(f"--mask-from ticket {path} prunes other layers than this run "
+                          "(compare --prune-first-conv); draw both with the same prunable set")
+    return masks, meta
+
+
+def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
+                 log: Callable[[str], None] = lambda _m: None) -> list[PruneResult]:
+    """Draw one ticket per ``{sparsity: output folder}`` with ``opts.method`` (``opts.sparsity``
+    and ``opts.output`` are ignored); iterative schemes reach them all in one run."""
+    from ..backbones import get_backbone_cfg, prunable_parameters
+    from ..fileio import check_output_dir
+    from ..train import load_train_data
+
+    opts.validate()
+    for sparsity, output in outputs.items():
+        if not 0.0 <= sparsity < 1.0:
+            raise OptionError(f"--sparsity must be in [0, 1), got {sparsity}; e.g. --sparsity 0.9 for 90% zeros")
+        check_output_dir(output, opts.force)
+    cfg = get_backbone_cfg(opts.arch)
+    method = get_method(opts.method)
+    start = time.perf_counter()
+    model, source = _source_model(opts)
+    input_size = opts.train.input_size(cfg.input_size)
+    data, new_head = None, False
+    if method.trains and opts.mask_from is None:
+        data = load_train_data(opts.train, input_size)
+        new_head = _fit_head(model, cfg, data.num_classes, opts.seed)
+    weights = prunable_parameters(model, cfg, opts.prune_first_conv)
+    dense_values = {name: w.detach().clone() for name, w in weights.items()}
+    results = []
+    if opts.mask_from is not None:
+        masks, other = _masks_from_ticket(opts.mask_from, opts.arch, weights)
+        drawn = [Drawn(other["achieved_sparsity"], masks, {"mask_from": str(opts.mask_from),
+                                                           "mask_source_method": other["method"],
+                                                           "mask_source_sha256": other["source"].get("sha256")})]
+        outputs = {drawn[0].target: next(iter(outputs.values()))}
+    else:
+        ctx = DrawContext(model=model, cfg=cfg, weights=weights, opts=opts, data=data, log=log)
+        drawn = method.fn(ctx, sorted(outputs))
+    for d in drawn:
+        elapsed = time.perf_counter() - start
+        meta = _write_ticket(opts, outputs[d.target], model, cfg, d, dense_values, source, input_size, data, new_head,
+                             elapsed)
+        results.append(PruneResult(path=Path(outputs[d.target]), meta=meta))
+        log(f"wrote ticket {outputs[d.target]} ({meta['achieved_sparsity']:.2%} sparse, {elapsed:.1f}s)")
+    return results
+
+
+def draw_ticket(opts: PruneOptions, log: Callable[[str], None] = lambda _m: None) -> PruneResult:
+    return draw_tickets(opts, {opts.sparsity: opts.output}, log)[0]
+
+
+def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, input_size, data, new_head,
+                  elapsed) -> dict:
     import torch
 
     from .. import __version__
-    from ..backbones import get_backbone_cfg, prunable_parameters
-    from ..fileio import atomic_output_dir, check_output_dir
+    from ..backbones import prunable_parameters
+    from ..fileio import atomic_output_dir
     from ..layers import layer_records, summarise
     from ..ticket import TICKET_SCHEMA, UNTRAINED_LABEL, save_ticket
 
-    opts.validate()
-    check_output_dir(opts.output, opts.force)
-    cfg = get_backbone_cfg(opts.arch)
-    start = time.perf_counter()
-    model, source = _source_model(opts)
-    weights = prunable_parameters(model, cfg, opts.prune_first_conv)
-    masks = METHODS[opts.method](weights, opts)
-    dense_values = {name: w.detach().clone() for name, w in weights.items()}
+    ticket_model = copy.deepcopy(model).eval()
+    weights = prunable_parameters(ticket_model, cfg, opts.prune_first_conv)
     with torch.no_grad():
         for name, w in weights.items():
-            w.mul_(masks[name])
-    records = layer_records(model, masks, cfg.input_size)
+            w.mul_(drawn.masks[name])
+    records = layer_records(ticket_model, drawn.masks, input_size)
     totals = summarise(records)
     untrained = opts.checkpoint is None
+    method = "mask-from" if opts.mask_from is not None else opts.method
     meta = {
         "schema": TICKET_SCHEMA,
         "arch": opts.arch,
-        "method": opts.method,
-        "method_params": {"scope": opts.scope},
-        "target_sparsity": opts.sparsity,
+        "method": method,
+        "method_params": {"scope": opts.scope, **drawn.params},
+        "target_sparsity": drawn.target,
         "achieved_sparsity": totals["achieved_sparsity"],
         "scope": opts.scope,
         "prune_first_conv": opts.prune_first_conv,
-        "num_classes": int(model.get_submodule(cfg.head).out_features),
-        "input_size": list(cfg.input_size),
+        "num_classes": int(ticket_model.get_submodule(cfg.head).out_features),
+        "input_size": list(input_size),
         "mean": list(cfg.mean),
         "std": list(cfg.std),
         "source": source,
@@ -125,12 +244,15 @@ def draw_ticket(opts: PruneOptions) -> PruneResult:
         "untrained": untrained,
         "note": UNTRAINED_LABEL if untrained else None,
         "seed": opts.seed,
+        "data": None if data is None else {"spec": data.name, "classes": data.classes, "train_images": data.train_images,
+                                           "new_head": new_head},
+        "training": None if data is None else opts.train.to_dict(),
         "totals": totals,
         "layers": [r.to_dict() for r in records],
-        "wall_seconds": round(time.perf_counter() - start, 3),
+        "wall_seconds": round(elapsed, 3),
         "tool_version": __version__,
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()},
+        "options": opts.to_dict(),
     }
-    with atomic_output_dir(opts.output, opts.force) as tmp:
-        save_ticket(tmp, model, masks, dense_values, meta)
-    return PruneResult(path=Path(opts.output), meta=meta)
+    with atomic_output_dir(output, opts.force) as tmp:
+        save_ticket(tmp, ticket_model, drawn.masks, dense_values, meta)
+    return meta

@@ -18,23 +18,27 @@ def _mask_smallest(scores, k: int):
     return keep
 
 
+def masks_from_scores(scores: dict, sparsity: float, scope: str) -> dict:
+    """Return ``{name: bool mask}`` (True = kept) removing the ``round(sparsity * n)`` lowest
+    scores, counted per layer (scope="layer") or over all layers together (scope="global").
+    Give already-pruned weights a score of -inf to keep them pruned (iterative schemes)."""
+    import torch
+
+    if scope == "layer":
+        return {name: _mask_smallest(s.detach(), round(sparsity * s.numel())).view_as(s) for name, s in scores.items()}
+    flat = torch.cat([s.detach().flatten() for s in scores.values()])
+    keep = _mask_smallest(flat, round(sparsity * flat.numel()))
+    masks, offset = {}, 0
+    for name, s in scores.items():
+        masks[name] = keep[offset : offset + s.numel()].view_as(s)
+        offset += s.numel()
+    return masks
+
+
 def magnitude_masks(weights: dict, sparsity: float, scope: str) -> dict:
     """Return ``{name: bool mask}`` (True = kept) for ``weights`` at ``sparsity``.
 
     scope="global": one ranking over all weights together (layers end up unevenly sparse);
     scope="layer": each layer pruned to ``sparsity`` on its own.
     """
-    import torch
-
-    if scope == "layer":
-        return {
-            name: _mask_smallest(w.detach().abs(), round(sparsity * w.numel())).view_as(w)
-            for name, w in weights.items()
-        }
-    flat = torch.cat([w.detach().abs().flatten() for w in weights.values()])
-    keep = _mask_smallest(flat, round(sparsity * flat.numel()))
-    masks, offset = {}, 0
-    for name, w in weights.items():
-        masks[name] = keep[offset : offset + w.numel()].view_as(w)
-        offset += w.numel()
-    return masks
+    return masks_from_scores({name: w.detach().abs() for name, w in weights.items()}, sparsity, scope)

@@ -1,0 +1,34 @@
+"""``edge-transfer finetune``: full fine-tuning of a ticket with its mask held fixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_arguments(parser) -> None:
+    from ..finetune import _default_train
+    from . import _train_args
+
+    parser.add_argument("ticket", type=Path, metavar="TICKET", help="ticket folder")
+    _train_args.add_train_arguments(parser, _default_train(), data_help="target task: embedded:mnist-5to9 (default) or a DIR")
+    parser.add_argument("--output", type=Path, help="write the fine-tuned ticket (same mask) and finetune.json here")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the result record as JSON")
+    parser.add_argument("--force", action="store_true", help="replace an existing --output folder")
+
+
+def run(args) -> int:
+    from ..fileio import write_json
+    from ..finetune import FinetuneOptions, finetune
+    from . import _train_args
+
+    opts = FinetuneOptions(ticket=args.ticket, train=_train_args.train_settings(args), output=args.output, force=args.force)
+    result = finetune(opts, log=print)
+    r = result.record
+    print(f"{r['ticket_label']} fine-tuned on {r['data']['spec']} ({r['epochs'][-1]['epoch']} epochs, {r['seconds']:.0f}s): "
+          f"top-1 {result.top1:.4f}, mean per-class {result.mean_class_acc:.4f}; "
+          f"pruned weights still zero: {r['masked_weights_nonzero'] == 0}")
+    if args.json:
+        write_json(args.json, r)
+    if args.output:
+        print(f"wrote {args.output}/ (fine-tuned ticket, finetune.json)")
+    return 0

@@ -1,0 +1,74 @@
+"""``edge-transfer study``: natural vs robust tickets under every drawing scheme, linear and
+full transfer."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import _args
+
+
+def _sparsities(text: str) -> tuple[float, ...]:
+    values = tuple(_args.sparsity(x) for x in _args.name_list(text))
+    if not values or any(v == 0 for v in values):
+        raise argparse.ArgumentTypeError("give sparsities in (0, 1), e.g. 0.5,0.8,0.9; the dense model is always included")
+    return values
+
+
+def add_arguments(parser) -> None:
+    from ..study import StudyOptions
+
+    d = StudyOptions()
+    parser.add_argument("--arch", default=d.arch, help=f"default {d.arch}")
+    parser.add_argument("--source", default=d.source, help=f"pretraining task (default {d.source})")
+    parser.add_argument("--target", default=d.target, help=f"transfer task (default {d.target})")
+    parser.add_argument("--methods", type=_args.name_list, default=d.methods, help=f"default {','.join(d.methods)}")
+    parser.add_argument("--sparsities", type=_sparsities, default=d.sparsities,
+                        help=f"default {','.join(map(str, d.sparsities))}")
+    parser.add_argument("--robust", type=_args.name_list, default=d.robust,
+                        help=f"pretrainings to compare: natural, pgd, smoothing (default {','.join(d.robust)})")
+    parser.add_argument("--modes", type=_args.name_list, default=d.modes, help="linear, full (default both)")
+    parser.add_argument("--seeds", type=_args.positive_int, default=d.seeds, help=f"default {d.seeds}")
+    parser.add_argument("--quick", action="store_true", help="one seed, one epoch, 512 images per task: a few minutes")
+    g = parser.add_argument_group("budget (defaults fit the embedded study in an hour on 2 cores)")
+    g.add_argument("--image-size", type=_args.positive_int, default=d.image_size, help=f"default {d.image_size} px")
+    g.add_argument("--scope", default=d.scope, choices=("global", "layer"), help=f"default {d.scope}")
+    g.add_argument("--pretrain-epochs", type=_args.positive_int, default=d.pretrain_epochs)
+    g.add_argument("--draw-epochs", type=_args.positive_int, default=d.draw_epochs,
+                   help="per round for imp/aimp, in total for lmp and recipes")
+    g.add_argument("--prune-ratio-per-round", type=float, default=d.prune_ratio_per_round)
+    g.add_argument("--finetune-epochs", type=_args.positive_int, default=d.finetune_epochs)
+    g.add_argument("--finetune-lr", type=float, default=d.finetune_lr)
+    g.add_argument("--draw-limit", type=_args.positive_int, default=d.draw_limit,
+                   help=f"images the training schemes draw on (default {d.draw_limit})")
+    g.add_argument("--linear-epochs", type=_args.positive_int, default=d.linear_epochs)
+    g.add_argument("--train-limit", type=_args.positive_int, help="at most this many training images per task")
+    g.add_argument("--eps", type=float, default=d.eps, help=f"PGD L-inf radius, pixel units (default {d.eps})")
+    g.add_argument("--pgd-steps", type=_args.positive_int, default=d.pgd_steps)
+    g.add_argument("--noise-sigma", type=float, default=d.noise_sigma)
+    g.add_argument("--engine", default=d.engine, help=f"linear mode's backbone engine (default {d.engine})")
+    g = parser.add_argument_group("output")
+    g.add_argument("--output", type=Path, default=d.output, help=f"study folder (default {d.output}); reruns resume")
+    g.add_argument("--cache-dir", type=Path, help="pretrained sources (default OUTPUT/cache)")
+    g.add_argument("--json", type=Path, metavar="OUT", help="also write the results JSON here")
+    g.add_argument("--progress", action="store_true", help="progress bars for every training run")
+
+
+def run(args) -> int:
+    from ..study import StudyOptions, run_study
+    from ..study.report import summary_lines
+
+    opts = StudyOptions(
+        arch=args.arch, source=args.source, target=args.target, methods=args.methods, sparsities=args.sparsities,
+        robust=args.robust, modes=args.modes, seeds=args.seeds, quick=args.quick, image_size=args.image_size,
+        scope=args.scope, pretrain_epochs=args.pretrain_epochs, draw_epochs=args.draw_epochs,
+        prune_ratio_per_round=args.prune_ratio_per_round, finetune_epochs=args.finetune_epochs,
+        linear_epochs=args.linear_epochs, train_limit=args.train_limit, finetune_lr=args.finetune_lr,
+        draw_limit=args.draw_limit, eps=args.eps, pgd_steps=args.pgd_steps,
+        noise_sigma=args.noise_sigma, engine=args.engine, output=args.output, cache_dir=args.cache_dir,
+        json=args.json, progress=args.progress)
+    result = run_study(opts, log=print)
+    print("\n".join(summary_lines(result.payload)))
+    print(f"wrote {result.output}/ (study.json, report.md, study.png)" + (f" and {args.json}" if args.json else ""))
+    return 0

@@ -1,0 +1,62 @@
+"""The drawing-scheme registry. A scheme is a generator
+
+    fn(ctx: DrawContext, targets: list[float]) -> Iterator[Drawn]
+
+that yields one ``Drawn`` per target sparsity, in ascending order. When it yields, the
+model in ``ctx.model`` holds the ticket's weights (the caller copies it and applies the
+mask); the scheme may go on training afterwards. Schemes that draw several targets from
+one run (imp/aimp's pruning trajectory) yield each as it is reached; the others loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from ..errors import UnknownNameError
+
+
+@dataclass
+class DrawContext:
+    model: object  # nn.Module: the source model (checkpoint or random init), modified in place
+    cfg: object  # BackboneCfg
+    weights: dict  # prunable parameter name -> Parameter of ``model``
+    opts: object  # PruneOptions
+    data: object | None = None  # train.TrainData for schemes that train, else None
+    log: Callable[[str], None] = lambda _m: None
+
+
+@dataclass
+class Drawn:
+    target: float
+    masks: dict  # name -> bool tensor, True = kept; exactly round(target * n) False per scope
+    params: dict = field(default_factory=dict)  # hyperparameters and figures for ticket.json
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    fn: Callable[[DrawContext, list], Iterator[Drawn]]
+    trains: bool  # needs --data / --epochs
+    summary: str
+
+
+_METHODS: dict[str, Method] = {}
+
+
+def register_method(name: str, trains: bool, summary: str):
+    def wrap(fn):
+        _METHODS[name] = Method(name, fn, trains, summary)
+        return fn
+
+    return wrap
+
+
+def get_method(name: str) -> Method:
+    if name not in _METHODS:
+        raise UnknownNameError(f"unknown --method {name!r}; choose one of: {', '.join(sorted(_METHODS))}")
+    return _METHODS[name]
+
+
+def list_methods() -> list[str]:
+    return sorted(_METHODS)

@@ -1,0 +1,99 @@
+"""Iterative magnitude pruning: ``imp`` (natural training) and ``aimp`` (the robust-tickets
+paper's A-IMP, eq. 1: each round trains m*theta against a PGD inner maximisation).
+
+A round trains the masked model for ``--epochs`` epochs, prunes the smallest surviving
+weights by magnitude to the round's sparsity, and (``--rewind``, the default) rewinds every
+surviving weight, BatchNorm statistic and the head to the source checkpoint, so the ticket
+is m * theta_pre as in the paper. Rounds follow ``--prune-ratio-per-round p`` (each round
+removes p of what is left) or ``--rounds R`` (p = 1 - (1 - s)^(1/R)); the last round of
+each requested sparsity lands on it exactly, so one run yields every sparsity of a study.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from ._registry import DrawContext, Drawn, register_method
+from .magnitude import masks_from_scores
+
+
+def sparsity_schedule(targets: list[float], ratio: float) -> list[tuple[float, bool]]:
+    """Cumulative sparsity after each round, and whether it is a requested target.
+    Each round removes ``ratio`` of the remaining weights, clamped to land on targets."""
+    levels, current = [], 0.0
+    for target in sorted(targets):
+        if target <= current:
+            levels.append((target, True))  # already there (sparsity 0, or a repeated target)
+            continue
+        while True:
+            following = 1 - (1 - current) * (1 - ratio)
+            if following >= target - 1e-9:
+                levels.append((target, True))
+                current = target
+                break
+            levels.append((following, False))
+            current = following
+    return levels
+
+
+def _sparsity(masks: dict) -> float:
+    total = sum(m.numel() for m in masks.values())
+    return 1 - sum(int(m.sum()) for m in masks.values()) / total
+
+
+def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
+    import torch
+
+    from ..train import PixelModel, make_optimizer, reapply_masks, step_lr, train_epoch
+
+    opts, tr = ctx.opts, ctx.opts.train
+    ratio = opts.per_round_ratio(max(targets))
+    schedule = sparsity_schedule(targets, ratio)
+    rounds_total = sum(1 for i, (level, _) in enumerate(schedule) if level > (schedule[i - 1][0] if i else 0.0))
+    source_state = copy.deepcopy(ctx.model.state_dict())
+    masks = {n: torch.ones_like(w, dtype=torch.bool) for n, w in ctx.weights.items()}
+    net = PixelModel(ctx.model, ctx.cfg.mean, ctx.cfg.std)
+    generator = torch.Generator().manual_seed(tr.seed)
+    history, current, round_no = [], 0.0, 0
+    for level, is_target in schedule:
+        if level > current:
+            round_no += 1
+            t0 = time.perf_counter()
+            optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
+            for epoch in range(tr.epochs):
+                for group in optimizer.param_groups:
+                    group["lr"] = step_lr(tr.lr, epoch, tr.epochs)
+                stats = train_epoch(
+                    net, optimizer, ctx.data.train_batches(tr.batch_size, tr.seed * 100_003 + round_no * 1000 + epoch),
+                    robustness, steps=ctx.data.steps_per_epoch(tr.batch_size), progress=tr.progress,
+                    after_step=lambda: reapply_masks(ctx.weights, masks), generator=generator,
+                    desc=f"{name} round {round_no}/{rounds_total} epoch {epoch + 1}/{tr.epochs}",
+                    postfix=lambda: {"sparsity": f"{_sparsity(masks):.1%}"})
+            scores = {n: torch.where(masks[n], w.detach().abs(), torch.tensor(float("-inf")))
+                      for n, w in ctx.weights.items()}
+            masks = masks_from_scores(scores, level, opts.scope)
+            if opts.rewind:
+                ctx.model.load_state_dict(source_state)
+            reapply_masks(ctx.weights, masks)
+            history.append({"round": round_no, "sparsity": level, "train_loss": round(stats["loss"], 5),
+                            "train_acc": round(stats["acc"], 5), "seconds": round(time.perf_counter() - t0, 2)})
+            ctx.log(f"{name} round {round_no}/{rounds_total}: pruned to {level:.2%} (train loss {stats['loss']:.3f}, "
+                    f"acc {stats['acc']:.3f}, {history[-1]['seconds']:.1f}s)")
+            current = level
+        if is_target:
+            yield Drawn(level, {n: m.clone() for n, m in masks.items()}, {
+                "prune_ratio_per_round": ratio, "rounds": round_no, "rewind": opts.rewind,
+                "epochs_per_round": tr.epochs,
+                "inner_maximisation": robustness.to_dict() if robustness is not None else None,
+                "history": list(history)})
+
+
+@register_method("imp", trains=True, summary="iterative magnitude pruning with natural training, rewinding to the source")
+def _imp(ctx: DrawContext, targets: list):
+    yield from _iterative(ctx, targets, None, "imp")
+
+
+@register_method("aimp", trains=True, summary="adversarial IMP (robust-tickets eq. 1): PGD training in every round")
+def _aimp(ctx: DrawContext, targets: list):
+    yield from _iterative(ctx, targets, ctx.opts.robust, "aimp")

@@ -1,0 +1,265 @@
+"""``run_study(StudyOptions) -> StudyResult``: natural vs robust tickets, end to end.
+
+For each pretraining (natural, pgd, smoothing) a dense source model is pretrained on the
+source task (cached by a hash of everything that shapes it). From it every scheme draws
+tickets at every sparsity (imp/aimp reach all sparsities in one pruning trajectory; lmp
+learns its mask on the target task, the others draw on the source task). Each ticket and
+the dense model (sparsity 0, the baseline B) is then transferred to the target task:
+``linear`` is adapt's --precompute mode (frozen backbone on an engine, linear head),
+``full`` is ``finetune`` (mask held fixed). Seeds vary the drawing and the transfer; the
+pretrained source is one per pretraining (seed 0).
+
+Results: flat records (``edge-transfer.study/1``) with accuracy mean and std over seeds,
+the relative increase in error eps = (err_S - err_B) / err_B against the dense model of
+the same pretraining and mode, and the robust-minus-natural gap; a table, Markdown, JSON
+and a PNG of accuracy vs sparsity. Finished evaluations are kept under the output folder,
+so an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from ..errors import OptionError
+
+STUDY_SCHEMA = "edge-transfer.study/1"
+PRETRAININGS = ("natural", "pgd", "smoothing")
+MODES = ("linear", "full")
+ROBUST_KIND = {"natural": "none", "pgd": "pgd", "smoothing": "smoothing"}
+
+
+@dataclass
+class StudyOptions:
+    arch: str = "resnet18-cifar"
+    source: str = "embedded:mnist-0to4"
+    target: str = "embedded:mnist-5to9"
+    methods: tuple[str, ...] = ("omp", "imp", "aimp", "lmp", "gmp")
+    sparsities: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
+    robust: tuple[str, ...] = ("natural", "pgd")
+    modes: tuple[str, ...] = MODES
+    seeds: int = 3
+    quick: bool = False
+    # Budget (2 cores, default study within an hour): 16 px digits, short schedules.
+    image_size: int = 16
+    scope: str = "layer"  # per-layer ranking: global magnitude ranking empties whole layers of a short-trained net
+    pretrain_epochs: int = 4
+    draw_epochs: int = 1  # per round for imp/aimp; in total for lmp and recipe schemes
+    prune_ratio_per_round: float = 0.5
+    finetune_epochs: int = 1
+    finetune_lr: float = 0.05  # a one-epoch fine-tune needs a larger step than the papers' 0.01 over 150 epochs
+    linear_epochs: int = 20
+    train_limit: int | None = None  # use at most this many training images per task
+    draw_limit: int | None = 1000  # the training schemes (imp, aimp, lmp, recipes) draw on this many images
+    eps: float = 0.1  # PGD (L-inf, pixel units) for pgd pretraining and aimp
+    pgd_steps: int = 3
+    noise_sigma: float = 0.25
+    engine: str = "deepsparse"  # linear mode's backbone engine
+    output: Path = Path("export/study")
+    cache_dir: Path | None = None  # pretrained sources; default OUTPUT/cache
+    json: Path | None = None
+    progress: bool = False
+
+    def resolved(self) -> "StudyOptions":
+        """--quick: one seed, one epoch everywhere, 512 training images per task."""
+        if not self.quick:
+            return self
+        return replace(self, seeds=1, pretrain_epochs=1, draw_epochs=1, finetune_epochs=1, linear_epochs=10,
+                       train_limit=512 if self.train_limit is None else min(self.train_limit, 512))
+
+    def validate(self) -> None:
+        from ..backbones import get_backbone_cfg
+        from ..prune import METHODS
+
+        get_backbone_cfg(self.arch)
+        for name, values, valid in (("--methods", self.methods, METHODS), ("--robust", self.robust, PRETRAININGS),
+                                    ("--modes", self.modes, MODES)):
+            if not values:
+                raise OptionError(f"{name} is empty; give at least one of: {', '.join(valid)}")
+            unknown = [v for v in values if v not in valid]
+            if unknown:
+                raise OptionError(f"unknown {name} value {unknown[0]!r}; choose from: {', '.join(valid)}")
+        for s in self.sparsities:
+            if not 0.0 < s < 1.0:
+                raise OptionError(f"--sparsities must be in (0, 1), got {s}; the dense model (0) is always included")
+        if self.seeds < 1:
+            raise OptionError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.eps < 0:
+            raise OptionError(f"--eps must be >= 0, got {self.eps}")
+        if self.train_limit is not None and self.train_limit < 10:
+            raise OptionError(f"--train-limit must be at least 10 images, got {self.train_limit}")
+
+    def key(self) -> str:
+        """Hash of what shapes tickets and evaluations (not which cells are run), so a rerun
+        with more methods or seeds reuses every finished cell and a changed setting does not."""
+        shaping = {k: v for k, v in asdict(self).items()
+                   if k not in ("methods", "sparsities", "robust", "modes", "seeds", "quick", "output", "cache_dir",
+                                "json", "progress")}
+        return _digest(shaping)
+
+
+@dataclass
+class StudyResult:
+    output: Path
+    payload: dict = field(repr=False)
+
+
+def _digest(obj) -> str:
+    from .. import __version__
+
+    text = json.dumps({"v": __version__, **obj}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _train(opts: StudyOptions, data: str, epochs: int, seed: int, lr: float = 0.01, wd: float = 1e-4,
+           limit: int | None = None):
+    from ..train import TrainSettings
+
+    limits = [n for n in (opts.train_limit, limit) if n is not None]
+    return TrainSettings(data=data, epochs=epochs, lr=lr, weight_decay=wd, image_size=opts.image_size, seed=seed,
+                         progress=opts.progress, limit=min(limits) if limits else None)
+
+
+def _robustness(opts: StudyOptions, pretraining: str):
+    from ..train import Robustness
+
+    return Robustness(kind=ROBUST_KIND[pretraining], eps=opts.eps, steps=opts.pgd_steps, sigma=opts.noise_sigma)
+
+
+def _pretrained(opts: StudyOptions, pretraining: str, log) -> tuple[Path, dict]:
+    """The source checkpoint for ``pretraining``, trained once per content hash."""
+    from ..fileio import read_json
+    from ..pretrain import PretrainOptions, pretrain, sidecar
+
+    p = PretrainOptions(arch=opts.arch, output=Path("unused"),
+                        train=_train(opts, opts.source, opts.pretrain_epochs, 0, lr=0.05, wd=5e-4),
+                        robust=_robustness(opts, pretraining))
+    key = _digest({"arch": p.arch, "train": {k: v for k, v in p.train.to_dict().items() if k != "progress"},
+                   "robust": p.robust.to_dict(), "eval": p.eval_pgd_steps})
+    cache = Path(opts.cache_dir or Path(opts.output) / "cache")
+    path = cache / f"{opts.arch}-{pretraining}-{key}.pt"
+    if path.is_file() and sidecar(path).is_file():
+        log(f"pretrained {pretraining} source: cached {path}")
+        return path, read_json(sidecar(path))
+    log(f"pretraining the {pretraining} source ({p.robust.describe()}, {p.train.epochs} epochs on {opts.source})")
+    result = pretrain(replace(p, output=path, force=True), log=lambda m: log("  " + m))
+    return path, result.record
+
+
+class _Runs:
+    """Finished evaluations, one JSON file each, so a stopped study resumes."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str):
+        from ..fileio import read_json
+
+        path = self.folder / f"{key}.json"
+        return read_json(path) if path.is_file() else None
+
+    def put(self, key: str, record: dict) -> None:
+        from ..fileio import write_json
+
+        write_json(self.folder / f"{key}.json", record)
+
+
+def _draw(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: int, work: Path, log) -> dict:
+    """Tickets of ``method`` at every sparsity (and the dense model for method 'dense')."""
+    from ..prune import PruneOptions, draw_tickets
+    from ..ticket import META_FILE
+
+    seed_dir = "shared" if method in ("omp", "dense") else f"seed{seed}"  # omp has no randomness: one draw
+    folder = work / "tickets" / pretraining / seed_dir
+    targets = (0.0,) if method == "dense" else opts.sparsities
+    outputs = {s: folder / f"{method}-{s:g}" for s in targets}
+    todo = {s: p for s, p in outputs.items() if not (p / META_FILE).is_file()}
+    if todo:
+        data = opts.target if method == "lmp" else opts.source
+        prune = PruneOptions(arch=opts.arch, output=Path("unused"), method="omp" if method == "dense" else method,
+                             scope=opts.scope, checkpoint=ckpt, pretraining=pretraining, seed=seed,
+                             train=_train(opts, data, opts.draw_epochs, seed, limit=opts.draw_limit),
+                             robust=_robustness(opts, "pgd"),
+                             prune_ratio_per_round=opts.prune_ratio_per_round, force=True)
+        t0 = time.perf_counter()
+        draw_tickets(prune, todo)
+        log(f"  drew {method} ({pretraining}, seed {seed}) at {', '.join(f'{s:g}' for s in todo)} "
+            f"in {time.perf_counter() - t0:.0f}s")
+    return outputs
+
+
+def _evaluate(opts: StudyOptions, mode: str, ticket: Path, seed: int, work: Path) -> dict:
+    if mode == "full":
+        from ..finetune import FinetuneOptions, finetune
+
+        r = finetune(FinetuneOptions(ticket=ticket, train=_train(opts, opts.target, opts.finetune_epochs, seed,
+                                                                 lr=opts.finetune_lr)))
+        return {"acc": r.top1, "mean_class_acc": r.mean_class_acc, "seconds": r.record["seconds"]}
+    from ..adapt import AdaptOptions, adapt
+
+    epochs = opts.linear_epochs
+    steps = tuple(e for e in (epochs // 3, 2 * epochs // 3) if e > 0)
+    t0 = time.perf_counter()
+    r = adapt(AdaptOptions(source=ticket, data=opts.target, output=work / "linear" / ticket.parent.name / ticket.name /
+                           f"seed{seed}", epochs=epochs, lr_steps=steps, precompute=True, augment=False,
+                           engine=opts.engine, seed=seed, force=True))
+    return {"acc": r.summary["val_top1"], "mean_class_acc": r.summary["val_mean_class_acc"],
+            "seconds": time.perf_counter() - t0}
+
+
+def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) -> StudyResult:
+    from ..fileio import write_json
+    from ..system import system_info
+    from .report import aggregate, write_reports
+
+    opts = opts.resolved()
+    opts.validate()
+    started = time.perf_counter()
+    work = Path(opts.output) / f"work-{opts.key()}"
+    runs = _Runs(work / "runs")
+    sources, records = {}, []
+    cells = [(p, m, s) for p in opts.robust for s in range(opts.seeds) for m in ("dense", *opts.methods)]
+    n_evals = sum(len(opts.modes) * (1 if m == "dense" else len(opts.sparsities)) for _, m, _ in cells)
+    log(f"study: {opts.arch}, {opts.source} -> {opts.target}; {len(opts.robust)} pretrainings x "
+        f"{len(opts.methods)} methods x {len(opts.sparsities)} sparsities x {opts.seeds} seeds, modes "
+        f"{'/'.join(opts.modes)}: {n_evals} transfer evaluations")
+    done = 0
+    for pretraining, method, seed in cells:
+        if pretraining not in sources:
+            sources[pretraining] = _pretrained(opts, pretraining, log)
+        ckpt = sources[pretraining][0]
+        for sparsity, ticket in _draw(opts, method, pretraining, ckpt, seed, work, log).items():
+            for mode in opts.modes:
+                key = f"{pretraining}-{method}-{sparsity:g}-{mode}-seed{seed}"
+                record = runs.get(key)
+                if record is None:
+                    record = {"pretraining": pretraining, "method": method, "sparsity": sparsity, "mode": mode,
+                              "seed": seed, "ticket": str(ticket), **_evaluate(opts, mode, ticket, seed, work)}
+                    runs.put(key, record)
+                records.append(record)
+                done += 1
+                log(f"[{done}/{n_evals}] {pretraining:9s} {method:10s} {sparsity:4.0%} {mode:6s} seed {seed}: "
+                    f"top-1 {record['acc']:.4f} ({time.perf_counter() - started:.0f}s elapsed)")
+    results, headline = aggregate(records, opts)
+    payload = {
+        "schema": STUDY_SCHEMA,
+        "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}, "key": opts.key()},
+        "pretrained": {p: {"checkpoint": str(path), "val_clean": rec["val_clean"], "val_robust": rec["val_robust"],
+                           "eval_attack": rec["eval_attack"], "seconds": rec["seconds"]}
+                       for p, (path, rec) in sources.items()},
+        "results": results,
+        "headline": headline,
+        "runs": records,
+        "system": system_info(),
+        "seconds": time.perf_counter() - started,
+    }
+    write_reports(Path(opts.output), payload)
+    write_json(Path(opts.output) / "study.json", payload)
+    if opts.json is not None:
+        write_json(opts.json, payload)
+    return StudyResult(Path(opts.output), payload)

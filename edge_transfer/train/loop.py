@@ -1,0 +1,84 @@
+"""The training loop, written out plainly: batches -> (robust) inputs -> loss -> step -> hook."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+def make_optimizer(params, lr: float, momentum: float = 0.9, weight_decay: float = 1e-4):
+    """SGD with momentum, the seed papers' optimiser for every training stage."""
+    import torch
+
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def step_lr(base_lr: float, epoch: int, epochs: int, decay: float = 0.1) -> float:
+    """The papers' step decay (x0.1 at 1/3 and 2/3 of the run: epochs 50 and 100 of 150)."""
+    drops = sum(epoch >= m for m in (epochs // 3, 2 * epochs // 3) if m > 0)
+    return base_lr * decay**drops
+
+
+def reapply_masks(weights: dict, masks: dict) -> None:
+    """Zero the pruned weights again (after every optimiser step, so momentum and weight
+    decay cannot revive them)."""
+    import torch
+
+    with torch.no_grad():
+        for name, w in weights.items():
+            w.mul_(masks[name])
+
+
+def train_epoch(model, optimizer, batches, robustness=None, *, steps: int | None = None,
+                after_step: Callable[[], None] | None = None, progress: bool = True, desc: str = "train",
+                postfix: Callable[[], dict] | None = None, generator=None, loss_fn=None) -> dict:
+    """One pass over ``batches`` of ``(x, y)``; returns mean loss and train accuracy.
+
+    ``robustness.training_inputs`` turns each batch into PGD or noisy inputs; ``after_step``
+    runs after each optimiser step (mask re-application); ``postfix`` adds figures (e.g.
+    the current sparsity) to the progress bar.
+    """
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    loss_fn = loss_fn or F.cross_entropy
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(batches, total=steps, desc=desc, disable=not progress, leave=False, mininterval=1.0, unit="batch")
+    for x, y in bar:
+        if robustness is not None:
+            x = robustness.training_inputs(model, x, y, generator)
+        out = model(x)
+        loss = loss_fn(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        total_loss += float(loss.detach()) * len(y)
+        correct += int((out.argmax(1) == y).sum())
+        seen += len(y)
+        if progress:
+            bar.set_postfix({"loss": f"{total_loss / seen:.3f}", **(postfix() if postfix else {})}, refresh=False)
+    bar.close()
+    if not seen:
+        raise RuntimeError("training saw no batches")
+    return {"loss": total_loss / seen, "acc": correct / seen, "images": seen}
+
+
+def evaluate(model, batches, num_classes: int, robustness=None, generator=None) -> dict:
+    """Top-1 and mean per-class accuracy; with ``robustness`` (a PGD setting) on attacked inputs."""
+    import numpy as np
+    import torch
+
+    from ..metrics import accuracy
+
+    model.eval()
+    preds, labels = [], []
+    for x, y in batches:
+        if robustness is not None and robustness.kind != "none":
+            x = robustness.training_inputs(model, x, y, generator)
+        with torch.no_grad():
+            preds.append(model(x).argmax(1).numpy())
+        labels.append(y.numpy())
+    return accuracy(np.concatenate(preds), np.concatenate(labels), num_classes)
