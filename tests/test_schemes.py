@@ -181,3 +181,14 @@ def test_mask_from_other_arch_and_one_class_folder_are_refused(tmp_path):
     proc = run_cli("prune", "--arch", "resnet18-cifar", "--method", "lmp", "--data", tmp_path / "data",
                    "--output", tmp_path / "t2")
     assert_one_line_error(proc, "1 class", "at least 2")
+
+
+@pytest.mark.parametrize("text, fragment", [("modifiers:\n  - !GMPruningModifier\n    start_epoch: [0\n", "not valid YAML"),
+                                            ("modifiers:\n  - !FooModifier\n    start_epoch: 0\n", "FooModifier")])
+def test_bad_recipe_is_a_one_line_error(tmp_path, text, fragment):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text)
+    proc = run_cli("prune", "--arch", "resnet18-cifar", "--method", "gmp", "--data", "embedded:mnist-0to4",
+                   "--recipe", recipe, "--output", tmp_path / "t")
+    assert_one_line_error(proc, fragment)
+    assert not (tmp_path / "t").exists()

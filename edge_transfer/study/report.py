@@ -59,7 +59,7 @@ def _headline(results: list[dict], opts) -> list[str]:
                          f"({len(better)} of {len(gaps)} schemes above natural; mean gap {100 * mean_gap:+.2f} points: "
                          + ", ".join(f"{m} {100 * g:+.2f}" for m, g in gaps) + ")")
     if not lines:
-        lines.append("no robust pretraining in this study: add --robust natural,pgd to compare")
+        lines.append("no robust-vs-natural comparison in this study: --robust needs natural and pgd (or smoothing)")
     return lines
 
 
