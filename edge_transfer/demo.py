@@ -160,7 +160,9 @@ def _report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
                 f"`edge-transfer study --quick --sparsities 0.9`: {st['arch']} pretrained naturally and with PGD on "
                 f"{st['source']} for {st['pretrain_epochs']} epoch on {st['train_limit']} images, tickets drawn by "
                 f"{', '.join(st['methods'])}, transferred to {st['target']} (linear and full, one seed). A smoke-sized "
-                "study: one seed and one epoch, so differences of a few points are noise. The full study is "
+                f"study: one seed and one epoch (full fine-tuning is {-(-st['train_limit'] // 64) * st['finetune_epochs']} "
+                "optimiser steps, so its accuracies can sit near chance, 20% for 5 classes): differences of a few "
+                "points are noise. The full study is "
                 "`edge-transfer study`; benchmarks/README.md has a measured default run. Folder: "
                 f"`{opts.study_output}/`.", ""]
         out += [f"- {line}" for line in result.study["headline"]] + [""]

@@ -69,3 +69,28 @@ def test_rerun_resumes_from_finished_cells(quick_study):
 def test_study_bad_input(tmp_path, args, fragments):
     assert_one_line_error(run_cli("study", "--quick", "--output", tmp_path / "s", *args), *fragments)
     assert not (tmp_path / "s").exists()
+
+
+def test_aggregate_over_seeds_and_the_noise_aware_headline():
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.report import aggregate
+
+    def run(p, m, s, seed, acc):
+        return {"pretraining": p, "method": m, "sparsity": s, "mode": "linear", "seed": seed, "acc": acc,
+                "mean_class_acc": acc}
+
+    runs = [run("natural", "dense", 0.0, k, 0.90) for k in (0, 1)] + [run("pgd", "dense", 0.0, k, 0.80) for k in (0, 1)]
+    runs += [run("natural", "omp", 0.9, 0, 0.70), run("natural", "omp", 0.9, 1, 0.72),  # std 0.0141
+             run("pgd", "omp", 0.9, 0, 0.75), run("pgd", "omp", 0.9, 1, 0.77),  # +5 points: clearly ahead
+             run("natural", "imp", 0.9, 0, 0.60), run("natural", "imp", 0.9, 1, 0.80),  # std 0.141
+             run("pgd", "imp", 0.9, 0, 0.71), run("pgd", "imp", 0.9, 1, 0.71)]  # +1 point: within noise
+    results, headline = aggregate(runs, StudyOptions(methods=("omp", "imp"), sparsities=(0.9,), modes=("linear",)))
+    cell = {(r["pretraining"], r["method"]): r for r in results}
+    omp = cell[("pgd", "omp")]
+    assert omp["acc_mean"] == pytest.approx(0.76) and omp["acc_std"] == pytest.approx(0.0141421, rel=1e-4)
+    assert omp["rel_error_increase"] == pytest.approx((0.24 - 0.20) / 0.20)
+    assert omp["robust_minus_natural"] == pytest.approx(0.05) and omp["seeds"] == 2
+    assert cell[("natural", "omp")]["rel_error_increase"] == pytest.approx((0.29 - 0.10) / 0.10)
+    assert cell[("natural", "dense")]["robust_minus_natural"] is None
+    assert len(headline) == 1 and "pgd tickets transfer better" in headline[0]
+    assert "2 of 2 schemes above natural; 1 ahead and 0 behind by more than the seed std" in headline[0]

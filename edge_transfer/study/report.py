@@ -41,23 +41,33 @@ def aggregate(records: list[dict], opts) -> tuple[list[dict], list[str]]:
 
 
 def _headline(results: list[dict], opts) -> list[str]:
-    """Robust vs natural at 90% sparsity (or the nearest studied), said as measured."""
+    """Robust vs natural at 90% sparsity (or the nearest studied), said as measured: a scheme
+    counts as ahead when its gap is positive, and as clearly ahead when the gap also exceeds
+    both cells' standard deviation over seeds."""
     lines = []
     target = min(opts.sparsities, key=lambda s: abs(s - HEADLINE_SPARSITY))
+    index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
     for robust in [p for p in opts.robust if p != "natural"]:
         for mode in opts.modes:
-            gaps = [(r["method"], r["robust_minus_natural"]) for r in results
-                    if r["pretraining"] == robust and r["mode"] == mode and r["sparsity"] == target
-                    and r["robust_minus_natural"] is not None]
-            if not gaps:
+            cells = [(r, index[("natural", r["method"], r["sparsity"], mode)]) for r in results
+                     if r["pretraining"] == robust and r["mode"] == mode and r["sparsity"] == target
+                     and r["robust_minus_natural"] is not None]
+            if not cells:
                 continue
-            better = [m for m, g in gaps if g > 0]
+            gaps = [(r["method"], r["robust_minus_natural"]) for r, _ in cells]
+            ahead = sum(g > 0 for _, g in gaps)
             mean_gap = sum(g for _, g in gaps) / len(gaps)
-            verdict = ("transfer better" if len(better) > len(gaps) / 2 else
-                       "do not transfer better" if len(better) < len(gaps) / 2 else "are tied with natural tickets")
+            verdict = ("transfer better" if ahead > len(gaps) / 2 else
+                       "do not transfer better" if ahead < len(gaps) / 2 else "are tied with natural tickets")
+            if min(r["seeds"] for r, _ in cells) > 1:
+                clear = sum(r["robust_minus_natural"] > max(r["acc_std"], n["acc_std"]) for r, n in cells)
+                behind = sum(-r["robust_minus_natural"] > max(r["acc_std"], n["acc_std"]) for r, n in cells)
+                noise = f"; {clear} ahead and {behind} behind by more than the seed std"
+            else:
+                noise = "; one seed, so no gap is tested against seed noise"
             lines.append(f"{mode} transfer at {target:.0%} sparsity: {robust} tickets {verdict} on this task "
-                         f"({len(better)} of {len(gaps)} schemes above natural; mean gap {100 * mean_gap:+.2f} points: "
-                         + ", ".join(f"{m} {100 * g:+.2f}" for m, g in gaps) + ")")
+                         f"({ahead} of {len(gaps)} schemes above natural{noise}; mean gap {100 * mean_gap:+.2f} "
+                         "points: " + ", ".join(f"{m} {100 * g:+.2f}" for m, g in gaps) + ")")
     if not lines:
         lines.append("no robust-vs-natural comparison in this study: --robust needs natural and pgd (or smoothing)")
     return lines
@@ -136,13 +146,14 @@ def plot(path: Path, payload: dict) -> None:
         fig.delaxes(list(fig.axes)[1])
     styles = {"natural": "-", "pgd": "--", "smoothing": ":"}
     for ax, mode in zip(axes, modes):
-        for method in payload["settings"]["methods"]:
+        for colour, method in enumerate(payload["settings"]["methods"]):
             for p in payload["settings"]["robust"]:
                 pts = sorted((r["sparsity"], r["acc_mean"]) for r in payload["results"]
                              if r["mode"] == mode and r["pretraining"] == p and r["method"] in (method, "dense"))
                 if pts:
+                    # one colour per scheme, the line style tells the pretraining apart
                     ax.plot([x for x, _ in pts], [100 * y for _, y in pts], styles.get(p, "-"), marker="o",
-                            label=f"{method} ({p})")
+                            color=f"C{colour}", label=f"{method} ({p})")
         ax.set_title(f"{mode} transfer to {payload['settings']['target']}")
         ax.set_xlabel("sparsity")
         ax.set_ylabel("top-1 (%)")
