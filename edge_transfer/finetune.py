@@ -26,14 +26,14 @@ FINETUNE_SCHEMA = "edge-transfer.finetune/1"
 RESULTS_FILE = "finetune.json"
 
 
-def _default_train() -> TrainSettings:
+def default_train_settings() -> TrainSettings:
     return TrainSettings(data="embedded:mnist-5to9", epochs=10, lr=0.01, weight_decay=1e-4)
 
 
 @dataclass
 class FinetuneOptions:
     ticket: Path
-    train: TrainSettings = field(default_factory=_default_train)
+    train: TrainSettings = field(default_factory=default_train_settings)
     output: Path | None = None
     force: bool = False
 
@@ -62,7 +62,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
 
     from . import __version__
     from .backbones import get_backbone_cfg
-    from .train import PixelModel, evaluate, load_train_data, make_optimizer, reapply_masks, step_lr, train_epoch
+    from .train import pixel_model, evaluate, load_train_data, make_optimizer, reapply_masks, step_lr, train_epoch
     from .ticket import load_ticket
 
     opts.validate()
@@ -82,7 +82,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
         weights = {name: params[name] for name in ticket.masks}
     except KeyError as exc:
         raise TicketError(f"ticket {opts.ticket} masks {exc.args[0]}, which its model lacks; redraw the ticket") from None
-    net = PixelModel(model, tuple(meta["mean"]), tuple(meta["std"]))
+    net = pixel_model(model, tuple(meta["mean"]), tuple(meta["std"]))
     optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
     start, epochs = time.perf_counter(), []
     for epoch in range(tr.epochs):
@@ -129,13 +129,16 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
 def _write(opts: FinetuneOptions, model, ticket, record: dict, input_size, num_classes: int) -> None:
     from safetensors.torch import load_file
 
-    from .fileio import atomic_output_dir
+    from .fileio import atomic_output_dir, write_json
     from .ticket import DENSE_FILE, save_ticket
 
     meta = copy.deepcopy(ticket.meta)
     meta.update({"num_classes": num_classes, "input_size": list(input_size),
-                 "finetuned": {k: record[k] for k in ("data", "train", "val_top1", "val_mean_class_acc")}})
+                 "finetuned": {k: record[k] for k in ("data", "train", "val_top1", "val_mean_class_acc")},
+                 # pruned weights have no fine-tuned values: the dense baseline keeps their source
+                 # values, which is right for speed comparisons and not an accuracy baseline
+                 "dense_baseline": "source values of the pruned tensors (speed comparison only)"})
     dense_values = load_file(str(ticket.path / DENSE_FILE))
     with atomic_output_dir(opts.output, opts.force) as tmp:
         save_ticket(tmp, model.eval(), ticket.masks, dense_values, meta)
-        (tmp / RESULTS_FILE).write_text(__import__("json").dumps(record, indent=2) + "\n")
+        write_json(tmp / RESULTS_FILE, record)

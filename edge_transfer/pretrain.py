@@ -21,7 +21,7 @@ PRETRAIN_SCHEMA = "edge-transfer.pretrain/1"
 EVAL_PGD_STEPS = 10
 
 
-def _default_train() -> TrainSettings:
+def default_train_settings() -> TrainSettings:
     return TrainSettings(epochs=10, lr=0.05, weight_decay=5e-4)
 
 
@@ -29,7 +29,7 @@ def _default_train() -> TrainSettings:
 class PretrainOptions:
     arch: str
     output: Path
-    train: TrainSettings = field(default_factory=_default_train)
+    train: TrainSettings = field(default_factory=default_train_settings)
     robust: Robustness = field(default_factory=Robustness)
     eval_pgd_steps: int = EVAL_PGD_STEPS
     force: bool = False
@@ -91,7 +91,7 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     from .backbones import create_backbone, get_backbone_cfg
     from .fileio import sha256_file, write_json
     from .system import system_info
-    from .train import PixelModel, evaluate, load_train_data, make_optimizer, step_lr, train_epoch
+    from .train import pixel_model, evaluate, load_train_data, make_optimizer, step_lr, train_epoch
 
     opts.validate()
     tr = opts.train
@@ -100,7 +100,7 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     data = load_train_data(tr, input_size)
     torch.manual_seed(tr.seed)
     model = create_backbone(opts.arch, num_classes=data.num_classes)
-    net = PixelModel(model, cfg.mean, cfg.std)
+    net = pixel_model(model, cfg.mean, cfg.std)
     optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
     generator = torch.Generator().manual_seed(tr.seed)
     log(f"pretraining {opts.arch} on {data.name} ({data.train_images} images, {data.num_classes} classes, "
@@ -122,6 +122,7 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     attack = opts.eval_attack()
     robust = evaluate(net, data.val_batches(), data.num_classes, attack, torch.Generator().manual_seed(0))
     log(f"val clean top-1 {clean['top1']:.3f}; robust top-1 {robust['top1']:.3f} under {attack.describe()}")
+    sidecar(Path(opts.output)).unlink(missing_ok=True)  # never leave an old record beside a new checkpoint
     save_state_dict(model.state_dict(), Path(opts.output))
     record = {
         "schema": PRETRAIN_SCHEMA,

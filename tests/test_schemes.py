@@ -57,10 +57,22 @@ def test_schedule_lands_on_every_target():
 
 
 @pytest.mark.parametrize("method, scope", [("imp", "layer"), ("aimp", "global")])
-def test_iterative_schemes_hit_every_target_and_rewind(tiny_source, tmp_path, method, scope):
+def test_iterative_schemes_hit_every_target_and_rewind(tiny_source, tmp_path, method, scope, monkeypatch):
+    from edge_transfer.train import attacks
+
+    calls = []
+    real_attack = attacks.pgd_attack
+
+    def counting_attack(*args, **kwargs):
+        calls.append(1)
+        return real_attack(*args, **kwargs)
+
+    monkeypatch.setattr(attacks, "pgd_attack", counting_attack)
     opts = _opts(tiny_source, method, scope=scope, prune_ratio_per_round=0.5,
                  robust=Robustness(kind="pgd", eps=0.1, steps=2))
     results = draw_tickets(opts, {0.5: tmp_path / "s50", 0.8: tmp_path / "s80"})
+    # aimp attacks every training batch of its 3 rounds (64 images, batch 64); imp never does
+    assert len(calls) == (3 if method == "aimp" else 0)
     source = torch.load(tiny_source, weights_only=True)
     for r, s in zip(results, (0.5, 0.8)):
         ticket = _assert_exact(r.path, s, scope)
@@ -146,7 +158,8 @@ def test_pretrain_cli_writes_a_checkpoint_prune_loads(tmp_path):
     import json
 
     record = json.loads(Path(str(ckpt) + ".json").read_text())
-    assert record["pretraining"] == "pgd" and 0 <= record["val_robust"]["top1"] <= record["val_clean"]["top1"] + 0.2
+    assert record["pretraining"] == "pgd" and record["robust"]["kind"] == "pgd" and record["robust"]["steps"] == 1
+    assert 0 <= record["val_robust"]["top1"] <= 1 and 0 <= record["val_clean"]["top1"] <= 1
     proc = run_cli("prune", "--arch", "resnet18-cifar", "--checkpoint", ckpt, "--pretraining", "pgd",
                    "--sparsity", "0.5", "--output", tmp_path / "t")
     assert proc.returncode == 0, proc.stderr
@@ -192,3 +205,22 @@ def test_bad_recipe_is_a_one_line_error(tmp_path, text, fragment):
                    "--recipe", recipe, "--output", tmp_path / "t")
     assert_one_line_error(proc, fragment)
     assert not (tmp_path / "t").exists()
+
+
+def test_no_rewind_keeps_the_trained_weights_and_rounds_set_the_ratio(tiny_source, tmp_path):
+    opts = _opts(tiny_source, "imp", rounds=2, rewind=False)
+    ticket = _assert_exact(draw_ticket(replace_output(opts, tmp_path / "t", sparsity=0.75)).path, 0.75, "layer")
+    params = ticket.meta["method_params"]
+    assert params["rounds"] == 2 and params["prune_ratio_per_round"] == pytest.approx(0.5)
+    source = torch.load(tiny_source, weights_only=True)
+    state = ticket.model.state_dict()
+    moved = sum(int((state[n][m] != source[n][m]).sum()) for n, m in ticket.masks.items())
+    assert moved > 0 and params["rewind"] is False  # survivors keep their trained values
+
+
+@pytest.mark.parametrize("args, fragment", [(["--momentum", "-1"], "--momentum"), (["--weight-decay", "-1"], "--weight-decay"),
+                                            (["--score-lr", "-1"], "--score-lr")])
+def test_bad_training_settings_are_one_line_errors(tmp_path, args, fragment):
+    proc = run_cli("prune", "--arch", "resnet18-cifar", "--method", "lmp", "--data", "embedded:mnist-5to9",
+                   "--output", tmp_path / "t", *args)
+    assert_one_line_error(proc, fragment)

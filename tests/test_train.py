@@ -40,11 +40,12 @@ def test_pgd_increases_the_loss_and_stays_in_the_ball(norm):
 def test_aimp_inner_maximisation_is_the_pgd_attack():
     """aimp trains on Robustness.training_inputs: those inputs must raise the loss."""
     model, x, y = _trained_tiny_model()
+    model.train()
     robust = Robustness(kind="pgd", eps=0.1, steps=3)
     adv = robust.training_inputs(model, x, y, torch.Generator().manual_seed(1))
     loss = torch.nn.functional.cross_entropy
     assert float(loss(model(adv), y).detach()) > float(loss(model(x), y).detach())
-    assert model.training is False  # the attack restores the caller's mode
+    assert model.training is True  # the attack ran in eval mode and gave the caller's mode back
 
 
 def test_smoothing_adds_gaussian_noise_and_natural_is_identity():

@@ -8,10 +8,10 @@ from . import _args, _train_args
 
 
 def add_arguments(parser) -> None:
-    from ..pretrain import EVAL_PGD_STEPS, _default_train
+    from ..pretrain import EVAL_PGD_STEPS, default_train_settings
 
     parser.add_argument("--arch", required=True, help="architecture name (see `edge-transfer info --list-archs`)")
-    _train_args.add_train_arguments(parser, _default_train())
+    _train_args.add_train_arguments(parser, default_train_settings())
     _train_args.add_robust_arguments(parser, "none", "robust pretraining")
     parser.add_argument("--eval-pgd-steps", type=_args.positive_int, default=EVAL_PGD_STEPS,
                         help=f"PGD steps of the attack that measures robust accuracy (default {EVAL_PGD_STEPS})")

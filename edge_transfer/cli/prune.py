@@ -20,6 +20,7 @@ def _ratio(text: str) -> float:
 
 def add_arguments(parser) -> None:
     from ..prune import METHODS, PRETRAINING, SCOPES
+    from ..prune._registry import methods_help
     from ..train import TrainSettings
 
     g = parser.add_argument_group("source model")
@@ -29,13 +30,12 @@ def add_arguments(parser) -> None:
     g.add_argument("--pretraining", default="unknown", choices=PRETRAINING, help="how the checkpoint was trained (recorded)")
     g = parser.add_argument_group("pruning")
     g.add_argument("--method", default="omp", choices=METHODS,
-                   help="omp (one-shot), imp / aimp (iterative, natural / adversarial), lmp (learnable mask), "
-                        "gmp / acdc / woodfisher / rigl (sparseml recipes); default omp")
+                   help=f"drawing scheme, default omp. {methods_help()}")
     g.add_argument("--sparsity", type=_args.sparsity, default=0.9, help="fraction of prunable weights set to 0 (default 0.9)")
     g.add_argument("--scope", default="global", choices=SCOPES, help="rank weights globally or per layer (default global)")
     g.add_argument("--prune-first-conv", action="store_true", help="also prune the stem convolution (kept dense by default)")
     g.add_argument("--seed", type=int, default=0, help="seed of the random init (default 0)")
-    g.add_argument("--mask-from", type=Path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights")
+    g.add_argument("--mask-from", type=Path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights (its sparsity and scope replace --sparsity, --scope)")
     g = parser.add_argument_group("iterative schemes (imp, aimp)")
     g.add_argument("--prune-ratio-per-round", type=_ratio, help="fraction of the remaining weights pruned per round (default 0.2)")
     g.add_argument("--rounds", type=_args.positive_int, help="number of rounds (the per-round ratio follows from it)")

@@ -78,6 +78,8 @@ class PruneOptions:
             raise OptionError("give --prune-ratio-per-round or --rounds, not both (each determines the other)")
         if self.prune_ratio_per_round is not None and not 0 < self.prune_ratio_per_round < 1:
             raise OptionError(f"--prune-ratio-per-round must be in (0, 1), got {self.prune_ratio_per_round}")
+        if self.score_lr <= 0:
+            raise OptionError(f"--score-lr must be > 0, got {self.score_lr}")
         if self.rounds is not None and self.rounds < 1:
             raise OptionError(f"--rounds must be >= 1, got {self.rounds}")
         if self.mask_from is not None and self.method != "omp":
@@ -187,17 +189,21 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     results = []
     if opts.mask_from is not None:
         masks, other = _masks_from_ticket(opts.mask_from, opts.arch, weights)
-        drawn = [Drawn(other["achieved_sparsity"], masks, {"mask_from": str(opts.mask_from),
+        # the donor's mask decides sparsity and scope; --sparsity and --scope do not apply
+        drawn = [Drawn(other["achieved_sparsity"], masks, {"scope": other.get("scope"), "mask_from": str(opts.mask_from),
                                                            "mask_source_method": other["method"],
                                                            "mask_source_sha256": other["source"].get("sha256")})]
         outputs = {drawn[0].target: next(iter(outputs.values()))}
     else:
         ctx = DrawContext(model=model, cfg=cfg, weights=weights, opts=opts, data=data, log=log)
         drawn = method.fn(ctx, sorted(outputs))
+    last = start
     for d in drawn:
-        elapsed = time.perf_counter() - start
+        # a shared trajectory's ticket costs every round so far; an independent run only its own
+        elapsed = time.perf_counter() - (start if method.shares_trajectory else last)
         meta = _write_ticket(opts, outputs[d.target], model, cfg, d, dense_values, source, input_size, data, new_head,
                              elapsed)
+        last = time.perf_counter()
         results.append(PruneResult(path=Path(outputs[d.target]), meta=meta))
         log(f"wrote ticket {outputs[d.target]} ({meta['achieved_sparsity']:.2%} sparse, {elapsed:.1f}s)")
     return results
@@ -233,7 +239,7 @@ def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, 
         "method_params": {"scope": opts.scope, **drawn.params},
         "target_sparsity": drawn.target,
         "achieved_sparsity": totals["achieved_sparsity"],
-        "scope": opts.scope,
+        "scope": drawn.params.get("scope", opts.scope),
         "prune_first_conv": opts.prune_first_conv,
         "num_classes": int(ticket_model.get_submodule(cfg.head).out_features),
         "input_size": list(input_size),

@@ -39,14 +39,15 @@ class Method:
     fn: Callable[[DrawContext, list], Iterator[Drawn]]
     trains: bool  # needs --data / --epochs
     summary: str
+    shares_trajectory: bool = False  # one run reaches every target in turn (imp, aimp)
 
 
 _METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, trains: bool, summary: str):
+def register_method(name: str, trains: bool, summary: str, shares_trajectory: bool = False):
     def wrap(fn):
-        _METHODS[name] = Method(name, fn, trains, summary)
+        _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory)
         return fn
 
     return wrap
@@ -60,3 +61,8 @@ def get_method(name: str) -> Method:
 
 def list_methods() -> list[str]:
     return sorted(_METHODS)
+
+
+def methods_help() -> str:
+    """One clause per scheme, for --method's help."""
+    return "; ".join(f"{m.name}: {m.summary}" for m in sorted(_METHODS.values(), key=lambda m: m.name))

@@ -37,7 +37,7 @@ def sparsity_schedule(targets: list[float], ratio: float) -> list[tuple[float, b
     return levels
 
 
-def _sparsity(masks: dict) -> float:
+def _mask_sparsity(masks: dict) -> float:
     total = sum(m.numel() for m in masks.values())
     return 1 - sum(int(m.sum()) for m in masks.values()) / total
 
@@ -45,7 +45,7 @@ def _sparsity(masks: dict) -> float:
 def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
     import torch
 
-    from ..train import PixelModel, make_optimizer, reapply_masks, step_lr, train_epoch
+    from ..train import pixel_model, make_optimizer, reapply_masks, step_lr, train_epoch
 
     opts, tr = ctx.opts, ctx.opts.train
     ratio = opts.per_round_ratio(max(targets))
@@ -53,7 +53,7 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
     rounds_total = sum(1 for i, (level, _) in enumerate(schedule) if level > (schedule[i - 1][0] if i else 0.0))
     source_state = copy.deepcopy(ctx.model.state_dict())
     masks = {n: torch.ones_like(w, dtype=torch.bool) for n, w in ctx.weights.items()}
-    net = PixelModel(ctx.model, ctx.cfg.mean, ctx.cfg.std)
+    net = pixel_model(ctx.model, ctx.cfg.mean, ctx.cfg.std)
     generator = torch.Generator().manual_seed(tr.seed)
     history, current, round_no = [], 0.0, 0
     for level, is_target in schedule:
@@ -69,7 +69,7 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
                     robustness, steps=ctx.data.steps_per_epoch(tr.batch_size), progress=tr.progress,
                     after_step=lambda: reapply_masks(ctx.weights, masks), generator=generator,
                     desc=f"{name} round {round_no}/{rounds_total} epoch {epoch + 1}/{tr.epochs}",
-                    postfix=lambda: {"sparsity": f"{_sparsity(masks):.1%}"})
+                    postfix=lambda: {"sparsity": f"{_mask_sparsity(masks):.1%}"})
             scores = {n: torch.where(masks[n], w.detach().abs(), torch.tensor(float("-inf")))
                       for n, w in ctx.weights.items()}
             masks = masks_from_scores(scores, level, opts.scope)
@@ -89,11 +89,13 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
                 "history": list(history)})
 
 
-@register_method("imp", trains=True, summary="iterative magnitude pruning with natural training, rewinding to the source")
+@register_method("imp", trains=True, summary="iterative magnitude pruning with natural training, rewinding to the source",
+                 shares_trajectory=True)
 def _imp(ctx: DrawContext, targets: list):
     yield from _iterative(ctx, targets, None, "imp")
 
 
-@register_method("aimp", trains=True, summary="adversarial IMP (robust-tickets eq. 1): PGD training in every round")
+@register_method("aimp", trains=True, summary="adversarial IMP (robust-tickets eq. 1): PGD training in every round",
+                 shares_trajectory=True)
 def _aimp(ctx: DrawContext, targets: list):
     yield from _iterative(ctx, targets, ctx.opts.robust, "aimp")

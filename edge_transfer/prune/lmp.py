@@ -38,9 +38,9 @@ def _scored_module(ctx: DrawContext, scores: dict, sparsity: float):
     import torch
     from torch.func import functional_call
 
-    from ..train import PixelModel
+    from ..train import pixel_model
 
-    net = PixelModel(ctx.model, ctx.cfg.mean, ctx.cfg.std)
+    net = pixel_model(ctx.model, ctx.cfg.mean, ctx.cfg.std)
     frozen = {n: w.detach() for n, w in ctx.weights.items()}
 
     class _Scored(torch.nn.Module):

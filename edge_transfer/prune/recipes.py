@@ -488,7 +488,7 @@ def _run(ctx: DrawContext, recipe: Recipe, target: float) -> list[dict]:
     """Train ``ctx.model`` under ``recipe`` for ``recipe.epochs`` epochs; returns per-epoch figures."""
     import torch
 
-    from ..train import PixelModel, make_optimizer, train_epoch
+    from ..train import pixel_model, make_optimizer, train_epoch
 
     tr = ctx.opts.train
     steps = ctx.data.steps_per_epoch(tr.batch_size)
@@ -497,7 +497,7 @@ def _run(ctx: DrawContext, recipe: Recipe, target: float) -> list[dict]:
         raise OptionError(f"woodfisher needs at least 2 batches per epoch, --data has {steps} at --batch-size "
                           f"{tr.batch_size}: lower --batch-size")
     torch.manual_seed(tr.seed)
-    net = PixelModel(ctx.model, ctx.cfg.mean, ctx.cfg.std)
+    net = pixel_model(ctx.model, ctx.cfg.mean, ctx.cfg.std)
     manager = _build_modifiers(recipe)
     optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
     manager.initialize(net, epoch=0.0, loggers=_silent_loggers(), grad_sampler=_grad_sampler(ctx))
@@ -520,7 +520,7 @@ def _run(ctx: DrawContext, recipe: Recipe, target: float) -> list[dict]:
 
 def _recipe_scheme(ctx: DrawContext, targets: list):
     opts = ctx.opts
-    names = [f"model.{n}" for n in ctx.weights]  # the PixelModel wrapper adds "model."
+    names = [f"model.{n}" for n in ctx.weights]  # pixel_model's wrapper adds "model."
     recipes = {t: resolve_recipe(opts.method, opts.recipe, target=t, epochs=opts.train.epochs, scope=opts.scope,
                                  params=names, lr=opts.train.lr, weights=ctx.weights) for t in targets}
     for recipe in recipes.values():  # every target's recipe is checked before the first one trains

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError
+from ..train.attacks import PRETRAINING_OF
 
 STUDY_SCHEMA = "edge-transfer.study/1"
-PRETRAININGS = ("natural", "pgd", "smoothing")
 MODES = ("linear", "full")
-ROBUST_KIND = {"natural": "none", "pgd": "pgd", "smoothing": "smoothing"}
+ROBUST_KIND = {pretraining: kind for kind, pretraining in PRETRAINING_OF.items()}  # natural -> none, pgd -> pgd
+PRETRAININGS = tuple(ROBUST_KIND)
 
 
 @dataclass
@@ -65,7 +66,8 @@ class StudyOptions:
     progress: bool = False
 
     def resolved(self) -> "StudyOptions":
-        """--quick: one seed, one epoch everywhere, 512 training images per task."""
+        """--quick: one seed, one training epoch per stage (10 linear-head epochs on cached
+        features), 512 training images per task."""
         if not self.quick:
             return self
         return replace(self, seeds=1, pretrain_epochs=1, draw_epochs=1, finetune_epochs=1, linear_epochs=10,
@@ -92,6 +94,25 @@ class StudyOptions:
             raise OptionError(f"--eps must be >= 0, got {self.eps}")
         if self.train_limit is not None and self.train_limit < 10:
             raise OptionError(f"--train-limit must be at least 10 images, got {self.train_limit}")
+        if not 0 < self.prune_ratio_per_round < 1:
+            raise OptionError(f"--prune-ratio-per-round must be in (0, 1), got {self.prune_ratio_per_round}")
+        if self.finetune_lr <= 0:
+            raise OptionError(f"--finetune-lr must be > 0, got {self.finetune_lr}")
+        if self.noise_sigma < 0:
+            raise OptionError(f"--noise-sigma must be >= 0, got {self.noise_sigma}")
+        self._check_stages()
+
+    def _check_stages(self) -> None:
+        """Every stage's own checks, up front: a typo fails in a second, not after pretraining."""
+        from ..data import load_task
+        from ..engines import get_engine
+
+        get_engine(self.engine)
+        for spec in (self.source, self.target):
+            load_task(spec)
+        for pretraining in self.robust:
+            _robustness(self, pretraining).validate()
+            _train(self, self.source, self.pretrain_epochs, 0).validate()
 
     def key(self) -> str:
         """Hash of what shapes tickets and evaluations (not which cells are run), so a rerun
@@ -174,11 +195,18 @@ def _draw(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: i
     from ..prune import PruneOptions, draw_tickets
     from ..ticket import META_FILE
 
+    from ..prune._registry import get_method
+
     seed_dir = "shared" if method in ("omp", "dense") else f"seed{seed}"  # omp has no randomness: one draw
     folder = work / "tickets" / pretraining / seed_dir
-    targets = (0.0,) if method == "dense" else opts.sparsities
-    outputs = {s: folder / f"{method}-{s:g}" for s in targets}
+    targets = (0.0,) if method == "dense" else tuple(sorted(opts.sparsities))
+    shared = method != "dense" and get_method(method).shares_trajectory
+    # imp/aimp's rounds depend on every requested sparsity: name the trajectory, draw it whole
+    stem = f"{method}[{','.join(f'{s:g}' for s in targets)}]" if shared else method
+    outputs = {s: folder / f"{stem}-{s:g}" for s in targets}
     todo = {s: p for s, p in outputs.items() if not (p / META_FILE).is_file()}
+    if shared and todo:
+        todo = outputs
     if todo:
         data = opts.target if method == "lmp" else opts.source
         prune = PruneOptions(arch=opts.arch, output=Path("unused"), method="omp" if method == "dense" else method,
@@ -234,8 +262,10 @@ def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) 
             sources[pretraining] = _pretrained(opts, pretraining, log)
         ckpt = sources[pretraining][0]
         for sparsity, ticket in _draw(opts, method, pretraining, ckpt, seed, work, log).items():
+            ticket_id = hashlib.sha256((ticket / "ticket.json").read_bytes()).hexdigest()[:12]
             for mode in opts.modes:
-                key = f"{pretraining}-{method}-{sparsity:g}-{mode}-seed{seed}"
+                # keyed by the ticket's own record, so a redrawn ticket is evaluated again
+                key = f"{ticket.relative_to(work / 'tickets')}-{ticket_id}-{mode}-seed{seed}".replace("/", "_")
                 record = runs.get(key)
                 if record is None:
                     record = {"pretraining": pretraining, "method": method, "sparsity": sparsity, "mode": mode,

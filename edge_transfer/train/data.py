@@ -36,6 +36,10 @@ class TrainSettings:
                 raise OptionError(f"{name} must be a positive integer, got {value}")
         if self.lr <= 0:
             raise OptionError(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise OptionError(f"--momentum must be in [0, 1), got {self.momentum}; the papers use 0.9")
+        if self.weight_decay < 0:
+            raise OptionError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if self.limit is not None and self.limit < 1:
             raise OptionError(f"--train-limit must be a positive number of images, got {self.limit}")
         if self.image_size is not None and not 8 <= self.image_size <= 1024:
@@ -49,24 +53,23 @@ class TrainSettings:
         return dict(self.__dict__)
 
 
-class PixelModel:
-    """Wraps a model so it takes [0, 1] images: normalisation is part of the forward pass,
-    which keeps PGD's epsilon ball and smoothing noise in pixel units."""
+def pixel_model(model, mean, std):
+    """``model`` behind a normalisation layer, so it takes [0, 1] images: PGD's epsilon ball
+    and smoothing noise stay in pixel units. The wrapped model is its ``.model`` (parameter
+    names gain a ``model.`` prefix)."""
+    import torch
 
-    def __new__(cls, model, mean, std):
-        import torch
+    class PixelModel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
-        class _PixelModel(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.model = model
-                self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-                self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        def forward(self, x):
+            return self.model((x - self.mean) / self.std)
 
-            def forward(self, x):
-                return self.model((x - self.mean) / self.std)
-
-        return _PixelModel()
+    return PixelModel()
 
 
 @dataclass

@@ -30,7 +30,7 @@ def reapply_masks(weights: dict, masks: dict) -> None:
 
 def train_epoch(model, optimizer, batches, robustness=None, *, steps: int | None = None,
                 after_step: Callable[[], None] | None = None, progress: bool = True, desc: str = "train",
-                postfix: Callable[[], dict] | None = None, generator=None, loss_fn=None) -> dict:
+                postfix: Callable[[], dict] | None = None, generator=None) -> dict:
     """One pass over ``batches`` of ``(x, y)``; returns mean loss and train accuracy.
 
     ``robustness.training_inputs`` turns each batch into PGD or noisy inputs; ``after_step``
@@ -41,7 +41,6 @@ def train_epoch(model, optimizer, batches, robustness=None, *, steps: int | None
     import torch.nn.functional as F
     from tqdm import tqdm
 
-    loss_fn = loss_fn or F.cross_entropy
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(batches, total=steps, desc=desc, disable=not progress, leave=False, mininterval=1.0, unit="batch")
@@ -49,7 +48,7 @@ def train_epoch(model, optimizer, batches, robustness=None, *, steps: int | None
         if robustness is not None:
             x = robustness.training_inputs(model, x, y, generator)
         out = model(x)
-        loss = loss_fn(out, y)
+        loss = F.cross_entropy(out, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
