@@ -37,7 +37,6 @@ def train_epoch(model, optimizer, batches, robustness=None, *, steps: int | None
     runs after each optimiser step (mask re-application); ``postfix`` adds figures (e.g.
     the current sparsity) to the progress bar.
     """
-    import torch
     import torch.nn.functional as F
     from tqdm import tqdm
 
