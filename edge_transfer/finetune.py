@@ -61,7 +61,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     import torch
 
     from . import __version__
-    from .backbones import get_backbone_cfg
+    from .backbones import get_backbone_cfg, replace_head
     from .train import pixel_model, evaluate, load_train_data, make_optimizer, reapply_masks, step_lr, train_epoch
     from .ticket import load_ticket
 
@@ -74,9 +74,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     data = load_train_data(tr, input_size)
     model = ticket.model
     torch.manual_seed(tr.seed)
-    head = model.get_submodule(cfg.head)
-    parent, _, leaf = cfg.head.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, leaf, torch.nn.Linear(head.in_features, data.num_classes))
+    replace_head(model, cfg, data.num_classes)
     params = dict(model.named_parameters())
     try:
         weights = {name: params[name] for name in ticket.masks}

@@ -53,17 +53,13 @@ class AdaptOptions:
 
     def validate(self) -> None:
         from ..engines import get_engine
+        from ..train.loop import check_sgd_settings
 
         for name, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size),
                             ("--checkpoint-every", self.checkpoint_every)):
             if value <= 0:
                 raise OptionError(f"{name} must be a positive integer, got {value}")
-        if self.lr <= 0:
-            raise OptionError(f"--lr must be > 0, got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            raise OptionError(f"--momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise OptionError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        check_sgd_settings(self.lr, self.momentum, self.weight_decay)
         if any(s <= 0 for s in self.lr_steps) or list(self.lr_steps) != sorted(self.lr_steps):
             raise OptionError(f"--lr-steps must be increasing positive epochs, e.g. 50,100; got {self.lr_steps}")
         if self.cores is not None and self.cores <= 0:

@@ -2,7 +2,7 @@
 
 from . import models as _models  # noqa: F401  (registers the constructors)
 from ._registry import BackboneCfg, create_backbone, get_backbone_cfg, list_backbones
-from .split import dense_modules, prunable_parameters, split_backbone
+from .split import dense_modules, prunable_parameters, replace_head, split_backbone
 
 __all__ = [
     "BackboneCfg",
@@ -11,5 +11,6 @@ __all__ = [
     "get_backbone_cfg",
     "list_backbones",
     "prunable_parameters",
+    "replace_head",
     "split_backbone",
 ]

@@ -14,6 +14,15 @@ def _set_submodule(model, dotted: str, module) -> None:
     setattr(parent, child, module)
 
 
+def replace_head(model, cfg: BackboneCfg, num_classes: int) -> None:
+    """Give ``model`` a freshly initialised dense head with ``num_classes`` outputs (in place;
+    seed torch first for a reproducible init)."""
+    import torch.nn as nn
+
+    in_features = model.get_submodule(cfg.head).in_features
+    _set_submodule(model, cfg.head, nn.Linear(in_features, num_classes))
+
+
 def split_backbone(model, cfg: BackboneCfg):
     """Return ``(backbone, head)``: a copy of ``model`` whose head is Identity, and the head."""
     import torch.nn as nn

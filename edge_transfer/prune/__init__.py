@@ -137,12 +137,12 @@ def _fit_head(model, cfg, num_classes: int, seed: int) -> bool:
     """Give the model a fresh dense head when the training data has another class count."""
     import torch
 
-    head = model.get_submodule(cfg.head)
-    if head.out_features == num_classes:
+    from ..backbones import replace_head
+
+    if model.get_submodule(cfg.head).out_features == num_classes:
         return False
     torch.manual_seed(seed)
-    parent, _, leaf = cfg.head.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, leaf, torch.nn.Linear(head.in_features, num_classes))
+    replace_head(model, cfg, num_classes)
     return True
 
 

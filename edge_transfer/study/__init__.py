@@ -193,9 +193,8 @@ class _Runs:
 def _draw(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: int, work: Path, log) -> dict:
     """Tickets of ``method`` at every sparsity (and the dense model for method 'dense')."""
     from ..prune import PruneOptions, draw_tickets
-    from ..ticket import META_FILE
-
     from ..prune._registry import get_method
+    from ..ticket import META_FILE
 
     seed_dir = "shared" if method in ("omp", "dense") else f"seed{seed}"  # omp has no randomness: one draw
     folder = work / "tickets" / pretraining / seed_dir
@@ -229,9 +228,10 @@ def _evaluate(opts: StudyOptions, mode: str, ticket: Path, seed: int, work: Path
                                                                  lr=opts.finetune_lr)))
         return {"acc": r.top1, "mean_class_acc": r.mean_class_acc, "seconds": r.record["seconds"]}
     from ..adapt import AdaptOptions, adapt
+    from ..train.loop import decay_epochs
 
     epochs = opts.linear_epochs
-    steps = tuple(e for e in (epochs // 3, 2 * epochs // 3) if e > 0)
+    steps = decay_epochs(epochs)  # the same schedule finetune follows
     t0 = time.perf_counter()
     run_folder = work / "linear" / ticket.relative_to(work / "tickets") / f"seed{seed}"
     r = adapt(AdaptOptions(source=ticket, data=opts.target, output=run_folder, epochs=epochs, lr_steps=steps,
@@ -243,6 +243,7 @@ def _evaluate(opts: StudyOptions, mode: str, ticket: Path, seed: int, work: Path
 def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) -> StudyResult:
     from ..fileio import write_json
     from ..system import system_info
+    from ..ticket import META_FILE
     from .report import aggregate, write_reports
 
     opts = opts.resolved()
@@ -262,7 +263,7 @@ def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) 
             sources[pretraining] = _pretrained(opts, pretraining, log)
         ckpt = sources[pretraining][0]
         for sparsity, ticket in _draw(opts, method, pretraining, ckpt, seed, work, log).items():
-            ticket_id = hashlib.sha256((ticket / "ticket.json").read_bytes()).hexdigest()[:12]
+            ticket_id = hashlib.sha256((ticket / META_FILE).read_bytes()).hexdigest()[:12]
             for mode in opts.modes:
                 # keyed by the ticket's own record, so a redrawn ticket is evaluated again
                 key = f"{ticket.relative_to(work / 'tickets')}-{ticket_id}-{mode}-seed{seed}".replace("/", "_")

@@ -29,17 +29,14 @@ class TrainSettings:
     limit: int | None = None  # at most this many training images (a fixed random subset)
 
     def validate(self, needs_data: bool = True) -> None:
+        from .loop import check_sgd_settings
+
         if needs_data and not self.data:
             raise OptionError("this command trains: give --data embedded:mnist-0to4 (or a folder of class sub-folders)")
         for name, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size)):
             if value <= 0:
                 raise OptionError(f"{name} must be a positive integer, got {value}")
-        if self.lr <= 0:
-            raise OptionError(f"--lr must be > 0, got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            raise OptionError(f"--momentum must be in [0, 1), got {self.momentum}; the papers use 0.9")
-        if self.weight_decay < 0:
-            raise OptionError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        check_sgd_settings(self.lr, self.momentum, self.weight_decay)
         if self.limit is not None and self.limit < 1:
             raise OptionError(f"--train-limit must be a positive number of images, got {self.limit}")
         if self.image_size is not None and not 8 <= self.image_size <= 1024:

@@ -12,10 +12,26 @@ def make_optimizer(params, lr: float, momentum: float = 0.9, weight_decay: float
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
+def check_sgd_settings(lr: float, momentum: float, weight_decay: float) -> None:
+    """The optimiser flags every training command shares: a bad value is a one-line error."""
+    from ..errors import OptionError
+
+    if lr <= 0:
+        raise OptionError(f"--lr must be > 0, got {lr}")
+    if not 0 <= momentum < 1:
+        raise OptionError(f"--momentum must be in [0, 1), got {momentum}; the papers use 0.9")
+    if weight_decay < 0:
+        raise OptionError(f"--weight-decay must be >= 0, got {weight_decay}")
+
+
+def decay_epochs(epochs: int) -> tuple[int, ...]:
+    """Where the papers' step decay drops the lr: 1/3 and 2/3 of the run (50 and 100 of 150)."""
+    return tuple(m for m in (epochs // 3, 2 * epochs // 3) if m > 0)
+
+
 def step_lr(base_lr: float, epoch: int, epochs: int, decay: float = 0.1) -> float:
-    """The papers' step decay (x0.1 at 1/3 and 2/3 of the run: epochs 50 and 100 of 150)."""
-    drops = sum(epoch >= m for m in (epochs // 3, 2 * epochs // 3) if m > 0)
-    return base_lr * decay**drops
+    """The papers' step decay: x``decay`` at each of ``decay_epochs(epochs)``."""
+    return base_lr * decay ** sum(epoch >= m for m in decay_epochs(epochs))
 
 
 def reapply_masks(weights: dict, masks: dict) -> None:
