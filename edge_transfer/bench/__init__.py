@@ -1,10 +1,13 @@
-"""``run_bench(BenchOptions) -> BenchResult``: time tickets against their dense baseline on
-every engine with the same cores, correctness checked before timing.
+"""``run_bench(BenchOptions) -> BenchResult``: time tickets against every dense peer a
+user could deploy instead, on every engine with the same cores, correctness checked
+before timing.
 
 Rules (each one tested): every engine gets the same pinned cores; warm-up by time and
 count; timed iterations until both --time and --min-iterations are met; configurations
-run --repeats times in a shuffled order; speedup = ticket / dense items/s of the same
-engine, batch and cores, computed per repeat pair (median, min, max).
+run --repeats times in a shuffled order; every dense model of the run (FP32 and INT8,
+every engine that runs it) is timed; each ticket row gets two speedups, computed per
+repeat pair (median, min, max): over the same engine's dense FP32 model, and over the
+fastest dense peer of the run at that batch (the headline).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class BenchOptions:
     paths: tuple[Path, ...] = ()
     cores: int | None = None  # None: all physical cores
     batch_sizes: tuple[int, ...] = (1, 16, 64)
-    engines: tuple[str, ...] = ("deepsparse", "onnxruntime", "torch")
+    engines: tuple[str, ...] = ("deepsparse", "onnxruntime", "openvino", "torch")
     scenario: str = "sync"
     streams: int | None = None  # async only; default = cores
     time_s: float = 10.0
@@ -44,6 +47,7 @@ class BenchOptions:
     tolerance: float = 1e-3  # max |engine - reference| / max |reference|
     memory: bool = True
     native_check: bool = False  # also time DeepSparse's own Engine.benchmark
+    int8_peers: bool = True  # quantize a dense INT8 peer where the run has none
     seed: int = 0
 
     def validate(self) -> None:
@@ -96,7 +100,9 @@ def _inputs(model, batch_size: int, seed: int):
 
 
 class _References:
-    """Reference outputs per (model, batch): PyTorch where the ticket is known, else ONNX Runtime."""
+    """Reference outputs per (model, batch): PyTorch where the FP32 ticket is known, else
+    ONNX Runtime on the graph (for INT8: the QDQ form, which the quantizer validated
+    against the fake-quantized PyTorch model)."""
 
     def __init__(self, cores: int):
         self._cache: dict = {}
@@ -120,6 +126,12 @@ class _References:
         return self._cache[key]
 
 
+def tolerance_for(model, opts) -> float:
+    from ..quantize import INT8_TOLERANCE
+
+    return max(opts.tolerance, INT8_TOLERANCE) if model.precision == "int8" else opts.tolerance
+
+
 def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict:
     """Compile, check correctness, time; returns this repeat's figures."""
     from ..export.validate import rel_diff
@@ -128,7 +140,7 @@ def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict
     inputs = _inputs(model, batch_size, opts.seed)
     streams = (opts.streams or cores) if opts.scenario == "async" else 1
     t0 = time.perf_counter()
-    compiled = engine.compile(model.onnx_path, batch_size, cores, streams=streams, torch_model=model.torch_factory())
+    compiled = engine.compile(model.path_for(engine), batch_size, cores, streams=streams, torch_model=model.torch_factory())
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     got = compiled.run(inputs)[0]
@@ -162,11 +174,48 @@ def _label(targets):
 
     distinct = {}
     for t in targets:
-        for m in (t.model, t.baseline):
-            if m is not None:
-                distinct.setdefault(str(m.onnx_path), m)
+        for m in t.models():
+            distinct.setdefault(str(m.onnx_path), m)
     renamed = dict(zip(distinct, unique_names(list(distinct.values()))))
-    return [BenchTarget(renamed[str(t.model.onnx_path)], renamed[str(t.baseline.onnx_path)] if t.baseline else None) for t in targets]
+    return [BenchTarget(renamed[str(t.model.onnx_path)], renamed[str(t.baseline.onnx_path)] if t.baseline else None,
+                        tuple(renamed[str(p.onnx_path)] for p in t.peers)) for t in targets]
+
+
+def _load_warning(cores: int) -> str | None:
+    """DeepSparse slows down badly when another process shares its cores (measured here:
+    batch-1 throughput fell about 10x with one of two cores busy; OpenVINO's halved)."""
+    import os
+
+    load = os.getloadavg()[0]
+    if load <= 0.5:
+        return None
+    return (f"load average {load:.1f} when the run started: another process may share these {cores} cores, "
+            "which slows DeepSparse down badly; measure on a quiet machine")
+
+
+def _configs(models, engines: dict, batch_sizes, notes: list) -> list:
+    """(model, engine name, batch) for every engine that can run the model, by the engine's
+    declared capabilities. A ticket that no selected engine runs is an input error."""
+    from ..errors import OptionError
+
+    configs = []
+    for m in models:
+        able = [name for name, e in engines.items() if m.runs_on(e)]
+        for name in set(engines) - set(able):
+            notes.append(f"{name} skipped for {m.name}: "
+                         + (f"it does not run {m.precision.upper()} models" if m.precision not in engines[name].precisions
+                            else "a bare ONNX file carries no PyTorch model"))
+        if not able and m.variant != "dense":
+            raise OptionError(f"none of --engine {','.join(engines)} runs {m.name} ({m.precision.upper()}); "
+                              + ("choose from " + ", ".join(n for n, e in _all_engines().items() if m.runs_on(e))))
+        configs += [(m, name, b) for name in sorted(able, key=list(engines).index) for b in batch_sizes]
+    return configs
+
+
+def _all_engines() -> dict:
+    from ..engines import get_engine, list_engines
+
+    return {n: get_engine(n) for n in list_engines()}
 
 
 def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, argv: list[str] | None = None,
@@ -176,7 +225,7 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
     from ..system import system_info
     from ..cores import pinned
     from .records import aggregate
-    from .targets import baseline_from, default_targets, resolve_path
+    from .targets import add_int8_peers, baseline_from, default_targets, resolve_path
 
     opts.validate()
     started = time.perf_counter()
@@ -184,6 +233,10 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
     with pinned(opts.cores) as core, tempfile.TemporaryDirectory(prefix="edge-transfer-bench-") as tmp:
         if core.clamped:
             notes.append(f"--cores {core.requested} clamped to the {core.cores} physical cores present")
+        busy = _load_warning(core.cores)
+        if busy:
+            notes.append(busy)
+            log(f"warning: {busy}")
         workdir = Path(tmp)
         if targets is not None:
             pass
@@ -193,21 +246,17 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
             targets = default_targets(workdir, opts.graph, log)
         if opts.baseline != "dense":
             shared = baseline_from(Path(opts.baseline), opts.graph, opts.input_shape, workdir, log)
-            targets = [type(t)(t.model, shared) for t in targets]
+            targets = [type(t)(t.model, shared, t.peers) for t in targets]
+        if opts.int8_peers:
+            targets, peer_notes = add_int8_peers(targets, workdir, log)
+            notes += peer_notes
         targets = _label(targets)
         models = {}
         for t in targets:
-            for m in (t.baseline, t.model):
-                if m is not None:
-                    models.setdefault(str(m.onnx_path), m)
+            for m in t.models():
+                models.setdefault(str(m.onnx_path), m)
         engines = {name: get_engine(name) for name in opts.engines}
-        configs = []
-        for m in models.values():
-            for name in opts.engines:
-                if name == "torch" and m.torch_factory() is None:
-                    notes.append(f"torch skipped for {m.name}: a bare ONNX file carries no PyTorch model")
-                    continue
-                configs += [(m, name, b) for b in opts.batch_sizes]
+        configs = _configs(models.values(), engines, opts.batch_sizes, notes)
         refs = _References(core.cores)
         runs: dict = {}
         total, done = len(configs) * opts.repeats, 0
@@ -218,15 +267,17 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
                 done += 1
                 run = _run_one(m, engines[name], b, opts, core.cores, refs, opts.native_check and repeat == 0)
                 runs.setdefault((str(m.onnx_path), name, b), []).append(run)
-                log(f"[{done}/{total}] repeat {repeat + 1}/{opts.repeats} {name:11s} {m.name:22s} batch {b:3d}: "
-                    f"{run['items_per_sec']:9.1f} items/s" + ("" if run["max_rel_diff"] <= opts.tolerance else "  MISMATCH"))
+                log(f"[{done}/{total}] repeat {repeat + 1}/{opts.repeats} {name:11s} {m.name:28s} batch {b:3d}: "
+                    f"{run['items_per_sec']:9.1f} items/s"
+                    + ("" if run["max_rel_diff"] <= tolerance_for(m, opts) else "  MISMATCH"))
         memory = {}
         if opts.memory:
             from .memory import peak_rss_mib
 
             for m, name, b in configs:
                 log(f"peak memory: {name} {m.name} batch {b}")
-                memory[(str(m.onnx_path), name, b)] = peak_rss_mib(name, m.onnx_path, b, core.cores, m.torch_factory(), m.input_shape)
+                memory[(str(m.onnx_path), name, b)] = peak_rss_mib(name, m.path_for(engines[name]), b, core.cores,
+                                                                   m.torch_factory(), m.input_shape)
         system = system_info()
         system.update({"cores_requested": core.requested, "cores": core.cores, "cores_clamped": core.clamped,
                        "cpu_ids": list(core.cpu_ids)})

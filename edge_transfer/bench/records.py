@@ -9,7 +9,47 @@ def _spread(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
+def _pair_speedups(runs_a: list[dict], runs_b: list[dict]) -> tuple[float, float, float]:
+    """Repeat i of A against repeat i of B: same batch and cores, measured side by side."""
+    return _spread([a["items_per_sec"] / b["items_per_sec"] for a, b in zip(runs_a, runs_b)])
+
+
+def fastest_dense_peers(records: list[dict]) -> dict:
+    """{(group, batch): the dense record with the highest median items/s}: every dense model
+    (FP32 and INT8) on every engine that ran it, valid rows only."""
+    best: dict = {}
+    for r in records:
+        if r["variant"] != "dense" or not r["valid"]:
+            continue
+        key = (r["group"], r["batch_size"])
+        if key not in best or r["items_per_sec"] > best[key]["items_per_sec"]:
+            best[key] = r
+    return best
+
+
+def peer_label(r: dict) -> str:
+    return f"{r['engine']} {r['model']}"
+
+
+def add_best_peer_speedups(records: list[dict], runs: dict) -> None:
+    """Give every non-dense row its speedup over the fastest dense peer of the run at the
+    same batch (per repeat pair), naming the peer: the headline figure."""
+    best = fastest_dense_peers(records)
+    for r in records:
+        peer = best.get((r["group"], r["batch_size"]))
+        fields = dict.fromkeys(("best_dense_peer", "best_dense_peer_items_per_sec", "speedup_vs_best_dense",
+                                "speedup_vs_best_dense_min", "speedup_vs_best_dense_max"))
+        if peer is not None and r["variant"] != "dense":
+            mine = runs[(r["onnx_path"], r["engine"], r["batch_size"])]
+            theirs = runs[(peer["onnx_path"], peer["engine"], peer["batch_size"])]
+            med, lo, hi = _pair_speedups(mine, theirs)
+            fields.update(best_dense_peer=peer_label(peer), best_dense_peer_items_per_sec=peer["items_per_sec"],
+                          speedup_vs_best_dense=med, speedup_vs_best_dense_min=lo, speedup_vs_best_dense_max=hi)
+        r.update(fields)
+
+
 def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict]:
+    from . import tolerance_for
     from .timing import PERCENTILE_METHOD, latency_stats_ms
 
     baseline_of = {str(t.model.onnx_path): t.baseline for t in targets}
@@ -24,10 +64,11 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
         speedup = speedup_min = speedup_max = efficiency = ideal = None
         if base_runs:
             # Repeat i of the ticket against repeat i of its baseline: same engine, batch, cores.
-            speedup, speedup_min, speedup_max = _spread([a["items_per_sec"] / b["items_per_sec"] for a, b in zip(rs, base_runs)])
+            speedup, speedup_min, speedup_max = _pair_speedups(rs, base_runs)
             ideal = model.ideal_speedup
             efficiency = speedup / ideal if ideal else None
         rel = max(r["max_rel_diff"] for r in rs)
+        tolerance = tolerance_for(model, opts)
         before, peak = memory.get(key, (None, None))
         record = {
             "engine": engine,
@@ -35,6 +76,9 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
             "model": model.name,
             "arch": model.arch,
             "variant": model.variant,
+            "precision": model.precision,
+            "group": f"{model.arch or 'onnx'} {'x'.join(map(str, model.input_shape))}",
+            "note": model.note,
             "onnx_path": str(model.onnx_path),
             "baseline": baseline.name if baseline is not None else None,
             "sparsity": model.sparsity,
@@ -61,13 +105,14 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
             "first_inference_ms": statistics.median(r["first_inference_ms"] for r in rs),
             "reference": rs[0]["reference"],
             "max_rel_diff": rel,
-            "tolerance": opts.tolerance,
-            "valid": rel <= opts.tolerance,
+            "tolerance": tolerance,
+            "valid": rel <= tolerance,
             "peak_rss_mib": peak,
             "rss_before_compile_mib": before,
             # What compiling and running this model added to the process (peak - before).
             "engine_rss_mib": peak - before if peak is not None else None,
             "fraction_of_supported_ops": rs[0]["settings"].get("fraction_of_supported_ops"),
+            "engine_settings": rs[0]["settings"],
             "time_s": opts.time_s,
             "warmup_s": opts.warmup_s,
             "min_iterations": opts.min_iterations,
@@ -78,4 +123,5 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
             record["native_items_per_sec"] = native[0]
             record["harness_vs_native"] = rs[0]["items_per_sec"] / native[0]
         records.append(record)
+    add_best_peer_speedups(records, runs)
     return records

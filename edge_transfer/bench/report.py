@@ -9,30 +9,68 @@ from pathlib import Path
 
 from ..errors import OptionError
 
-TABLE_HEADERS = ["engine", "model", "batch", "sparsity", "items/s", "p50 ms", "p99 ms", "speedup [min-max]", "ideal", "eff.", "valid"]
+TABLE_HEADERS = ["engine", "model", "prec.", "batch", "sparsity", "items/s", "p50 ms", "p99 ms",
+                 "vs own dense FP32 [min-max]", "vs fastest dense [min-max]", "ideal", "eff.", "valid"]
+HEADLINE_HEADERS = ["ticket", "prec.", "batch", "best engine", "items/s", "fastest dense peer", "peer items/s",
+                    "speedup over it [min-max]"]
 
 
 def _fmt(value, spec: str, empty: str = "-") -> str:
     return empty if value is None else format(value, spec)
 
 
+def _speed(r: dict, key: str) -> str:
+    if r.get(key) is None:
+        return "-"
+    return f"{r[key]:.2f}x [{r[key + '_min']:.2f}-{r[key + '_max']:.2f}]"
+
+
 def table_rows(records: list[dict]) -> list[list]:
     rows = []
-    for r in sorted(records, key=lambda r: (r["engine"], r.get("arch") or "", r["batch_size"], r["sparsity"] or 0.0, r["model"])):
-        speed = "-" if r["speedup"] is None else f"{r['speedup']:.2f}x [{r['speedup_min']:.2f}-{r['speedup_max']:.2f}]"
+    order = lambda r: (r["engine"], r.get("arch") or "", r["batch_size"], r.get("precision", "fp32"), r["sparsity"] or 0.0, r["model"])
+    for r in sorted(records, key=order):
         rows.append([
-            r["engine"], r["model"] + (" *" if r["untrained"] else ""), r["batch_size"], _fmt(r["sparsity"], ".0%"),
-            f"{r['items_per_sec']:.1f}", f"{r['latency_ms_p50']:.2f}", f"{r['latency_ms_p99']:.2f}", speed,
+            r["engine"], r["model"] + (" *" if r["untrained"] else ""), r.get("precision", "fp32"), r["batch_size"],
+            _fmt(r["sparsity"], ".0%"), f"{r['items_per_sec']:.1f}", f"{r['latency_ms_p50']:.2f}",
+            f"{r['latency_ms_p99']:.2f}", _speed(r, "speedup"), _speed(r, "speedup_vs_best_dense"),
             _fmt(r["ideal_speedup"], ".2f"), _fmt(r["efficiency"], ".0%"), "yes" if r["valid"] else "INVALID",
         ])
     return rows
+
+
+def headline(records: list[dict]) -> list[dict]:
+    """Per ticket, precision and batch: the engine that ran it fastest, against the fastest
+    dense peer of the run (the figure a user who does not prune would otherwise get)."""
+    best: dict = {}
+    for r in records:
+        if r["variant"] == "dense" or r.get("speedup_vs_best_dense") is None or not r["valid"]:
+            continue
+        key = (r["model"], r["batch_size"])
+        if key not in best or r["items_per_sec"] > best[key]["items_per_sec"]:
+            best[key] = r
+    return sorted(best.values(), key=lambda r: (r.get("arch") or "", r["batch_size"], r.get("precision", "fp32"),
+                                                r["sparsity"] or 0.0, r["model"]))
+
+
+def headline_rows(records: list[dict]) -> list[list]:
+    return [[r["model"] + (" *" if r["untrained"] else ""), r.get("precision", "fp32"), r["batch_size"], r["engine"],
+             f"{r['items_per_sec']:.1f}", r["best_dense_peer"], f"{r['best_dense_peer_items_per_sec']:.1f}",
+             _speed(r, "speedup_vs_best_dense")] for r in headline(records)]
 
 
 def footnotes(result) -> list[str]:
     s = result.system
     lines = [f"{s['cpu_model']}, {s['cores']} cores pinned (requested {s['cores_requested']}"
              + (", clamped" if s["cores_clamped"] else "") + f"), ISA {s.get('isa')}; "
-             f"items/s = median over repeats, speedup = ticket/dense per repeat pair (median [min-max])"]
+             f"items/s = median over repeats; speedups per repeat pair (median [min-max]): over the same engine's dense "
+             "FP32 model, and over the fastest dense model of the run at that batch (any engine, FP32 or INT8)"]
+    precisions = {f"{r['engine']}: {r['engine_settings']['inference_precision']}" for r in result.records
+                  if (r.get("engine_settings") or {}).get("inference_precision")}
+    if precisions:
+        lines.append("OpenVINO runs FP32 graphs at its default inference precision on this CPU ("
+                     + ", ".join(sorted(precisions)) + "): what its user gets")
+    for note in sorted({r["note"] for r in result.records if r.get("note")}):
+        lines.append(f"{', '.join(sorted({r['model'] for r in result.records if r.get('note') == note}))}: {note}")
     if any(r["untrained"] for r in result.records):
         lines.append("* untrained weights: speed only")
     native = [r for r in result.records if "native_items_per_sec" in r]
@@ -63,41 +101,59 @@ def markdown(result) -> str:
     from ..tables import markdown_table
 
     return "\n".join(["# edge-transfer bench", "", f"`{result.command}`", "",
+                      "## Speedup over the fastest dense peer (headline)", "",
+                      markdown_table(HEADLINE_HEADERS, headline_rows(result.records)), "",
+                      "## Every configuration", "",
                       markdown_table(TABLE_HEADERS, table_rows(result.records)), ""]
                      + [f"- {line}" for line in footnotes(result)]) + "\n"
 
 
+def _errorbar(ax, rows: list[dict], key: str, label: str, style: dict) -> None:
+    y = [r[key] for r in rows]
+    err = [[a - r[key + "_min"] for a, r in zip(y, rows)], [r[key + "_max"] - a for a, r in zip(y, rows)]]
+    ax.errorbar([r["sparsity"] for r in rows], y, yerr=err, capsize=2, label=label, **style)
+
+
 def plot(path: Path, records: list[dict]) -> None:
-    """Throughput vs sparsity and speedup vs sparsity (beside the FLOP-ideal), one line per
-    (architecture, engine, batch); line style tells architectures apart."""
+    """Left (the headline): speedup over the fastest dense peer of the run vs sparsity, the
+    best engine per ticket, one line per (architecture, precision, batch). Right: speedup
+    over the same engine's dense FP32 model per (engine, precision, batch), beside the
+    FLOP-proportional ideal. Line style tells architectures apart."""
     from ..plots import save_figure, two_panels
 
-    fig, (ax_tp, ax_sp) = two_panels(13, 5)
+    fig, (ax_best, ax_sp) = two_panels(14, 5.5)
     archs = sorted({r.get("arch") or "" for r in records})
     styles = dict(zip(archs, ["-", "--", ":", "-."] * len(archs)))
-    engines_batches = sorted({(r["engine"], r["batch_size"]) for r in records})
-    colors = {key: f"C{i % 10}" for i, key in enumerate(engines_batches)}
+    top = headline(records)
+    lines = sorted({(r.get("precision", "fp32"), r["batch_size"]) for r in top})
+    colors = {key: f"C{i % 10}" for i, key in enumerate(lines)}
     for arch in archs:
-        of_arch = [r for r in records if (r.get("arch") or "") == arch and r["sparsity"] is not None]
-        for engine, batch in engines_batches:
-            rows = sorted((r for r in of_arch if r["engine"] == engine and r["batch_size"] == batch), key=lambda r: r["sparsity"])
-            if not rows:
-                continue
-            style = dict(color=colors[(engine, batch)], linestyle=styles[arch], marker="o", markersize=3)
-            label = f"{arch} {engine} b{batch}".strip()
-            ax_tp.plot([r["sparsity"] for r in rows], [r["items_per_sec"] for r in rows], label=label, **style)
-            sp = [r for r in rows if r["speedup"] is not None]
-            if sp:
-                y = [r["speedup"] for r in sp]
-                err = [[a - r["speedup_min"] for a, r in zip(y, sp)], [r["speedup_max"] - a for a, r in zip(y, sp)]]
-                ax_sp.errorbar([r["sparsity"] for r in sp], y, yerr=err, capsize=2, label=label, **style)
+        for precision, batch in lines:
+            rows = sorted((r for r in top if (r.get("arch") or "") == arch and r.get("precision", "fp32") == precision
+                           and r["batch_size"] == batch), key=lambda r: r["sparsity"] or 0.0)
+            if rows:
+                _errorbar(ax_best, rows, "speedup_vs_best_dense", f"{arch} {precision} b{batch}".strip(),
+                          dict(color=colors[(precision, batch)], linestyle=styles[arch], marker="o", markersize=3))
+    ax_best.axhline(1.0, color="k", linewidth=0.8)
+    series = sorted({(r["engine"], r.get("precision", "fp32"), r["batch_size"]) for r in records})
+    colors = {key: f"C{i % 10}" for i, key in enumerate(series)}
+    for arch in archs:
+        of_arch = [r for r in records if (r.get("arch") or "") == arch and r["sparsity"] and r["speedup"] is not None]
+        for engine, precision, batch in series:
+            rows = sorted((r for r in of_arch if (r["engine"], r.get("precision", "fp32"), r["batch_size"])
+                           == (engine, precision, batch)), key=lambda r: r["sparsity"])
+            if rows:
+                _errorbar(ax_sp, rows, "speedup", f"{arch} {engine} {precision} b{batch}".strip(),
+                          dict(color=colors[(engine, precision, batch)], linestyle=styles[arch], marker="o", markersize=3))
         ideal = sorted({(r["sparsity"], r["ideal_speedup"]) for r in of_arch if r["ideal_speedup"] is not None})
         if ideal:
             ax_sp.plot([s for s, _ in ideal], [i for _, i in ideal], color="k", linestyle=styles[arch],
                        label=f"{arch} ideal (FLOPs)".strip())
-    ax_tp.set(xlabel="sparsity", ylabel="items/s (log)", title="throughput", yscale="log")
-    ax_sp.set(xlabel="sparsity", ylabel="speedup over dense (log)", title="speedup vs dense baseline", yscale="log")
-    save_figure(fig, (ax_tp, ax_sp), path)
+    ax_best.set(xlabel="sparsity", ylabel="speedup over the fastest dense peer (log)", yscale="log",
+                title="ticket (best engine) vs fastest dense model of the run")
+    ax_sp.set(xlabel="sparsity", ylabel="speedup over the same engine's dense FP32 (log)", yscale="log",
+              title="speedup vs own dense FP32 baseline")
+    save_figure(fig, (ax_best, ax_sp), path)
 
 
 def _key(r: dict) -> tuple:

@@ -24,20 +24,41 @@ class BenchModel:
     ticket_path: Path | None = None  # lets the torch engine and the reference rebuild the module
     variant: str = "ticket"  # ticket | dense | onnx
     arch: str | None = None  # registry name, when known
+    precision: str = "fp32"  # fp32 | int8
+    # INT8: the graph of each ONNX form ("qdq", "deepsparse"); onnx_path is the QDQ one.
+    forms: tuple[tuple[str, Path], ...] = ()
+    note: str | None = None  # e.g. "calibrated on random inputs: speed only"
 
     def torch_factory(self):
-        """Zero-argument builder of the PyTorch module, or None for a bare ONNX file."""
+        """Zero-argument builder of the PyTorch module, or None for a bare ONNX file or an
+        INT8 model (PyTorch would run the FP32 weights, not the INT8 graph)."""
         from ..ticket import ModuleFactory
 
-        if self.ticket_path is None:
+        if self.ticket_path is None or self.precision != "fp32":
             return None
         return ModuleFactory(str(self.ticket_path), self.variant, self.onnx_path.name == "backbone.onnx")
+
+    def path_for(self, engine) -> Path:
+        """The graph ``engine`` runs: the FP32 file, or the INT8 form the engine declares."""
+        return dict(self.forms).get(engine.int8_form, self.onnx_path) if self.precision == "int8" else self.onnx_path
+
+    def runs_on(self, engine) -> bool:
+        return self.precision in engine.precisions and (not engine.needs_torch_model or self.torch_factory() is not None)
+
+    @property
+    def group(self) -> tuple:
+        """Models that compete for "fastest dense peer": same architecture and input."""
+        return (self.arch, tuple(self.input_shape))
 
 
 @dataclass(frozen=True)
 class BenchTarget:
     model: BenchModel
-    baseline: BenchModel | None
+    baseline: BenchModel | None  # the dense FP32 model: "speedup over the same engine's dense FP32"
+    peers: tuple[BenchModel, ...] = ()  # further dense models timed in the run (INT8 baselines)
+
+    def models(self):
+        return [m for m in (self.baseline, *self.peers, self.model) if m is not None]
 
 
 def _shape_from_onnx(path: Path, override: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -54,11 +75,16 @@ def _shape_from_onnx(path: Path, override: tuple[int, ...] | None) -> tuple[int,
     return tuple(dims)
 
 
-def manifest_model(folder: Path, graph: str, override) -> BenchModel:
+def manifest_model(folder: Path, graph: str, override, note: str | None = None) -> BenchModel:
     from ..export.resolve import read_manifest
 
     manifest = read_manifest(folder)  # raises if any file it lists is missing
     onnx_path = folder / graph
+    precision = manifest.get("precision", "fp32")
+    forms = ()
+    if precision == "int8":
+        stem = Path(graph).stem  # model | backbone
+        forms = tuple((form, folder / files[stem]) for form, files in manifest["forms"].items())
     if not onnx_path.is_file():
         raise OnnxModelError(f"{folder / 'manifest.json'} has no {graph}; re-export with `edge-transfer export`")
     ticket_path = Path(manifest["ticket_path"]) if manifest.get("ticket_path") else None
@@ -68,8 +94,10 @@ def manifest_model(folder: Path, graph: str, override) -> BenchModel:
     ideal = ticket.get("totals", {}).get("ideal_speedup")
     tag = f"{manifest['arch']}-" + (
         "dense" if manifest["variant"] == "dense"
-        else f"{ticket.get('method', 'sparse')}{round(manifest['sparsity'] * 100):02d}" + ("-layer" if ticket.get("scope") == "layer" else "")
-    )
+        else f"{ticket.get('method', 'sparse')}{round(manifest['sparsity'] * 100):02d}"
+        + (f"-block{ticket['block']}" if ticket.get("block", 1) > 1 else "")
+        + ("-layer" if ticket.get("scope") == "layer" else "")
+    ) + ("-int8" if precision == "int8" else "")
     return BenchModel(
         name=tag,
         onnx_path=onnx_path,
@@ -80,6 +108,10 @@ def manifest_model(folder: Path, graph: str, override) -> BenchModel:
         ticket_path=ticket_path,
         variant=manifest["variant"],
         arch=manifest["arch"],
+        precision=precision,
+        forms=forms,
+        note=note if note is not None else ("calibrated on random inputs: speed only"
+                                            if manifest.get("quantization", {}).get("calibration") == "random" else None),
     )
 
 
@@ -90,9 +122,14 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
         model = BenchModel(path.stem, path, _shape_from_onnx(path, override), None, None, False, variant="onnx")
         return BenchTarget(model, None)
     if (path / "manifest.json").is_file():
+        model = manifest_model(path, graph, override)
         dense_dir = path / "dense"
-        baseline = manifest_model(dense_dir, graph, override) if (dense_dir / "manifest.json").is_file() else None
-        return BenchTarget(manifest_model(path, graph, override), baseline)
+        dense = manifest_model(dense_dir, graph, override) if (dense_dir / "manifest.json").is_file() else None
+        if model.precision == "fp32":
+            return BenchTarget(model, dense)
+        # An INT8 folder: its dense/ is the INT8 peer; the FP32 dense baseline comes from the
+        # export it was quantized from, or is exported from the ticket.
+        return BenchTarget(model, _fp32_dense_of(path, graph, override, workdir, log), (dense,) if dense else ())
     if not path.exists():
         raise OnnxModelError(f"{path} not found; give an export folder, a ticket folder or a .onnx file")
     from ..export.resolve import ensure_export
@@ -102,27 +139,107 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
     return resolve_path(out, graph, override, workdir, log)
 
 
+def _fp32_dense_of(int8_folder: Path, graph: str, override, workdir: Path, log) -> BenchModel | None:
+    from ..export.resolve import ensure_export, read_manifest
+
+    manifest = read_manifest(int8_folder)
+    source = manifest.get("source_export")
+    if source and (Path(source) / "dense" / "manifest.json").is_file():
+        return manifest_model(Path(source) / "dense", graph, override)
+    ticket = manifest.get("ticket_path")
+    if not ticket or not (Path(ticket) / "ticket.json").is_file():
+        return None
+    out = ensure_export(Path(ticket), workdir, with_dense=True, log=log, validate_engines=())
+    return manifest_model(out / "dense", graph, override)
+
+
+def int8_peer(dense: BenchModel, workdir: Path, log) -> BenchModel | None:
+    """The dense INT8 peer of an FP32 dense model, made by the quantize path (calibrated on
+    seeded random inputs: speed only); None when no ticket is known (a bare .onnx)."""
+    from ..quantize import RANDOM_CALIBRATION, QuantizeOptions, quantize
+
+    if dense.ticket_path is None:
+        return None
+    out = workdir / f"int8-peer-{dense.name}"
+    if not (out / "manifest.json").is_file():
+        log(f"quantizing {dense.name} to INT8 (calibrated on random inputs: speed only) as a dense peer")
+        quantize(QuantizeOptions(source=dense.ticket_path, output=out, calibration=RANDOM_CALIBRATION, samples=32,
+                                 validate_engines=(), progress=False))
+    return manifest_model(out / "dense", dense.onnx_path.name, tuple(dense.input_shape))
+
+
 def default_targets(workdir: Path, graph: str, log, arch: str = "resnet50",
-                    sparsities: tuple[float, ...] = DEFAULT_SPARSITIES) -> list[BenchTarget]:
-    """The embedded default: OMP tickets of one random init (untrained: speed only);
-    the 0% ticket of the same init is every ticket's dense baseline.
+                    sparsities: tuple[float, ...] = DEFAULT_SPARSITIES, block: int = 1, int8: bool = True,
+                    calibration: str = "embedded:mnist-5to9", samples: int = 64) -> list[BenchTarget]:
+    """The embedded default: OMP tickets of one random init (untrained: speed only), FP32
+    and (``int8``) INT8, each against the 0% model of the same init in both precisions.
 
     Drawn per layer: ranking a random init globally prunes by kaiming's fan-in scaling,
     not by learned importance, and strips the large late layers bare, which no trained
     ticket looks like."""
     from ..export import ExportOptions, export_ticket
+    from ..quantize import QuantizeOptions, quantize
+
+    tickets = speed_only_tickets(workdir, arch, (0.0, *sparsities), log, block)
+    fp32, int8_models = {}, {}
+    for sparsity, folder in tickets.items():
+        out = workdir / "exports" / folder.name
+        if not (out / "manifest.json").is_file():
+            log(f"exporting {folder.name}")
+            export_ticket(ExportOptions(ticket=folder, output=out, validate_engines=()))
+        fp32[sparsity] = manifest_model(out, graph, None)
+        if int8:
+            qout = workdir / "int8" / folder.name
+            if not (qout / "manifest.json").is_file():
+                log(f"quantizing {folder.name} to INT8 (calibrated on {samples} images of {calibration})")
+                quantize(QuantizeOptions(source=folder, output=qout, calibration=calibration, samples=samples,
+                                         with_dense=False, validate_engines=(), progress=False))
+            int8_models[sparsity] = manifest_model(qout, graph, None)
+
+    def as_dense(m: BenchModel) -> BenchModel:
+        return BenchModel(**{**m.__dict__, "name": f"{arch}-dense" + ("-int8" if m.precision == "int8" else ""),
+                             "variant": "dense", "ideal_speedup": 1.0})
+
+    dense = as_dense(fp32.pop(0.0))
+    peers = (as_dense(int8_models.pop(0.0)),) if int8 else ()
+    return [BenchTarget(m, dense, peers) for m in [*fp32.values(), *int8_models.values()]]
+
+
+def add_int8_peers(targets: list[BenchTarget], workdir: Path, log) -> tuple[list[BenchTarget], list[str]]:
+    """Every group with an FP32 dense model of a known ticket but no INT8 dense model gets
+    one (made by the quantize path) so the run times every dense peer a user could deploy."""
+    have = {m.group for t in targets for m in t.models() if m.variant == "dense" and m.precision == "int8"}
+    made: dict = {}
+    notes = []
+    out = []
+    for t in targets:
+        extra = ()
+        b = t.baseline
+        if b is not None and b.precision == "fp32" and b.group not in have:
+            if b.group not in made:
+                made[b.group] = int8_peer(b, workdir, log)
+                if made[b.group] is None:
+                    notes.append(f"no INT8 dense peer for {b.name}: a bare ONNX file carries no model to quantize")
+            extra = (made[b.group],) if made[b.group] is not None else ()
+        out.append(BenchTarget(t.model, t.baseline, (*t.peers, *extra)))
+    return out, notes
+
+
+def speed_only_tickets(workdir: Path, arch: str, sparsities, log, block: int = 1, seed: int = 0) -> dict:
+    """{sparsity: ticket folder}: OMP tickets drawn per layer from one random init
+    (untrained weights: speed only); sparsity 0.0 is the dense model of the same init."""
     from ..prune import PruneOptions, draw_ticket
 
-    def make(sparsity: float) -> BenchModel:
-        tag = f"{arch}-omp{round(sparsity * 100):02d}"
-        log(f"drawing and exporting {tag} (untrained weights: speed only)")
-        draw_ticket(PruneOptions(arch=arch, output=workdir / "tickets" / tag, sparsity=sparsity, scope="layer", seed=0))
-        export_ticket(ExportOptions(ticket=workdir / "tickets" / tag, output=workdir / tag, validate_engines=()))
-        return manifest_model(workdir / tag, graph, None)
-
-    dense = make(0.0)
-    dense = BenchModel(**{**dense.__dict__, "name": f"{arch}-dense", "variant": "dense", "ideal_speedup": 1.0})
-    return [BenchTarget(make(s), dense) for s in sparsities]
+    out = {}
+    for sparsity in sparsities:
+        suffix = f"-block{block}" if block > 1 and sparsity > 0 else ""
+        folder = workdir / "tickets" / f"{arch}-omp{round(sparsity * 100):02d}{suffix}"
+        if not (folder / "ticket.json").is_file():
+            log(f"drawing {folder.name} (untrained weights: speed only)")
+            draw_ticket(PruneOptions(arch=arch, output=folder, sparsity=sparsity, scope="layer", seed=seed,
+                                     block=block if sparsity > 0 else 1))
+        out[sparsity] = folder
+    return out
 
 
 def unique_names(models: list[BenchModel]) -> list[BenchModel]:

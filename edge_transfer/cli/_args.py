@@ -36,3 +36,16 @@ def batch_size_or_dynamic(text: str) -> int | None:
 
 def name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (refuses nan and inf, which compare false with everything)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value

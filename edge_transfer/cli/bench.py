@@ -1,4 +1,4 @@
-"""``edge-transfer bench``: time tickets against the dense baseline on DeepSparse, ONNX Runtime, PyTorch."""
+"""``edge-transfer bench``: time tickets against every dense peer on DeepSparse, ONNX Runtime, OpenVINO, PyTorch."""
 
 from __future__ import annotations
 
@@ -24,21 +24,31 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser) -> None:
+    from ..bench import BenchOptions as B
+
+    d = {f.name: f.default for f in B.__dataclass_fields__.values()}
     parser.add_argument("paths", type=Path, nargs="*", metavar="PATH",
-                        help="export folder, ticket folder or .onnx file; none: resnet50 OMP 0/0.8/0.9/0.95 (untrained)")
+                        help="export folder, INT8 folder (edge-transfer quantize), ticket folder or .onnx file; none: resnet50 "
+                             "OMP 0/0.8/0.9/0.95, FP32 and INT8 (untrained)")
     g = parser.add_argument_group("what to run")
-    g.add_argument("--engine", type=_args.name_list, default=("deepsparse", "onnxruntime", "torch"), help="engines (default: all)")
-    g.add_argument("--batch-size", type=_int_list, default=(1, 16, 64), help="comma-separated batch sizes (default 1,16,64)")
+    g.add_argument("--engine", type=_args.name_list, default=d["engines"], help=f"engines (default {','.join(d['engines'])})")
+    g.add_argument("--batch-size", type=_int_list, default=d["batch_sizes"],
+                   help=f"comma-separated batch sizes (default {','.join(map(str, d['batch_sizes']))})")
     g.add_argument("--cores", type=_args.positive_int, help="cores for every engine (default: all physical cores)")
     g.add_argument("--scenario", choices=("sync", "async"), default="sync", help="one request at a time, or --streams concurrent")
     g.add_argument("--streams", type=_args.positive_int, help="concurrent requests in async (default: cores)")
     g.add_argument("--baseline", default="dense", help="'dense' (each export's dense/) or a PATH used for every target")
     g.add_argument("--input-shape", type=_shape, help="CxHxW for graphs with dynamic dims")
+    g.add_argument("--no-int8-peers", action="store_true",
+                   help="do not quantize a dense INT8 peer where the run has none (it is timed by default)")
     g = parser.add_argument_group("measurement")
-    g.add_argument("--time", type=float, default=10.0, help="seconds of timed iterations per configuration (default 10)")
-    g.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up (default 2)")
-    g.add_argument("--min-iterations", type=_args.positive_int, default=20, help="at least this many timed iterations (default 20)")
-    g.add_argument("--repeats", type=_args.positive_int, default=3, help="repeat every configuration, shuffled (default 3)")
+    g.add_argument("--time", type=_args.positive_float, default=d["time_s"],
+                   help=f"seconds of timed iterations per configuration (default {d['time_s']:g})")
+    g.add_argument("--warmup", type=float, default=d["warmup_s"], help=f"seconds of warm-up (default {d['warmup_s']:g})")
+    g.add_argument("--min-iterations", type=_args.positive_int, default=d["min_iterations"],
+                   help=f"at least this many timed iterations (default {d['min_iterations']})")
+    g.add_argument("--repeats", type=_args.positive_int, default=d["repeats"],
+                   help=f"repeat every configuration, shuffled (default {d['repeats']})")
     g.add_argument("--allow-mismatch", action="store_true", help="exit 0 even if an engine's outputs are off")
     g.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     g.add_argument("--native-check", action="store_true", help="also run DeepSparse's Engine.benchmark to check this harness")
@@ -61,7 +71,8 @@ def run(args) -> int:
         print(text_table(*compare(*args.compare)))
         return 0
     from ..bench import BenchOptions, run_bench
-    from ..bench.report import TABLE_HEADERS, footnotes, markdown, plot, table_rows, write_csv, write_json
+    from ..bench.report import (HEADLINE_HEADERS, TABLE_HEADERS, footnotes, headline_rows, markdown, plot, table_rows,
+                                write_csv, write_json)
 
     opts = BenchOptions(
         paths=tuple(args.paths), cores=args.cores, batch_sizes=args.batch_size, engines=args.engine,
@@ -69,11 +80,14 @@ def run(args) -> int:
         min_iterations=args.min_iterations, repeats=args.repeats,
         baseline=args.baseline if args.baseline == "dense" else Path(args.baseline),
         input_shape=args.input_shape, allow_mismatch=args.allow_mismatch, memory=not args.no_memory,
-        native_check=args.native_check, seed=args.seed,
+        native_check=args.native_check, int8_peers=not args.no_int8_peers, seed=args.seed,
     )
     log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     result = run_bench(opts, log=log, argv=["edge-transfer", *sys.argv[1:]])
     print(text_table(TABLE_HEADERS, table_rows(result.records)))
+    print()
+    print("Headline: speedup over the fastest dense peer of this run")
+    print(text_table(HEADLINE_HEADERS, headline_rows(result.records)))
     print("\n".join(footnotes(result)))
     if args.json:
         write_json(args.json, result)

@@ -16,7 +16,8 @@ SUBCOMMANDS = {
     "prune": ("prune", "draw a ticket (pruned subnetwork) from a checkpoint or random init"),
     "info": ("info", "print a ticket's per-layer sparsity, MACs and ideal speedup"),
     "export": ("export_cmd", "export a ticket to ONNX with parity checks and a zero audit"),
-    "bench": ("bench", "benchmark tickets against the dense baseline on DeepSparse, ONNX Runtime, PyTorch"),
+    "quantize": ("quantize", "INT8 ticket: calibrate (and optionally QAT), export QDQ and DeepSparse forms, validate"),
+    "bench": ("bench", "benchmark tickets against every dense peer (FP32 and INT8) on DeepSparse, ONNX Runtime, OpenVINO, PyTorch"),
     "adapt": ("adapt", "online linear fine-tuning: sparse backbone engine -> trainable linear head"),
     "finetune": ("finetune", "full fine-tuning of a ticket on a task with its mask held fixed"),
     "study": ("study", "natural vs robust tickets: pretrain, draw every scheme, evaluate linear and full transfer"),
@@ -25,7 +26,11 @@ SUBCOMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on usage errors already; keep its message to one line plus usage."""
+    """Usage errors as one line and exit 2, like every other input error (no usage block:
+    ``--help`` shows it on request)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

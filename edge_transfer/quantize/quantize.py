@@ -1,0 +1,366 @@
+"""``quantize(QuantizeOptions) -> QuantizeResult``: a ticket (or its export) to INT8.
+
+Post-training static quantization calibrated on real images of a task through the
+ticket's own preprocessing, optionally followed by quantization-aware fine-tuning with
+the mask held fixed. Writes, for the classifier and the backbone, the QDQ form (ONNX
+Runtime, OpenVINO) and the DeepSparse form, plus the dense baseline quantized the same
+way in ``dense/``. Validated before the folder appears: engine parity against the
+fake-quantized PyTorch model, the INT8 zero audit, and top-1 agreement and accuracy
+change against the FP32 ticket on the task's held-out split (a drop above ``max_drop``
+points writes nothing).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import OnnxModelError, OptionError, ParityError, SparsityLossError, TicketError
+
+RANDOM_CALIBRATION = "random"  # seeded Gaussian inputs: speed-only INT8 peers (bench), no accuracy
+INT8_TOLERANCE = 0.05  # max |engine - fake-quant torch| / max |torch|: one uint8 step of rounding per layer adds up
+# Graph files per form; the QDQ form keeps the FP32 export's names so tools that read
+# model.onnx find the model every engine but DeepSparse runs.
+FORM_FILES = {
+    "qdq": {"model": "model.onnx", "backbone": "backbone.onnx"},
+    "deepsparse": {"model": "model.deepsparse.onnx", "backbone": "backbone.deepsparse.onnx"},
+}
+
+
+@dataclass
+class QuantizeOptions:
+    source: Path  # ticket folder or export folder
+    output: Path
+    calibration: str = "embedded:mnist-5to9"  # data spec, or "random" (speed only)
+    samples: int = 256  # calibration images
+    qat_epochs: int = 0
+    data: str | None = None  # QAT data (default: the calibration data)
+    qat_lr: float = 1e-3
+    max_drop: float = 1.0  # accuracy points the INT8 ticket may lose against the FP32 ticket
+    with_dense: bool = True  # also quantize the dense baseline into dense/
+    validate_engines: tuple[str, ...] = ("onnxruntime", "deepsparse")
+    batch_size: int = 64
+    seed: int = 0
+    force: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        from ..engines import get_engine
+
+        if self.samples <= 0:
+            raise OptionError(f"--samples must be a positive number of calibration images, got {self.samples}")
+        if self.qat_epochs < 0:
+            raise OptionError(f"--qat-epochs must be >= 0, got {self.qat_epochs}")
+        if not (math.isfinite(self.max_drop) and self.max_drop >= 0):
+            raise OptionError(f"--max-drop must be a finite number of accuracy points >= 0, got {self.max_drop}")
+        if not (math.isfinite(self.qat_lr) and self.qat_lr > 0):
+            raise OptionError(f"--qat-lr must be > 0, got {self.qat_lr}")
+        if self.qat_epochs and (self.data or self.calibration) == RANDOM_CALIBRATION:
+            raise OptionError("quantization-aware training needs labelled images: give --data embedded:mnist-5to9 or a folder")
+        for name in self.validate_engines:
+            if "int8" not in get_engine(name).precisions:
+                raise OptionError(f"--validate-engines: {name} cannot run INT8 models; choose from "
+                                  + ", ".join(n for n in _int8_engines()))
+
+    @property
+    def qat_data(self) -> str:
+        return self.data or self.calibration
+
+
+def _int8_engines() -> list[str]:
+    from ..engines import get_engine, list_engines
+
+    return [n for n in list_engines() if "int8" in get_engine(n).precisions]
+
+
+@dataclass
+class QuantizeResult:
+    path: Path
+    manifest: dict = field(repr=False)
+
+    @property
+    def accuracy(self) -> dict:
+        return self.manifest["quantization"]["accuracy"]
+
+
+def resolve_ticket(source: Path) -> tuple[Path, Path | None]:
+    """(ticket folder, export folder or None). An export's recorded hashes are checked first."""
+    from ..export import MANIFEST_FILE
+    from ..fileio import read_json, sha256_file
+
+    source = Path(source)
+    if (source / MANIFEST_FILE).is_file():
+        try:
+            manifest = read_json(source / MANIFEST_FILE)
+            files, ticket_path = manifest["files"], manifest["ticket_path"]
+        except (ValueError, KeyError, TypeError, OSError):
+            raise OnnxModelError(f"{source / MANIFEST_FILE} is not an export manifest; re-export the ticket") from None
+        if manifest.get("precision", "fp32") != "fp32":
+            raise OptionError(f"{source} is already quantized ({manifest['precision']}); give the FP32 ticket or export")
+        for name, entry in files.items():
+            path = source / name
+            if not path.is_file() or sha256_file(path) != entry["sha256"]:
+                raise OnnxModelError(f"{path} is missing or does not match the sha256 in {source / MANIFEST_FILE}; "
+                                     "re-export the ticket")
+        if not ticket_path or not (Path(ticket_path) / "ticket.json").is_file():
+            raise TicketError(f"the ticket of export {source} ({ticket_path}) is gone; give the ticket folder instead")
+        return Path(ticket_path), source
+    if (source / "ticket.json").is_file():
+        return source, None
+    raise TicketError(f"{source} is neither a ticket folder (ticket.json) nor an export folder (manifest.json); "
+                      "give one made by `edge-transfer prune` or `edge-transfer export`")
+
+
+class _Images:
+    """Calibration and held-out images, normalised the way the ticket expects."""
+
+    def __init__(self, spec: str, input_size, mean, std, samples: int, seed: int):
+        import torch
+
+        self.spec, self.samples = spec, samples
+        self._mean = torch.tensor(mean).view(1, -1, 1, 1)
+        self._std = torch.tensor(std).view(1, -1, 1, 1)
+        self.data = None
+        if spec == RANDOM_CALIBRATION:
+            gen = torch.Generator().manual_seed(seed)
+            self._calib = [torch.randn(min(32, samples - i), *input_size, generator=gen) for i in range(0, samples, 32)]
+            self._val = [(torch.randn(16, *input_size, generator=gen), None)]
+            return
+        from ..train import TrainSettings, load_train_data
+
+        try:
+            self.data = load_train_data(TrainSettings(data=spec, limit=samples, seed=seed), input_size)
+        except ValueError as exc:
+            if isinstance(exc, OptionError):
+                raise
+            raise OptionError(f"no readable image in {spec}; give a folder of class sub-folders with PNG/JPEG images") from None
+        self._calib = [self.normalise(x) for x, _ in self.data.train_batches(32, seed)]
+        if not self._calib:
+            raise OptionError(f"no readable image in {spec}; give a folder of class sub-folders with PNG/JPEG images")
+        self._val = None
+
+    def normalise(self, x):
+        return (x - self._mean) / self._std
+
+    def calibration(self):
+        return list(self._calib)
+
+    def held_out(self, batch_size: int = 64):
+        """(normalised x, labels or None) batches of the validation split."""
+        if self._val is not None:
+            return list(self._val)
+        return [(self.normalise(x), y) for x, y in self.data.val_batches(batch_size)]
+
+
+def _fake_quant_models(model, cfg, images: _Images):
+    """(classifier, backbone) fake-quantized and calibrated on the same images."""
+    from ..backbones import split_backbone
+    from .fakequant import ActivationQuant, calibrate, copy_ranges, fake_quantize
+
+    classifier = fake_quantize(model)
+    calibrate(classifier, images.calibration())
+    backbone = fake_quantize(split_backbone(model, cfg)[0])
+    copy_ranges(classifier, backbone)
+    if any(m.observing for m in backbone.modules() if isinstance(m, ActivationQuant)):
+        raise RuntimeError("backbone activation without a calibrated range; please report this")
+    return classifier, backbone
+
+
+def _qat(classifier, backbone, ticket, opts: QuantizeOptions, input_size, log) -> dict:
+    """Quantization-aware fine-tuning of the classifier with the mask fixed; the backbone
+    takes the trained weights (it is the same network without the head)."""
+    import torch
+
+    from ..train import TrainSettings, load_train_data, make_optimizer, pixel_model, reapply_masks, train_epoch
+
+    data = load_train_data(TrainSettings(data=opts.qat_data, seed=opts.seed), input_size)
+    if data.num_classes != ticket.meta["num_classes"]:
+        raise OptionError(f"--data {opts.qat_data} has {data.num_classes} classes but the ticket's head has "
+                          f"{ticket.meta['num_classes']}; fine-tune the ticket on that task first (`edge-transfer finetune`)")
+    params = dict(classifier.named_parameters())
+    weights = {name: params[name] for name in ticket.masks}
+    net = pixel_model(classifier, tuple(ticket.meta["mean"]), tuple(ticket.meta["std"]))
+    optimizer = make_optimizer(classifier.parameters(), opts.qat_lr, 0.9, 0.0)
+    torch.manual_seed(opts.seed)
+    history = []
+    for epoch in range(opts.qat_epochs):
+        stats = train_epoch(net, optimizer, data.train_batches(64, opts.seed * 100_003 + epoch),
+                            steps=data.steps_per_epoch(64), progress=opts.progress,
+                            after_step=lambda: reapply_masks(weights, ticket.masks), desc=f"qat epoch {epoch + 1}")
+        history.append({"epoch": epoch + 1, "loss": stats["loss"], "train_acc": stats["acc"]})
+        log(f"  QAT epoch {epoch + 1}/{opts.qat_epochs}: loss {stats['loss']:.3f}, train top-1 {stats['acc']:.3f}")
+    classifier.eval()
+    backbone.load_state_dict({k: v for k, v in classifier.state_dict().items() if k in backbone.state_dict()})
+    return {"epochs": opts.qat_epochs, "lr": opts.qat_lr, "data": opts.qat_data, "history": history}
+
+
+def _parity(name: str, paths: dict, reference, x, engines) -> list:
+    from ..export.validate import check_parity
+
+    records = []
+    for engine in engines:
+        records += check_parity(name, paths[engine.int8_form], reference, x, [engine], INT8_TOLERANCE)
+    return records
+
+
+def _write_variant(folder: Path, classifier, backbone, model, ticket, images: _Images, engines, opts, variant: str,
+                   log) -> dict:
+    """Both graphs in both forms into ``folder``; returns files, parity and audit."""
+    from ..fileio import sha256_file
+    from ..onnx_io import io_signature
+    from .forms import audit_int8_zeros, deepsparse_form, export_fake_quant, qdq_form, save
+
+    folder.mkdir(parents=True, exist_ok=True)
+    x = images.held_out(8)[0][0][:8]
+    files, parity, audit = {}, [], []
+    prefix = "dense/" if variant == "dense" else ""
+    for graph, module, output in (("model", classifier, "logits"), ("backbone", backbone, "features")):
+        start = time.perf_counter()
+        source = export_fake_quant(module, tuple(ticket.meta["input_size"]), output)
+        forms = {"qdq": qdq_form(source), "deepsparse": deepsparse_form(source)}
+        paths = {}
+        for form, proto in forms.items():
+            filename = FORM_FILES[form][graph]
+            paths[form] = folder / filename
+            save(proto, paths[form])
+            if variant == "ticket":
+                audit += audit_int8_zeros(f"{filename}", proto, model, list(ticket.masks))
+        for form, path in paths.items():
+            files[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, "form": form,
+                                **io_signature(forms[form])}
+        parity += _parity(f"{prefix}{graph}", paths, module, x, engines)
+        log(f"  {prefix}{graph}: INT8 QDQ + DeepSparse forms in {time.perf_counter() - start:.1f}s")
+    return {"files": files, "parity": parity, "audit": audit}
+
+
+def _accuracy(ticket, qdq_model: Path, images: _Images) -> dict:
+    """FP32 ticket (PyTorch) vs INT8 (ONNX Runtime on the QDQ form) on the held-out split."""
+    import numpy as np
+    import torch
+
+    from ..engines import get_engine
+
+    if images.data is None:
+        return {"evaluated": False, "reason": "random calibration inputs: speed only"}
+    held_out = images.held_out(64)
+    session = {}
+    fp32, int8, labels = [], [], []
+    for x, y in held_out:
+        b = len(x)
+        if b not in session:
+            session[b] = get_engine("onnxruntime").compile(qdq_model, b)
+        with torch.no_grad():
+            fp32.append(ticket.model(x).argmax(1).numpy())
+        int8.append(session[b].run([np.ascontiguousarray(x.numpy())])[0].argmax(1))
+        labels.append(y.numpy())
+    fp32, int8, labels = (np.concatenate(a) for a in (fp32, int8, labels))
+    out = {"evaluated": True, "images": int(len(labels)), "data": images.spec,
+           "top1_agreement": float((fp32 == int8).mean())}
+    if ticket.meta["num_classes"] == images.data.num_classes:
+        out.update(fp32_top1=float((fp32 == labels).mean()), int8_top1=float((int8 == labels).mean()))
+        out["change_points"] = 100 * (out["int8_top1"] - out["fp32_top1"])
+    else:
+        out["reason"] = (f"the ticket's head has {ticket.meta['num_classes']} classes, {images.spec} has "
+                         f"{images.data.num_classes}: agreement only")
+    return out
+
+
+def _check(record: dict, accuracy: dict, opts: QuantizeOptions, untrained: bool) -> None:
+    lost = [a for a in record["audit"] if not a.passed]
+    if lost:
+        names = ", ".join(f"{a.graph}:{a.layer} ({a.lost} lost)" for a in lost[:5])
+        raise SparsityLossError(f"INT8 export lost zeros in {len(lost)} layers: {names}; nothing was written, please report this")
+    bad = [p for p in record["parity"] if not p.passed]
+    if bad:
+        detail = "; ".join(f"{p.graph} on {p.engine}: rel diff {p.max_rel_diff:.2e} > {p.tolerance:.0e}" for p in bad)
+        raise ParityError(f"INT8 engine outputs differ from the fake-quantized PyTorch model ({detail}); nothing was written: "
+                          "report the engine version")
+    drop = accuracy_drop(accuracy)
+    if drop is not None and drop > opts.max_drop and not untrained:
+        raise OptionError(f"INT8 loses {drop:.2f} accuracy points on {accuracy['data']} (FP32 {accuracy['fp32_top1']:.2%}, "
+                          f"INT8 {accuracy['int8_top1']:.2%}), more than --max-drop {opts.max_drop}; nothing was written: "
+                          "calibrate on more --samples, add --qat-epochs, or raise --max-drop")
+
+
+def accuracy_drop(accuracy: dict) -> float | None:
+    """Points lost by INT8 (positive = worse); None where no labelled accuracy exists."""
+    change = accuracy.get("change_points")
+    return None if change is None else -change
+
+
+def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None) -> QuantizeResult:
+    from .. import __version__
+    from ..backbones import get_backbone_cfg
+    from ..engines import get_engine
+    from ..export import EXPORT_SCHEMA, MANIFEST_FILE
+    from ..fileio import atomic_output_dir, check_output_dir, write_json
+    from ..ticket import load_ticket
+
+    opts.validate()
+    check_output_dir(opts.output, opts.force)
+    ticket_path, export_path = resolve_ticket(opts.source)
+    ticket = load_ticket(ticket_path)
+    cfg = get_backbone_cfg(ticket.arch)
+    input_size = tuple(ticket.meta["input_size"])
+    images = _Images(opts.calibration, input_size, ticket.meta["mean"], ticket.meta["std"], opts.samples, opts.seed)
+    engines = [get_engine(n) for n in opts.validate_engines]
+    untrained = bool(ticket.meta.get("untrained"))
+    start = time.perf_counter()
+    log(f"quantizing {ticket.label}: calibration on {opts.samples} images of {opts.calibration}")
+    classifier, backbone = _fake_quant_models(ticket.model, cfg, images)
+    qat = _qat(classifier, backbone, ticket, opts, input_size, log) if opts.qat_epochs else None
+    variants = [("ticket", ticket.model, classifier, backbone)]
+    if opts.with_dense:
+        dense = ticket.dense_model()
+        variants.append(("dense", dense, *_fake_quant_models(dense, cfg, images)))
+    with atomic_output_dir(opts.output, opts.force) as tmp:
+        manifests = {}
+        for variant, model, cls_q, bb_q in variants:
+            folder = tmp / "dense" if variant == "dense" else tmp
+            record = _write_variant(folder, cls_q, bb_q, model, ticket, images, engines, opts, variant, log)
+            accuracy = _accuracy(ticket, folder / FORM_FILES["qdq"]["model"], images) if variant == "ticket" else None
+            _check(record, accuracy or {}, opts, untrained)
+            manifests[variant] = {
+                "schema": EXPORT_SCHEMA,
+                "variant": variant,
+                "precision": "int8",
+                "label": (ticket.label if variant == "ticket" else f"{ticket.arch} dense baseline") + " INT8",
+                "ticket_path": str(ticket.path.resolve()),
+                "source_export": str(export_path.resolve()) if export_path else None,
+                "ticket": {k: v for k, v in ticket.meta.items() if k != "layers"} if variant == "ticket" else None,
+                "arch": ticket.arch,
+                "sparsity": ticket.meta["achieved_sparsity"] if variant == "ticket" else 0.0,
+                "untrained": untrained,
+                "opset": 13,
+                "batch_size": "dynamic",
+                "input_size": list(input_size),
+                "mean": ticket.meta["mean"],
+                "std": ticket.meta["std"],
+                "num_classes": ticket.meta["num_classes"],
+                "forms": FORM_FILES,
+                "files": record["files"],
+                "quantization": {
+                    "scheme": "static, activations uint8 asymmetric per tensor (min/max), weights int8 symmetric "
+                              "per tensor (zero point 0); inputs of every conv, linear and residual add quantized",
+                    "calibration": opts.calibration, "samples": opts.samples, "seed": opts.seed,
+                    "qat": qat, "accuracy": accuracy, "max_drop": opts.max_drop,
+                },
+                "validation": {
+                    "passed": True,
+                    "parity": [p.to_dict() for p in record["parity"]],
+                    "audit": [a.to_dict() for a in record["audit"]],
+                    "lost_zeros": sum(a.lost for a in record["audit"]),
+                    "gained_zeros": sum(a.gained for a in record["audit"]),
+                },
+                "seconds": time.perf_counter() - start,
+                "tool_version": __version__,
+            }
+        if opts.with_dense:
+            manifests["ticket"]["dense"] = f"dense/{MANIFEST_FILE}"
+            write_json(tmp / "dense" / MANIFEST_FILE, manifests["dense"])
+        write_json(tmp / MANIFEST_FILE, manifests["ticket"])
+    return QuantizeResult(path=Path(opts.output), manifest=manifests["ticket"])
+
