@@ -20,9 +20,12 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(out)
 
 
-def ticket_layer_table(meta: dict) -> tuple[list[str], list[list]]:
-    """Per-layer rows of a ticket (from ticket.json), dense layers marked."""
+def ticket_layer_table(meta: dict, blocks_pruned: dict[str, float] | None = None) -> tuple[list[str], list[list]]:
+    """Per-layer rows of a ticket (from ticket.json), dense layers marked. ``blocks_pruned``
+    (a block ticket's ``{layer: fraction of its blocks pruned}``, from the masks) adds a column."""
     headers = ["layer", "shape", "params", "zeros", "sparsity", "MMACs", "MMACs left"]
+    if blocks_pruned is not None:
+        headers.append(f"1x{meta['block']} blocks pruned")
     rows = []
     for r in meta["layers"]:
         name = r["name"].removesuffix(".weight") + ("" if r["prunable"] else " (dense)")
@@ -37,13 +40,25 @@ def ticket_layer_table(meta: dict) -> tuple[list[str], list[list]]:
                 f"{r['remaining_macs'] / 1e6:.1f}",
             ]
         )
+        if blocks_pruned is not None:
+            rows[-1].append(f"{blocks_pruned[r['name']]:.1%}" if r["name"] in blocks_pruned else "-")
     return headers, rows
+
+
+def block_summary_line(block: int, blocks: int, pruned_blocks: int, whole: bool) -> str:
+    """A block ticket's structure, from its masks: share of blocks pruned, and whether every
+    pruned weight lies in a fully pruned block."""
+    share = pruned_blocks / blocks if blocks else 0.0
+    return (f"block 1x{block} along input channels: {share:.1%} of 1x{block} blocks pruned, "
+            f"every zero in a whole block: {'yes' if whole else 'no'}")
 
 
 def ticket_summary_lines(meta: dict) -> list[str]:
     t = meta["totals"]
+    block = meta.get("block", 1)  # tickets drawn before --block are unstructured
     lines = [
-        f"arch {meta['arch']}  method {meta['method']}  scope {meta['scope']}  target {meta['target_sparsity']:.2%}",
+        f"arch {meta['arch']}  method {meta['method']}  scope {meta['scope']}  target {meta['target_sparsity']:.2%}"
+        + (f"  block 1x{block}" if block > 1 else ""),
         f"achieved sparsity {t['achieved_sparsity']:.4%} of {t['prunable_params']:,} prunable weights "
         f"({t['prunable_zeros']:,} zeros)",
         f"MACs {t['dense_macs'] / 1e9:.3f} G dense -> {t['remaining_macs'] / 1e9:.3f} G left: "

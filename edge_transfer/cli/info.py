@@ -17,6 +17,20 @@ def print_ticket_summary(meta: dict) -> None:
     print("\n".join(ticket_summary_lines(meta)))
 
 
+def _block_structure(ticket, block: int) -> dict:
+    """``{layer: BlockCount}`` of a block ticket, computed from its masks."""
+    from ..errors import TicketError
+    from ..prune.magnitude import block_counts
+
+    out = {}
+    for name, mask in ticket.masks.items():
+        if mask.shape[1] % block:
+            raise TicketError(f"ticket {ticket.path} says block {block} but {name} has {mask.shape[1]} input channels; "
+                              "redraw it")
+        out[name] = block_counts(mask, block)
+    return out
+
+
 def run(args) -> int:
     from ..errors import OptionError
 
@@ -30,14 +44,25 @@ def run(args) -> int:
     if args.ticket is None:
         raise OptionError("give a ticket folder (edge-transfer info TICKET) or --list-archs")
     from ..fileio import write_json
-    from ..tables import text_table, ticket_layer_table
+    from ..tables import block_summary_line, text_table, ticket_layer_table
     from ..ticket import load_ticket
 
     ticket = load_ticket(args.ticket)  # re-checks that masked weights are zero
-    headers, rows = ticket_layer_table(ticket.meta)
+    block = ticket.meta.get("block", 1)  # tickets drawn before --block are unstructured
+    blocks = _block_structure(ticket, block) if block > 1 else None
+    headers, rows = ticket_layer_table(ticket.meta, None if blocks is None else
+                                       {name: b.pruned / b.blocks for name, b in blocks.items()})
     print(f"ticket {ticket.path}: {ticket.label}")
     print(text_table(headers, rows))
     print_ticket_summary(ticket.meta)
+    record = {"ticket": str(ticket.path), **{k: ticket.meta[k] for k in ("arch", "method", "totals", "layers")}}
+    if blocks is not None:
+        n, pruned = sum(b.blocks for b in blocks.values()), sum(b.pruned for b in blocks.values())
+        whole = all(b.whole for b in blocks.values())
+        print(block_summary_line(block, n, pruned, whole))
+        record["block"] = {"size": block, "blocks": n, "pruned_blocks": pruned, "every_zero_in_whole_block": whole,
+                           "layers": {name: {"blocks": b.blocks, "pruned_blocks": b.pruned}
+                                      for name, b in blocks.items()}}
     if args.json:
-        write_json(args.json, {"ticket": str(ticket.path), **{k: ticket.meta[k] for k in ("arch", "method", "totals", "layers")}})
+        write_json(args.json, record)
     return 0

@@ -19,8 +19,8 @@ def _ratio(text: str) -> float:
 
 
 def add_arguments(parser) -> None:
-    from ..prune import METHODS, PRETRAINING, SCOPES
-    from ..prune._registry import methods_help
+    from ..prune import METHODS, PRETRAINING, SCOPES, PruneOptions
+    from ..prune._registry import list_methods, methods_help
     from ..train import TrainSettings
 
     g = parser.add_argument_group("source model")
@@ -34,6 +34,11 @@ def add_arguments(parser) -> None:
     g.add_argument("--sparsity", type=_args.sparsity, default=0.9, help="fraction of prunable weights set to 0 (default 0.9)")
     g.add_argument("--scope", default="global", choices=SCOPES, help="rank weights globally or per layer (default global)")
     g.add_argument("--prune-first-conv", action="store_true", help="also prune the stem convolution (kept dense by default)")
+    block = PruneOptions.__dataclass_fields__["block"].default
+    g.add_argument("--block", type=int, default=block, metavar="N",
+                   help=f"prune whole blocks: 4 = 1x4 blocks along input channels, the layout DeepSparse's INT8 "
+                        f"(VNNI) kernels run fastest; 1 = unstructured (default {block}); "
+                        f"with --method {', '.join(list_methods(takes_blocks=True))}")
     g.add_argument("--seed", type=int, default=0, help="seed of the random init (default 0)")
     g.add_argument("--mask-from", type=Path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights (its sparsity and scope replace --sparsity, --scope)")
     g = parser.add_argument_group("iterative schemes (imp, aimp)")
@@ -65,6 +70,7 @@ def run(args) -> int:
         checkpoint=args.checkpoint,
         trust_checkpoint=args.trust_checkpoint,
         prune_first_conv=args.prune_first_conv,
+        block=args.block,
         pretraining=args.pretraining,
         seed=args.seed,
         force=args.force,

@@ -21,15 +21,16 @@ from ._registry import DrawContext, Drawn, get_method, list_methods, register_me
 from .magnitude import magnitude_masks
 
 SCOPES = ("global", "layer")
+BLOCKS = (1, 4)  # --block: 1 = unstructured; 4 = 1x4 along input channels (DeepSparse's fastest INT8 layout)
 PRETRAINING = ("natural", "pgd", "smoothing", "unknown")
 DEFAULT_PRUNE_RATIO_PER_ROUND = 0.2
 
 
-@register_method("omp", trains=False, summary="one-shot magnitude pruning of the source weights")
+@register_method("omp", trains=False, summary="one-shot magnitude pruning of the source weights", takes_blocks=True)
 def _omp(ctx: DrawContext, targets: list):
     """One-shot magnitude pruning (scheme 1 of the robust-tickets paper)."""
     for target in targets:
-        yield Drawn(target, magnitude_masks(ctx.weights, target, ctx.opts.scope))
+        yield Drawn(target, magnitude_masks(ctx.weights, target, ctx.opts.scope, ctx.opts.block))
 
 
 from . import iterative, lmp, recipes  # noqa: E402,F401  (register imp/aimp, lmp, recipe schemes)
@@ -47,6 +48,8 @@ class PruneOptions:
     checkpoint: Path | None = None
     trust_checkpoint: bool = False
     prune_first_conv: bool = False
+    # 1: unstructured; B > 1: whole blocks of B consecutive input channels (schemes with takes_blocks)
+    block: int = 1
     # What the source checkpoint was trained with; recorded, not inferred.
     pretraining: str = "unknown"
     seed: int = 0
@@ -74,6 +77,15 @@ class PruneOptions:
         if self.pretraining not in PRETRAINING:
             raise OptionError(f"--pretraining must be one of {', '.join(PRETRAINING)}, got {self.pretraining!r}")
         self.robust.validate()
+        if self.block not in BLOCKS:
+            raise OptionError("--block must be 1 (unstructured) or 4 (1x4 blocks along input channels), "
+                              f"got {self.block}")
+        if self.block != 1 and self.mask_from is not None:
+            raise OptionError(f"--mask-from takes the whole mask, block structure included, from the other ticket; "
+                              f"drop --block {self.block}")
+        if self.block != 1 and not method.takes_blocks:
+            raise OptionError(f"--block {self.block} needs a method that prunes whole blocks "
+                              f"({', '.join(list_methods(takes_blocks=True))}); {self.method} does not")
         if self.prune_ratio_per_round is not None and self.rounds is not None:
             raise OptionError("give --prune-ratio-per-round or --rounds, not both (each determines the other)")
         if self.prune_ratio_per_round is not None and not 0 < self.prune_ratio_per_round < 1:
@@ -133,6 +145,21 @@ def _source_model(opts: PruneOptions):
     }
 
 
+def _check_block_fits(opts: PruneOptions, model, cfg) -> None:
+    """With --block B, every prunable layer's input channels (per group) must split into whole blocks."""
+    from ..backbones import prunable_parameters
+
+    if opts.block == 1:
+        return
+    for name, w in prunable_parameters(model, cfg, opts.prune_first_conv).items():
+        if w.shape[1] % opts.block:
+            grouped = getattr(model.get_submodule(name.rpartition(".")[0]), "groups", 1) > 1
+            fix = ("drop --prune-first-conv or use --block 1" if name == f"{cfg.first_conv}.weight"
+                   else f"use --block 1 for {opts.arch}")
+            raise OptionError(f"--block {opts.block} needs input channels divisible by {opts.block}, but {name} has "
+                              f"{w.shape[1]}{' per group (a depthwise or grouped conv)' if grouped else ''}; {fix}")
+
+
 def _fit_head(model, cfg, num_classes: int, seed: int) -> bool:
     """Give the model a fresh dense head when the training data has another class count."""
     import torch
@@ -179,6 +206,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     method = get_method(opts.method)
     start = time.perf_counter()
     model, source = _source_model(opts)
+    _check_block_fits(opts, model, cfg)  # before data is loaded; nothing is written yet
     input_size = opts.train.input_size(cfg.input_size)
     data, new_head = None, False
     if method.trains and opts.mask_from is None:
@@ -189,8 +217,9 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     results = []
     if opts.mask_from is not None:
         masks, other = _masks_from_ticket(opts.mask_from, opts.arch, weights)
-        # the donor's mask decides sparsity and scope; --sparsity and --scope do not apply
-        drawn = [Drawn(other["achieved_sparsity"], masks, {"scope": other.get("scope"), "mask_from": str(opts.mask_from),
+        # the donor's mask decides sparsity, scope and block; --sparsity and --scope do not apply
+        drawn = [Drawn(other["achieved_sparsity"], masks, {"scope": other.get("scope"), "block": other.get("block", 1),
+                                                           "mask_from": str(opts.mask_from),
                                                            "mask_source_method": other["method"],
                                                            "mask_source_sha256": other["source"].get("sha256")})]
         outputs = {drawn[0].target: next(iter(outputs.values()))}
@@ -240,6 +269,7 @@ def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, 
         "target_sparsity": drawn.target,
         "achieved_sparsity": totals["achieved_sparsity"],
         "scope": drawn.params.get("scope", opts.scope),
+        "block": drawn.params.get("block", opts.block),  # 1 when absent (tickets drawn before --block)
         "prune_first_conv": opts.prune_first_conv,
         "num_classes": int(ticket_model.get_submodule(cfg.head).out_features),
         "input_size": list(input_size),

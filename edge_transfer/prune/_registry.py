@@ -29,7 +29,7 @@ class DrawContext:
 @dataclass
 class Drawn:
     target: float
-    masks: dict  # name -> bool tensor, True = kept; exactly round(target * n) False per scope
+    masks: dict  # name -> bool tensor, True = kept; exactly round(target * n) units (weights or blocks) False per scope
     params: dict = field(default_factory=dict)  # hyperparameters and figures for ticket.json
 
 
@@ -40,14 +40,16 @@ class Method:
     trains: bool  # needs --data / --epochs
     summary: str
     shares_trajectory: bool = False  # one run reaches every target in turn (imp, aimp)
+    takes_blocks: bool = False  # honours --block: prunes whole 1xB blocks along input channels (omp, imp, aimp)
 
 
 _METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, trains: bool, summary: str, shares_trajectory: bool = False):
+def register_method(name: str, trains: bool, summary: str, shares_trajectory: bool = False,
+                    takes_blocks: bool = False):
     def wrap(fn):
-        _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory)
+        _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory, takes_blocks)
         return fn
 
     return wrap
@@ -59,8 +61,9 @@ def get_method(name: str) -> Method:
     return _METHODS[name]
 
 
-def list_methods() -> list[str]:
-    return sorted(_METHODS)
+def list_methods(takes_blocks: bool | None = None) -> list[str]:
+    """Registered scheme names, sorted; ``takes_blocks=True`` keeps those that honour --block."""
+    return sorted(n for n, m in _METHODS.items() if takes_blocks is None or m.takes_blocks == takes_blocks)
 
 
 def methods_help() -> str:

@@ -2,9 +2,10 @@
 paper's A-IMP, eq. 1: each round trains m*theta against a PGD inner maximisation).
 
 A round trains the masked model for ``--epochs`` epochs, prunes the smallest surviving
-weights by magnitude to the round's sparsity, and (``--rewind``, the default) rewinds every
-surviving weight, BatchNorm statistic and the head to the source checkpoint, so the ticket
-is m * theta_pre as in the paper. Rounds follow ``--prune-ratio-per-round p`` (each round
+weights (whole 1xB blocks with ``--block B``; pruned blocks stay pruned) by magnitude to
+the round's sparsity, and (``--rewind``, the default) rewinds every surviving weight,
+BatchNorm statistic and the head to the source checkpoint, so the ticket is m * theta_pre
+as in the paper. Rounds follow ``--prune-ratio-per-round p`` (each round
 removes p of what is left) or ``--rounds R`` (p = 1 - (1 - s)^(1/R)); the last round of
 each requested sparsity lands on it exactly, so one run yields every sparsity of a study.
 """
@@ -72,7 +73,7 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
                     postfix=lambda: {"sparsity": f"{_mask_sparsity(masks):.1%}"})
             scores = {n: torch.where(masks[n], w.detach().abs(), torch.tensor(float("-inf")))
                       for n, w in ctx.weights.items()}
-            masks = masks_from_scores(scores, level, opts.scope)
+            masks = masks_from_scores(scores, level, opts.scope, opts.block)
             if opts.rewind:
                 ctx.model.load_state_dict(source_state)
             reapply_masks(ctx.weights, masks)
@@ -90,12 +91,12 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
 
 
 @register_method("imp", trains=True, summary="iterative magnitude pruning with natural training, rewinding to the source",
-                 shares_trajectory=True)
+                 shares_trajectory=True, takes_blocks=True)
 def _imp(ctx: DrawContext, targets: list):
     yield from _iterative(ctx, targets, None, "imp")
 
 
 @register_method("aimp", trains=True, summary="adversarial IMP (robust-tickets eq. 1): PGD training in every round",
-                 shares_trajectory=True)
+                 shares_trajectory=True, takes_blocks=True)
 def _aimp(ctx: DrawContext, targets: list):
     yield from _iterative(ctx, targets, ctx.opts.robust, "aimp")
