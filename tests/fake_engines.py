@@ -45,3 +45,32 @@ class SleepModel:
         with self._lock:
             self.active -= 1
         return [np.zeros(1)]
+
+
+class _FixedSpeedEngine(ORTEngine):
+    """ONNX Runtime's outputs after a fixed sleep per call: an engine of known speed."""
+
+    seconds = 0.0
+
+    def compile(self, *args, **kwargs):
+        inner = super().compile(*args, **kwargs)
+        seconds = self.seconds
+
+        class Wrapped:
+            settings = inner.settings
+
+            def run(self, inputs):
+                time.sleep(seconds)
+                return inner.run(inputs)
+
+        return Wrapped()
+
+
+class FastEngine(_FixedSpeedEngine):
+    name = "fast"
+    seconds = 0.002
+
+
+class SlowEngine(_FixedSpeedEngine):
+    name = "slow"
+    seconds = 0.02

@@ -83,7 +83,8 @@ def test_latency_stats_match_numpy():
 
 def test_bench_export_folder_records(small_export):
     logs = []
-    result = run_bench(BenchOptions(paths=(small_export.path,), batch_sizes=(1, 2), cores=1, native_check=True, **FAST),
+    result = run_bench(BenchOptions(paths=(small_export.path,), batch_sizes=(1, 2), cores=1, native_check=True,
+                                    engines=("deepsparse", "onnxruntime", "torch"), int8_peers=False, **FAST),
                        log=logs.append)
     records = result.records
     assert len(records) == 2 * 3 * 2  # (ticket, dense) x engines x batches
@@ -148,7 +149,8 @@ def test_mismatching_engine_is_invalid_and_exits_nonzero(small_export, capsys):
 def test_bare_onnx_file(small_export, tmp_path):
     import onnx
 
-    result = run_bench(BenchOptions(paths=(small_export.path / "model.onnx",), batch_sizes=(2,), cores=1, **FAST))
+    result = run_bench(BenchOptions(paths=(small_export.path / "model.onnx",), batch_sizes=(2,), cores=1,
+                                    engines=("deepsparse", "onnxruntime", "torch"), **FAST))
     assert {r["engine"] for r in result.records} == {"deepsparse", "onnxruntime"}
     assert any("torch skipped" in note for note in result.notes)
     assert all(r["reference"] == "onnxruntime" and r["speedup"] is None for r in result.records)
@@ -177,7 +179,8 @@ def test_memory_probe(small_export):
 def test_cli_outputs_and_compare(small_export, tmp_path):
     out = {ext: tmp_path / f"run.{ext}" for ext in ("json", "csv", "md", "png")}
     args = ["bench", small_export.path, "--engine", "onnxruntime,deepsparse", "--batch-size", "1", "--cores", "1",
-            "--time", "0.05", "--warmup", "0", "--min-iterations", "2", "--repeats", "2", "--no-memory", "--quiet"]
+            "--time", "0.05", "--warmup", "0", "--min-iterations", "2", "--repeats", "2", "--no-memory", "--quiet",
+            "--no-int8-peers"]
     proc = run_cli(*args, "--json", out["json"], "--csv", out["csv"], "--markdown", out["md"], "--plot", out["png"])
     assert proc.returncode == 0, proc.stderr
     assert "speedup" in proc.stdout and "untrained weights: speed only" in proc.stdout
@@ -229,7 +232,33 @@ def test_async_scenario_through_run_bench(small_export):
 def test_embedded_default_set(tmp_path):
     from edge_transfer.bench.targets import default_targets
 
-    targets = default_targets(tmp_path, "model.onnx", lambda _m: None, arch="resnet18-cifar")
+    targets = default_targets(tmp_path, "model.onnx", lambda _m: None, arch="resnet18-cifar", int8=False)
     assert [round(t.model.sparsity, 2) for t in targets] == [0.8, 0.9, 0.95]
     assert len({t.baseline.onnx_path for t in targets}) == 1 and targets[0].baseline.sparsity == 0.0
     assert all(t.model.untrained and t.model.ideal_speedup > 1 for t in targets)
+
+
+def test_fastest_dense_peer_on_fake_engines_with_known_speeds(small_export):
+    """Two fake engines (ONNX Runtime's outputs, fixed time per call): every ticket row's
+    headline speedup is over the dense model on the fast engine, whichever precision, and
+    equals the ratio of the two rows' measured speeds."""
+    register_engine("fast", "fake_engines:FastEngine")
+    register_engine("slow", "fake_engines:SlowEngine")
+    result = run_bench(BenchOptions(paths=(small_export.path,), batch_sizes=(1,), cores=1, engines=("slow", "fast"),
+                                    memory=False, time_s=0.2, warmup_s=0, min_iterations=5, repeats=1))
+    records = result.records
+    assert {(r["variant"], r["precision"]) for r in records} == {("ticket", "fp32"), ("dense", "fp32"), ("dense", "int8")}
+    dense_fast = [r for r in records if r["variant"] == "dense" and r["engine"] == "fast"]
+    best = max(dense_fast, key=lambda r: r["items_per_sec"])
+    for r in records:
+        if r["variant"] == "dense":
+            assert r["speedup_vs_best_dense"] is None
+            continue
+        assert r["best_dense_peer"] == f"fast {best['model']}"
+        assert r["speedup_vs_best_dense"] == pytest.approx(r["items_per_sec"] / best["items_per_sec"])
+    slow = next(r for r in records if r["variant"] == "ticket" and r["engine"] == "slow")
+    assert slow["speedup_vs_best_dense"] < 0.5 and slow["speedup"] == pytest.approx(1.0, rel=0.5)
+    from edge_transfer.bench.report import headline_rows
+
+    (row,) = headline_rows(records)
+    assert row[3] == "fast" and row[5] == f"fast {best['model']}"

@@ -126,10 +126,12 @@ class _References:
         return self._cache[key]
 
 
-def tolerance_for(model, opts) -> float:
-    from ..quantize import INT8_TOLERANCE
+REDUCED_PRECISION_TOLERANCE = 0.05  # INT8 graphs, and engines that run FP32 graphs in bf16 (OpenVINO's default)
 
-    return max(opts.tolerance, INT8_TOLERANCE) if model.precision == "int8" else opts.tolerance
+
+def tolerance_for(model, opts, settings: dict | None = None) -> float:
+    reduced = model.precision == "int8" or (settings or {}).get("inference_precision") in ("bf16", "f16")
+    return max(opts.tolerance, REDUCED_PRECISION_TOLERANCE) if reduced else opts.tolerance
 
 
 def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict:
@@ -269,7 +271,7 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
                 runs.setdefault((str(m.onnx_path), name, b), []).append(run)
                 log(f"[{done}/{total}] repeat {repeat + 1}/{opts.repeats} {name:11s} {m.name:28s} batch {b:3d}: "
                     f"{run['items_per_sec']:9.1f} items/s"
-                    + ("" if run["max_rel_diff"] <= tolerance_for(m, opts) else "  MISMATCH"))
+                    + ("" if run["max_rel_diff"] <= tolerance_for(m, opts, run["settings"]) else "  MISMATCH"))
         memory = {}
         if opts.memory:
             from .memory import peak_rss_mib

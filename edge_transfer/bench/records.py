@@ -68,7 +68,7 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
             ideal = model.ideal_speedup
             efficiency = speedup / ideal if ideal else None
         rel = max(r["max_rel_diff"] for r in rs)
-        tolerance = tolerance_for(model, opts)
+        tolerance = tolerance_for(model, opts, rs[0]["settings"])
         before, peak = memory.get(key, (None, None))
         record = {
             "engine": engine,

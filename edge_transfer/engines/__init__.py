@@ -1,18 +1,28 @@
 """One registry for inference engines. Each backend is one module exposing a class with
 
     name: str
+    precisions: tuple[str, ...]   # model precisions it runs: "fp32", "int8"
+    int8_form: str | None         # ONNX form of an INT8 model it wants: "qdq" (QuantizeLinear/
+                                  # DequantizeLinear), "deepsparse" (sparseml's ConvInteger/QLinearConv
+                                  # form), or None when it runs no INT8 ONNX ("int8" not in precisions)
+    needs_torch_model: bool       # runs the ticket's nn.Module, so compile() needs ``torch_model``
+    dynamic_batch: bool           # one compiled model accepts any batch (else: only ``batch_size``)
     version() -> str
     compile(model_path, batch_size, num_cores, streams=1, torch_model=None) -> CompiledModel
 
 and a CompiledModel has ``run(list[np.ndarray]) -> list[np.ndarray]`` (safe to call from
-``streams`` threads at once) and ``settings`` (a flat dict). ``torch_model`` is a
-zero-argument callable building the nn.Module, used only by the torch backend. Callers never branch on the engine's name. Backends are imported
-lazily so listing them costs nothing.
+``streams`` threads at once) and ``settings`` (a flat dict). Every backend's settings hold the
+common keys ``cores`` (threads or cores it runs on), ``streams``, ``batch_size`` and
+``output_shape`` (the first output's shape as a list of ints, or None when not static), beside
+backend-specific ones. ``torch_model`` is a zero-argument callable building the nn.Module, used
+only by backends with ``needs_torch_model``. Callers ask these attributes and never branch on the
+engine's name. Backends are imported lazily so listing them costs nothing.
 """
 
 from __future__ import annotations
 
 import importlib
+import numbers
 
 from ..errors import UnknownNameError
 
@@ -20,6 +30,7 @@ from ..errors import UnknownNameError
 _BACKENDS = {
     "onnxruntime": ".ort:ORTEngine",
     "deepsparse": ".deepsparse_engine:DeepSparseEngine",
+    "openvino": ".openvino_engine:OpenVINOEngine",
     "torch": ".torch_engine:TorchEngine",
 }
 
@@ -40,3 +51,21 @@ def get_engine(name: str):
         raise UnknownNameError(f"unknown engine {name!r}; choose from: {', '.join(list_engines())}") from None
     module = importlib.import_module(module_name, __name__)
     return getattr(module, cls_name)()
+
+
+def static_shape(dims, batch_size: int | None = None) -> list[int] | None:
+    """``dims`` as a list of ints, or None when unknown or not static. A symbolic first
+    dimension counts as ``batch_size`` when one is given (the model is compiled for it)."""
+    if dims is None:
+        return None
+    try:
+        dims = list(dims)
+    except TypeError:
+        return None
+    if dims and batch_size is not None and not _is_dim(dims[0]):
+        dims[0] = batch_size
+    return [int(d) for d in dims] if all(_is_dim(d) for d in dims) else None
+
+
+def _is_dim(d) -> bool:
+    return isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0

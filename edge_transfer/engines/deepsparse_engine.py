@@ -21,6 +21,10 @@ class _DeepSparseModel:
 
 class DeepSparseEngine:
     name = "deepsparse"
+    precisions = ("fp32", "int8")
+    int8_form = "deepsparse"  # sparseml's ConvInteger/QLinearConv graph, the form DeepSparse runs fastest
+    needs_torch_model = False
+    dynamic_batch = False  # compiled for one batch size
 
     def version(self) -> str:
         import deepsparse
@@ -31,6 +35,7 @@ class DeepSparseEngine:
         import deepsparse
 
         from ..onnx_io import check_onnx_file
+        from . import static_shape
 
         check_onnx_file(model_path)
         # Concurrent requests need the multi-stream scheduler; one stream uses the default.
@@ -39,12 +44,15 @@ class DeepSparseEngine:
             model=str(model_path), batch_size=batch_size, num_cores=num_cores, num_streams=streams if streams > 1 else None,
             scheduler=scheduler,
         )
+        # Some INT8 graphs have no static output shape: output_shapes is None or holds None.
+        output_shapes = engine.output_shapes
         settings = {
+            "cores": engine.num_cores,
             "num_cores": engine.num_cores,
             "batch_size": batch_size,
             "streams": streams,
             "scheduler": str(engine.scheduler),
             "fraction_of_supported_ops": float(engine.fraction_of_supported_ops),
-            "output_shape": list(engine.output_shapes[0]),
+            "output_shape": static_shape(output_shapes[0], batch_size) if output_shapes else None,
         }
         return _DeepSparseModel(engine, settings)

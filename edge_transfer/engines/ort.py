@@ -17,6 +17,10 @@ class _ORTModel:
 
 class ORTEngine:
     name = "onnxruntime"
+    precisions = ("fp32", "int8")
+    int8_form = "qdq"  # QuantizeLinear/DequantizeLinear around float ops, fused by ORT's optimizer
+    needs_torch_model = False
+    dynamic_batch = False  # the protocol compiles for one batch size (callers pad, never resize)
 
     def version(self) -> str:
         import onnxruntime
@@ -27,6 +31,7 @@ class ORTEngine:
         import onnxruntime as ort
 
         from ..onnx_io import check_onnx_file
+        from . import static_shape
 
         check_onnx_file(model_path)
         opts = ort.SessionOptions()
@@ -36,6 +41,6 @@ class ORTEngine:
             opts.intra_op_num_threads = num_cores
         opts.inter_op_num_threads = 1
         session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
-        settings = {"intra_op_threads": num_cores, "inter_op_threads": 1, "batch_size": batch_size, "streams": streams,
-                    "output_shape": list(session.get_outputs()[0].shape)}
+        settings = {"cores": num_cores, "intra_op_threads": num_cores, "inter_op_threads": 1, "batch_size": batch_size,
+                    "streams": streams, "output_shape": static_shape(session.get_outputs()[0].shape, batch_size)}
         return _ORTModel(session, settings)

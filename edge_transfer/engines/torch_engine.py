@@ -22,6 +22,10 @@ class _TorchModel:
 
 class TorchEngine:
     name = "torch"
+    precisions = ("fp32",)  # runs the ticket's nn.Module: an INT8 ONNX file is nothing it can load
+    int8_form = None
+    needs_torch_model = True
+    dynamic_batch = False  # the module would take any batch, but the protocol compiles for one
 
     def version(self) -> str:
         import torch
@@ -39,6 +43,7 @@ class TorchEngine:
         if num_cores:
             torch.set_num_threads(num_cores)
         module = torch_model().eval()
-        settings = {"threads": torch.get_num_threads(), "batch_size": batch_size, "output_shape": None}
+        threads = torch.get_num_threads()
+        settings = {"cores": threads, "threads": threads, "batch_size": batch_size, "streams": streams, "output_shape": None}
         # Like the ONNX engines, take a fixed batch: the caller pads (OnlineLearner does).
         return _TorchModel(module, settings)
