@@ -44,8 +44,8 @@ def main() -> int:
         targets = []
         log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
         for arch in args.archs.split(","):
-            targets += default_targets(workdir / arch, "model.onnx", log, arch=arch, sparsities=SPARSITIES)
-        opts = BenchOptions(engines=tuple(args.engines.split(",")),
+            targets += default_targets(workdir / arch, "model.onnx", log, arch=arch, sparsities=SPARSITIES, int8=False)
+        opts = BenchOptions(engines=tuple(args.engines.split(",")), int8_peers=False,
                             batch_sizes=tuple(int(b) for b in args.batch_sizes.split(",")), memory=False, **timing)
         result = run_bench(opts, log=log, argv=sys.argv, targets=targets)
     print(text_table(TABLE_HEADERS, table_rows(result.records)))

@@ -1,6 +1,7 @@
 """INT8 tickets: parity with the fake-quantized model, the INT8 zero audit, the accuracy
 gate, QAT with the mask held fixed, and bad input."""
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -102,16 +103,22 @@ def test_accuracy_gate():
     _check(clean, bad, opts, untrained=True)  # untrained tickets are speed only: no gate
 
 
-def test_gate_failure_writes_nothing(trained_ticket, tmp_path):
-    """A calibration range from 1 random image is wrong for real images; whatever the drop,
-    --max-drop 0 with a real drop must refuse and leave no folder behind."""
+def test_gate_failure_writes_nothing(trained_ticket, tmp_path, monkeypatch):
+    """The whole quantize run with an INT8 model that loses 5 points: refused, no folder."""
+    from edge_transfer.errors import OptionError
+    from edge_transfer.quantize import QuantizeOptions, quantize
+    stage = importlib.import_module("edge_transfer.quantize.quantize")  # the module; the package re-exports the function
+
+    def losing(ticket, qdq_model, images):
+        return {"evaluated": True, "data": images.spec, "images": 500, "top1_agreement": 0.9,
+                "fp32_top1": 0.9, "int8_top1": 0.85, "change_points": -5.0}
+
+    monkeypatch.setattr(stage, "_accuracy", losing)
     out = tmp_path / "q"
-    proc = run_cli("quantize", trained_ticket, "--output", out, "--calibration", SOURCE_TASK, "--samples", "1",
-                   "--max-drop", "0", "--no-dense", "--validate-engines", "onnxruntime")
-    if proc.returncode == 0:
-        pytest.skip("1-image calibration happened to lose nothing on this model")
-    assert_one_line_error(proc, "accuracy points", "--max-drop")
-    assert not out.exists()
+    with pytest.raises(OptionError, match="--max-drop"):
+        quantize(QuantizeOptions(source=trained_ticket, output=out, calibration=SOURCE_TASK, samples=16, with_dense=False,
+                                 validate_engines=("onnxruntime",), progress=False))
+    assert not out.exists() and not list(tmp_path.iterdir())
 
 
 def test_qat_keeps_the_mask(trained_ticket, tmp_path):

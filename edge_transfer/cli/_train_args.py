@@ -7,14 +7,7 @@ import argparse
 from . import _args
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+non_negative_float = _args.non_negative_float
 
 
 def add_train_arguments(parser, defaults, epochs_help: str = "training epochs", data_help: str | None = None) -> None:

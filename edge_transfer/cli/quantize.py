@@ -2,31 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-import math
 from pathlib import Path
 
 from . import _args
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def add_arguments(parser) -> None:
@@ -42,13 +20,13 @@ def add_arguments(parser) -> None:
     g.add_argument("--samples", type=_args.positive_int, default=d["samples"].default,
                    help=f"calibration images (default {d['samples'].default})")
     g = parser.add_argument_group("quantization-aware fine-tuning (mask held fixed)")
-    g.add_argument("--qat-epochs", type=_non_negative_int, default=d["qat_epochs"].default,
+    g.add_argument("--qat-epochs", type=_args.non_negative_int, default=d["qat_epochs"].default,
                    help=f"epochs of QAT after calibration (default {d['qat_epochs'].default}: none)")
     g.add_argument("--data", help="labelled images for QAT (default: the calibration data)")
     g.add_argument("--qat-lr", type=_args.positive_float, default=d["qat_lr"].default,
                    help=f"SGD learning rate of QAT (default {d['qat_lr'].default})")
     g = parser.add_argument_group("validation")
-    g.add_argument("--max-drop", type=_non_negative_float, default=d["max_drop"].default,
+    g.add_argument("--max-drop", type=_args.non_negative_float, default=d["max_drop"].default,
                    help=f"accuracy points INT8 may lose against FP32 on the held-out split (default {d['max_drop'].default})")
     g.add_argument("--validate-engines", type=_args.name_list, default=d["validate_engines"].default,
                    help="engines compared with the fake-quantized PyTorch model (default onnxruntime,deepsparse)")
