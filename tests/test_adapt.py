@@ -244,3 +244,46 @@ def test_other_engines(small_export, tmp_path, engine):
     data = make_folder(tmp_path / "data")
     result = adapt(_opts(small_export, data, tmp_path / "run", epochs=1, engine=engine, compare_dense=True))
     assert result.payload["settings"]["engine"] == engine and result.summary["epoch_speedup"] > 0
+
+
+class IdentityBackbone:
+    """A 'backbone' that returns its input rows: lets the head be tested on chosen features."""
+
+    def __init__(self, dim: int, batch_size: int = 32):
+        self.settings = {"batch_size": batch_size, "output_shape": (batch_size, dim)}
+
+    def run(self, inputs):
+        return [inputs[0].reshape(len(inputs[0]), -1)]
+
+
+def _ticket_like_features(n, dim=64, classes=5, seed=0):
+    """What a 90% ticket's pooled features look like: a large common offset (0.27) and a
+    tiny class-dependent spread (about 0.007)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    centres = rng.normal(0, 0.007, (classes, dim))
+    feats = 0.27 + centres[labels] + rng.normal(0, 0.004, (n, dim))
+    return feats.astype(np.float32), labels
+
+
+def test_head_learns_from_nearly_constant_features_by_standardising(tmp_path):
+    """Raw SGD on such features stays near chance; the learner standardises them with
+    running statistics (which equal the whole stream's), learns, and saves the statistics
+    with the head so a reloaded learner predicts the same."""
+    feats, labels = _ticket_like_features(2000)
+    train_x, train_y, val_x, val_y = feats[:1500], labels[:1500], feats[1500:], labels[1500:]
+    rng = np.random.default_rng(1)
+    learner = OnlineLearner(IdentityBackbone(64), num_classes=5, lr=0.01)
+    for _ in range(3):
+        order = rng.permutation(len(train_y))
+        for start in range(0, len(order), 64):
+            idx = order[start:start + 64]
+            learner.partial_fit(train_x[idx], train_y[idx])
+    assert learner.stats.mean == pytest.approx(train_x.astype(np.float64).mean(0), abs=1e-9)
+    assert learner.stats.std == pytest.approx(train_x.astype(np.float64).std(0), rel=1e-6)
+    acc = (learner.predict(val_x) == val_y).mean()
+    assert acc > 0.9
+    learner.save(tmp_path / "head.pt")
+    again = OnlineLearner(IdentityBackbone(64), num_classes=5)
+    again.load(tmp_path / "head.pt")
+    assert (again.predict(val_x) == learner.predict(val_x)).all()

@@ -262,3 +262,19 @@ def test_fastest_dense_peer_on_fake_engines_with_known_speeds(small_export):
 
     (row,) = headline_rows(records)
     assert row[3] == "fast" and row[5] == f"fast {best['model']}"
+
+
+def test_ticket_engines_limit_tickets_not_dense_peers(small_export):
+    """--ticket-engines fast: the ticket runs only on the fast engine, every dense model
+    still runs on both; an engine outside --engine is refused before anything runs."""
+    register_engine("fast", "fake_engines:FastEngine")
+    register_engine("slow", "fake_engines:SlowEngine")
+    opts = BenchOptions(paths=(small_export.path,), batch_sizes=(1,), cores=1, engines=("slow", "fast"),
+                        ticket_engines=("fast",), memory=False, time_s=0.05, warmup_s=0, min_iterations=2, repeats=1,
+                        int8_peers=False)
+    records = run_bench(opts).records
+    assert sorted((r["variant"], r["engine"]) for r in records) == [("dense", "fast"), ("dense", "slow"),
+                                                                    ("ticket", "fast")]
+    for bad in (("onnxruntime",), ()):
+        with pytest.raises(OptionError, match="--ticket-engines"):
+            run_bench(BenchOptions(paths=(small_export.path,), engines=("slow", "fast"), ticket_engines=bad))

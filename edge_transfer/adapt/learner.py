@@ -8,6 +8,15 @@ PyTorch linear head learns from them.
 
 The engine is compiled once for a fixed batch size: a smaller batch is padded with zero
 rows whose outputs are dropped, and a larger one is run in chunks; it never recompiles.
+
+The head sees standardised features: each feature minus its running mean over every
+training feature seen so far, divided by its running standard deviation. A sparse
+ticket's pooled features are nearly constant across images (measured on a 90% OMP
+resnet18-cifar: mean 0.27, spread between images 0.007), and SGD on them barely moves:
+the online head sat at chance (0.20 on 5 classes) where logistic regression on the same
+features, standardised, reached 0.96. Standardising is an invertible affine map, so the
+set of linear classifiers is unchanged; only the optimisation gets easier. The
+statistics are part of the saved state, so prediction applies the same map.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ from pathlib import Path
 
 from ..errors import CheckpointError, OptionError
 
-HEAD_SCHEMA = "edge-transfer.head/1"
+HEAD_SCHEMA = "edge-transfer.head/2"  # /2: running feature statistics
+MIN_STD = 1e-6  # features that never vary are left unscaled
 
 
 class OnlineLearner:
@@ -38,6 +48,7 @@ class OnlineLearner:
             self.head.bias.uniform_(-bound, bound, generator=generator)
         self.optimizer = torch.optim.SGD(self.head.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.input_shape = None  # set by the first batch
+        self.stats = RunningStats(self.feature_dim)
 
     # -- backbone -------------------------------------------------------------------------
     def _probe_feature_dim(self) -> int:
@@ -81,8 +92,9 @@ class OnlineLearner:
         import torch.nn.functional as F
 
         labels = self._check_labels(labels)
+        self.stats.update(features)
         self.head.train()
-        logits = self.head(torch.from_numpy(features))
+        logits = self.head(torch.from_numpy(self.stats.standardise(features)))
         loss = F.cross_entropy(logits, torch.from_numpy(labels))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,7 +113,7 @@ class OnlineLearner:
 
         self.head.eval()
         with torch.no_grad():
-            return self.head(torch.from_numpy(features)).argmax(1).numpy()
+            return self.head(torch.from_numpy(self.stats.standardise(features))).argmax(1).numpy()
 
     def predict(self, images):
         return self.predict_features(self.features(images))
@@ -125,11 +137,12 @@ class OnlineLearner:
     # -- state ----------------------------------------------------------------------------
     def state(self) -> dict:
         return {"schema": HEAD_SCHEMA, "num_classes": self.num_classes, "feature_dim": self.feature_dim,
-                "head": self.head.state_dict(), "optimizer": self.optimizer.state_dict()}
+                "head": self.head.state_dict(), "optimizer": self.optimizer.state_dict(), "feature_stats": self.stats.state()}
 
     def load_state(self, state: dict) -> None:
         if state.get("schema") != HEAD_SCHEMA:
-            raise CheckpointError(f"not an edge-transfer head checkpoint (schema {state.get('schema')!r})")
+            raise CheckpointError(f"not an edge-transfer head checkpoint of schema {HEAD_SCHEMA} (found "
+                                  f"{state.get('schema')!r}); start a new --output")
         if state["num_classes"] != self.num_classes:
             raise CheckpointError(f"the saved head has {state['num_classes']} classes but the data has "
                                   f"{self.num_classes}; resume with the same data or start a new --output")
@@ -138,6 +151,7 @@ class OnlineLearner:
                                   f"{self.feature_dim}; resume with the same backbone")
         self.head.load_state_dict(state["head"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.stats.load_state(state["feature_stats"])
 
     def save(self, path: Path, extra: dict | None = None) -> None:
         """Atomic: the previous file stays intact until the new one is complete."""
@@ -163,3 +177,53 @@ class OnlineLearner:
             raise CheckpointError(f"cannot read head checkpoint {path} ({type(exc).__name__}); it is damaged") from None
         self.load_state(state)
         return state
+
+
+class RunningStats:
+    """Per-feature mean and variance over every row seen (Chan et al.'s parallel update,
+    float64), and the standardisation they define."""
+
+    def __init__(self, dim: int):
+        import numpy as np
+
+        self.count = 0
+        self.mean = np.zeros(dim)
+        self.m2 = np.zeros(dim)  # sum of squared deviations from the mean
+
+    def update(self, rows) -> None:
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.float64)
+        n = len(rows)
+        if n == 0:
+            return
+        batch_mean = rows.mean(0)
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.m2 += ((rows - batch_mean) ** 2).sum(0) + delta**2 * self.count * n / total
+        self.mean += delta * n / total
+        self.count = total
+
+    @property
+    def std(self):
+        import numpy as np
+
+        std = np.sqrt(self.m2 / max(self.count, 1))
+        return np.where(std < MIN_STD, 1.0, std)
+
+    def standardise(self, rows):
+        import numpy as np
+
+        if self.count == 0:
+            return np.ascontiguousarray(rows, dtype=np.float32)
+        return ((np.asarray(rows, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
+
+    def state(self) -> dict:
+        import torch
+
+        return {"count": self.count, "mean": torch.from_numpy(self.mean.copy()), "m2": torch.from_numpy(self.m2.copy())}
+
+    def load_state(self, state: dict) -> None:
+        self.count = int(state["count"])
+        self.mean = state["mean"].numpy().astype("float64")
+        self.m2 = state["m2"].numpy().astype("float64")

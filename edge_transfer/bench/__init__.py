@@ -34,6 +34,8 @@ class BenchOptions:
     cores: int | None = None  # None: all physical cores
     batch_sizes: tuple[int, ...] = (1, 16, 64)
     engines: tuple[str, ...] = ("deepsparse", "onnxruntime", "openvino", "torch")
+    # Tickets run only on these of --engine (None: all); dense peers always run on every engine.
+    ticket_engines: tuple[str, ...] | None = None
     scenario: str = "sync"
     streams: int | None = None  # async only; default = cores
     time_s: float = 10.0
@@ -71,6 +73,10 @@ class BenchOptions:
             raise OptionError("--engine needs at least one engine")
         for name in self.engines:
             get_engine(name)  # raises with the list of available engines
+        outside = [n for n in self.ticket_engines or () if n not in self.engines]
+        if outside or self.ticket_engines == ():
+            raise OptionError(f"--ticket-engines must be a non-empty subset of --engine {','.join(self.engines)}"
+                              + (f", got {outside[0]!r}" if outside else ""))
         if self.input_shape is not None and (len(self.input_shape) != 3 or min(self.input_shape) <= 0):
             raise OptionError(f"--input-shape must be CxHxW with positive sizes, e.g. 3x224x224, got {self.input_shape}")
 
@@ -195,20 +201,22 @@ def _load_warning(cores: int) -> str | None:
             "which slows DeepSparse down badly; measure on a quiet machine")
 
 
-def _configs(models, engines: dict, batch_sizes, notes: list) -> list:
+def _configs(models, engines: dict, batch_sizes, notes: list, ticket_engines=None) -> list:
     """(model, engine name, batch) for every engine that can run the model, by the engine's
-    declared capabilities. A ticket that no selected engine runs is an input error."""
+    declared capabilities (tickets: only ``ticket_engines`` when given). A ticket that no
+    selected engine runs is an input error."""
     from ..errors import OptionError
 
     configs = []
     for m in models:
-        able = [name for name, e in engines.items() if m.runs_on(e)]
-        for name in set(engines) - set(able):
+        offered = {n: e for n, e in engines.items() if m.variant == "dense" or not ticket_engines or n in ticket_engines}
+        able = [name for name, e in offered.items() if m.runs_on(e)]
+        for name in sorted(set(offered) - set(able)):
             notes.append(f"{name} skipped for {m.name}: "
                          + (f"it does not run {m.precision.upper()} models" if m.precision not in engines[name].precisions
                             else "a bare ONNX file carries no PyTorch model"))
         if not able and m.variant != "dense":
-            raise OptionError(f"none of --engine {','.join(engines)} runs {m.name} ({m.precision.upper()}); "
+            raise OptionError(f"none of --engine {','.join(offered)} runs {m.name} ({m.precision.upper()}); "
                               + ("choose from " + ", ".join(n for n, e in _all_engines().items() if m.runs_on(e))))
         configs += [(m, name, b) for name in sorted(able, key=list(engines).index) for b in batch_sizes]
     return configs
@@ -258,7 +266,7 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
             for m in t.models():
                 models.setdefault(str(m.onnx_path), m)
         engines = {name: get_engine(name) for name in opts.engines}
-        configs = _configs(models.values(), engines, opts.batch_sizes, notes)
+        configs = _configs(models.values(), engines, opts.batch_sizes, notes, opts.ticket_engines)
         refs = _References(core.cores)
         runs: dict = {}
         total, done = len(configs) * opts.repeats, 0

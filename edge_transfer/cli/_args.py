@@ -15,6 +15,14 @@ def sparsity(text: str) -> float:
     return value
 
 
+def sparsity_list(text: str) -> tuple[float, ...]:
+    """Comma-separated sparsities; an empty item is an error, not silently dropped."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; e.g. 0,0.8,0.9")
+    return tuple(sparsity(part) for part in parts)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -32,6 +32,8 @@ def add_arguments(parser) -> None:
                              "OMP 0/0.8/0.9/0.95, FP32 and INT8 (untrained)")
     g = parser.add_argument_group("what to run")
     g.add_argument("--engine", type=_args.name_list, default=d["engines"], help=f"engines (default {','.join(d['engines'])})")
+    g.add_argument("--ticket-engines", type=_args.name_list, default=d["ticket_engines"],
+                   help="run tickets only on these of --engine, e.g. deepsparse (default: all; dense peers run on every engine)")
     g.add_argument("--batch-size", type=_int_list, default=d["batch_sizes"],
                    help=f"comma-separated batch sizes (default {','.join(map(str, d['batch_sizes']))})")
     g.add_argument("--cores", type=_args.positive_int, help="cores for every engine (default: all physical cores)")
@@ -76,6 +78,7 @@ def run(args) -> int:
 
     opts = BenchOptions(
         paths=tuple(args.paths), cores=args.cores, batch_sizes=args.batch_size, engines=args.engine,
+        ticket_engines=args.ticket_engines,
         scenario=args.scenario, streams=args.streams, time_s=args.time, warmup_s=args.warmup,
         min_iterations=args.min_iterations, repeats=args.repeats,
         baseline=args.baseline if args.baseline == "dense" else Path(args.baseline),

@@ -1,4 +1,4 @@
-"""``edge-transfer demo``: draw, export and validate the demo tickets; write a report."""
+"""``edge-transfer demo``: pretrain, draw, export, benchmark against the dense peers, adapt; write a report."""
 
 from __future__ import annotations
 
@@ -7,30 +7,51 @@ from pathlib import Path
 from . import _args
 
 
+def _defaults() -> dict:
+    from ..demo import DemoOptions
+
+    return {f.name: f.default for f in DemoOptions.__dataclass_fields__.values()}
+
+
+def _csv(values) -> str:
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--output", type=Path, default=Path("export/demo"), help="report folder, replaced on each run (default export/demo)")
-    parser.add_argument("--archs", type=_args.name_list, default=("resnet50", "resnet18-cifar"), help="architectures (default resnet50,resnet18-cifar)")
-    parser.add_argument("--sparsities", type=_args.name_list, default=("0", "0.8", "0.9", "0.95"), help="OMP sparsities (default 0,0.8,0.9,0.95)")
-    parser.add_argument("--adapt-epochs", type=int, default=5, help="epochs of the online-learning demo (0 skips it; default 5)")
-    parser.add_argument("--no-study", action="store_true", help="skip the natural-vs-robust quick study headline")
-    parser.add_argument("--study-output", type=Path, default=Path("export/demo-study"),
-                        help="folder of the quick study, kept between runs as its cache (default export/demo-study)")
+    d = _defaults()
+    parser.add_argument("--output", type=Path, default=d["output"], help=f"report folder, replaced on each run (default {d['output']})")
+    parser.add_argument("--archs", type=_args.name_list, default=d["archs"], help=f"architectures (default {_csv(d['archs'])})")
+    parser.add_argument("--sparsities", type=_args.sparsity_list, default=d["sparsities"],
+                        help=f"OMP sparsities (default {_csv(d['sparsities'])})")
+    parser.add_argument("--pretrain-epochs", type=_args.non_negative_int, default=d["pretrain_epochs"],
+                        help=f"epochs of pretraining {_csv(d['pretrain_archs'])} on {d['source_data']} "
+                             f"(0: every ticket untrained; default {d['pretrain_epochs']})")
+    parser.add_argument("--no-bench", action="store_true", help="skip the measured tickets-vs-dense-peers table")
+    parser.add_argument("--bench-arch", default=d["bench_arch"], help=f"architecture benchmarked (default {d['bench_arch']})")
+    parser.add_argument("--bench-sparsities", type=_args.sparsity_list, default=d["bench_sparsities"],
+                        help=f"sparsities benchmarked, FP32 and INT8 (default {_csv(d['bench_sparsities'])})")
+    parser.add_argument("--bench-time", type=_args.positive_float, default=d["bench_time_s"],
+                        help=f"timed seconds per configuration (default {d['bench_time_s']:g})")
+    parser.add_argument("--adapt-epochs", type=_args.non_negative_int, default=d["adapt_epochs"],
+                        help=f"epochs of the online-learning demo (0 skips it; default {d['adapt_epochs']})")
+    parser.add_argument("--study", action="store_true", help="also run the natural-vs-robust quick study (about 5 minutes)")
+    parser.add_argument("--study-output", type=Path, default=d["study_output"],
+                        help=f"folder of the quick study, kept between runs as its cache (default {d['study_output']})")
 
 
 def run(args) -> int:
-    from ..backbones import get_backbone_cfg
+    from ..bench.report import HEADLINE_HEADERS, headline_rows
     from ..demo import DemoOptions, run_demo, summary_table
     from ..tables import text_table, ticket_layer_table, ticket_summary_lines
 
-    for arch in args.archs:
-        get_backbone_cfg(arch)
-    sparsities = tuple(_args.sparsity(s) for s in args.sparsities)
-    opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=sparsities, adapt_epochs=args.adapt_epochs,
-                       study=not args.no_study, study_output=args.study_output)
+    opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=tuple(args.sparsities),
+                       pretrain_epochs=args.pretrain_epochs, bench=not args.no_bench, bench_arch=args.bench_arch,
+                       bench_sparsities=tuple(args.bench_sparsities), bench_time_s=args.bench_time,
+                       adapt_epochs=args.adapt_epochs, study=args.study, study_output=args.study_output)
     result = run_demo(opts)
     for tag, meta in result.metas.items():
         print(f"\n== {tag}")
-        if meta["target_sparsity"] == 0.9:
+        if meta["target_sparsity"] == 0.9 and meta.get("block", 1) == 1:
             print(text_table(*ticket_layer_table(meta)))
         print("\n".join(ticket_summary_lines(meta)))
     headers, rows = summary_table(result.rows, opts.validate_engines)
@@ -44,5 +65,8 @@ def run(args) -> int:
     if result.study:
         print("\nnatural vs robust tickets (study --quick at 90% sparsity):")
         print("\n".join(result.study["headline"]))
+    if result.bench is not None:
+        print(f"\nmeasured: {opts.bench_arch} tickets vs the fastest dense peer of the same run (short timings)")
+        print(text_table(HEADLINE_HEADERS, headline_rows(result.bench.records)))
     print(f"\ndemo finished in {result.seconds:.0f}s; report: {result.path / 'report.md'}")
     return 0

@@ -29,12 +29,12 @@ import hashlib
 import itertools
 import logging
 import time
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OptionError, RecipeError
+from ..thirdparty import import_sparseml
 from ._registry import DrawContext, Drawn, register_method
 from .magnitude import masks_from_scores
 
@@ -73,21 +73,14 @@ class Recipe:
 
 def _sparseml_helpers():
     """sparseml's recipe helpers; importing sparseml takes seconds, so only here."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-        from sparseml.optim import helpers
-    return helpers
+    return import_sparseml("sparseml.optim.helpers")
 
 
 def _known_modifiers() -> set:
     """Names of sparseml's PyTorch modifiers (registered as YAML tags on import)."""
-    import importlib
-
     import yaml
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-        importlib.import_module("sparseml.pytorch.sparsification")  # registers the modifiers' YAML tags
+    import_sparseml("sparseml.pytorch.sparsification")  # registers the modifiers' YAML tags
     prefix = "!pytorch."
     return {k[len(prefix):] for k in yaml.SafeLoader.yaml_constructors if isinstance(k, str) and k.startswith(prefix)}
 
@@ -242,7 +235,8 @@ def _rigl_final_sparsity(weights: dict, target: float, strategy: str) -> float:
     sparseml's erdos_renyi(_kernel) clips layers it would make denser than dense to 0% and
     does not hand their share to the others, so the total overshoots (81.7% for 80% on
     resnet18-cifar); bisect on sparseml's own distribution instead."""
-    from sparseml.pytorch.sparsification.pruning.modifier_pruning_rigl import RigLPruningParamsScorer
+    RigLPruningParamsScorer = import_sparseml(
+        "sparseml.pytorch.sparsification.pruning.modifier_pruning_rigl").RigLPruningParamsScorer
 
     params = list(weights.values())
     wanted = round(target * sum(p.numel() for p in params))
@@ -347,9 +341,7 @@ def resolve_recipe(method: str, recipe: Path | str | None, *, target: float, epo
 
 def _build_modifiers(recipe: Recipe):
     """sparseml's modifier objects for a resolved recipe (constructor errors become RecipeError)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-        from sparseml.pytorch.optim import ScheduledModifierManager
+    ScheduledModifierManager = import_sparseml("sparseml.pytorch.optim").ScheduledModifierManager
     try:
         return ScheduledModifierManager.from_yaml(recipe.yaml)
     except (TypeError, ValueError, AssertionError, KeyError) as err:
@@ -465,9 +457,8 @@ def _silent_loggers():
     """A logger manager that logs nothing. sparseml's default PythonLogger writes a
     ``sparse_logs/`` folder into the current directory, and an *empty* manager counts as
     falsy there (``loggers or []``) and gets that default back: so one disabled logger."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-        from sparseml.pytorch.utils import LambdaLogger, LoggerManager
+    utils = import_sparseml("sparseml.pytorch.utils")
+    LambdaLogger, LoggerManager = utils.LambdaLogger, utils.LoggerManager
     return LoggerManager([LambdaLogger(lambda *_a, **_k: True, name="silent", enabled=False)], log_python=False)
 
 

@@ -123,13 +123,12 @@ def qdq_form(source):
 def deepsparse_form(source):
     """sparseml's ONNX-to-DeepSparse rewrite, with QLinearConv wherever the output is
     quantized and ConvInteger + rescale elsewhere (sparseml offers one or the other)."""
-    import os
-
-    os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
     import logging
 
-    from sparseml.exporters import transforms as T
-    from sparseml.exporters.onnx_to_deepsparse import ONNXToDeepsparse
+    from ..thirdparty import import_sparseml
+
+    T = import_sparseml("sparseml.exporters.transforms")
+    ONNXToDeepsparse = import_sparseml("sparseml.exporters.onnx_to_deepsparse").ONNXToDeepsparse
 
     exporter = ONNXToDeepsparse(inplace=False)
     exporter.transforms = [
