@@ -45,8 +45,9 @@ def run(args) -> int:
                            force=args.force)
     result = quantize(opts, log=print)
     v = result.manifest["validation"]
-    print(text_table(["graph", "engine", "batch", "max rel diff", "tolerance", "parity"],
-                     [[p["graph"], p["engine"], p["batch_size"], f"{p['max_rel_diff']:.2e}", f"{p['tolerance']:.0e}",
+    print(text_table(["graph", "engine", "batch", "rel RMS error", "max rel diff", "tolerance", "parity"],
+                     [[p["graph"], p["engine"], p["batch_size"], f"{p['rms_rel_diff']:.2e}", f"{p['max_rel_diff']:.2e}",
+                       f"{p['tolerance']:.0e}",
                        "ok" if p["passed"] else "FAIL"] for p in v["parity"]]))
     print(f"INT8 zero audit: {len(v['audit'])} pruned layer graphs, lost {v['lost_zeros']}, "
           f"gained {v['gained_zeros']} (weights that round to the zero point)")

@@ -17,6 +17,9 @@ class ParityRecord:
     max_rel_diff: float
     tolerance: float
     passed: bool
+    # ||engine - torch|| / ||torch|| (relative RMS error, i.e. 1 / signal-to-noise ratio)
+    rms_rel_diff: float = 0.0
+    metric: str = "max_rel_diff"  # the one compared with tolerance
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,8 +57,18 @@ def rel_diff(got, expected) -> tuple[float, float]:
     return diff, diff / max(float(np.abs(expected).max()), 1e-12)
 
 
-def check_parity(graph_name: str, onnx_path: Path, reference, inputs, engines, tolerance: float) -> list[ParityRecord]:
-    """Run ``onnx_path`` on every engine and compare with ``reference(inputs)`` (PyTorch)."""
+def rms_rel_diff(got, expected) -> float:
+    import numpy as np
+
+    if got.shape != expected.shape:
+        return float("inf")
+    return float(np.linalg.norm(got - expected) / max(float(np.linalg.norm(expected)), 1e-12))
+
+
+def check_parity(graph_name: str, onnx_path: Path, reference, inputs, engines, tolerance: float,
+                 metric: str = "max_rel_diff") -> list[ParityRecord]:
+    """Run ``onnx_path`` on every engine and compare with ``reference(inputs)`` (PyTorch);
+    ``metric`` (max_rel_diff or rms_rel_diff) is the figure held to ``tolerance``."""
     import numpy as np
     import torch
 
@@ -65,8 +78,12 @@ def check_parity(graph_name: str, onnx_path: Path, reference, inputs, engines, t
     records = []
     for engine in engines:
         compiled = engine.compile(onnx_path, batch_size=x.shape[0])
-        diff, rel = rel_diff(compiled.run([x])[0], expected)
-        records.append(ParityRecord(graph_name, engine.name, x.shape[0], diff, rel, tolerance, rel <= tolerance))
+        got = compiled.run([x])[0]
+        diff, rel = rel_diff(got, expected)
+        rms = rms_rel_diff(got, expected)
+        value = {"max_rel_diff": rel, "rms_rel_diff": rms}[metric]
+        records.append(ParityRecord(graph_name, engine.name, x.shape[0], diff, rel, tolerance, value <= tolerance, rms,
+                                    metric))
     return records
 
 
