@@ -2,7 +2,8 @@
 with its mask held fixed (transfer evaluation, the seed papers' "full" mode).
 
 The head is re-initialised (dense, one output per task class); every other weight trains,
-BatchNorm included; the mask is re-applied after every optimiser step so momentum and weight
+BatchNorm included; BatchNorm running statistics are first re-estimated on the task's
+training images (``keep_bn_stats`` keeps the source's); the mask is re-applied after every optimiser step so momentum and weight
 decay cannot revive a pruned weight. SGD, momentum 0.9, batch 64, weight decay 1e-4, lr x0.1
 at 1/3 and 2/3 of the epochs (the papers' 150-epoch schedule, scaled). Linear evaluation
 is ``adapt --precompute``; this module does not repeat it.
@@ -36,6 +37,9 @@ class FinetuneOptions:
     train: TrainSettings = field(default_factory=default_train_settings)
     output: Path | None = None
     force: bool = False
+    # False: re-estimate BatchNorm statistics on the task's training images before training
+    # (a ticket's are the dense source's, and stale: see train.recalibrate_batchnorm).
+    keep_bn_stats: bool = False
 
     def validate(self) -> None:
         from .fileio import check_output_dir
@@ -62,7 +66,8 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
 
     from . import __version__
     from .backbones import get_backbone_cfg, replace_head
-    from .train import pixel_model, evaluate, load_train_data, make_optimizer, reapply_masks, step_lr, train_epoch
+    from .train import (evaluate, load_train_data, make_optimizer, pixel_model, reapply_masks, recalibrate_batchnorm,
+                        step_lr, train_epoch)
     from .ticket import load_ticket
 
     opts.validate()
@@ -81,8 +86,12 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     except KeyError as exc:
         raise TicketError(f"ticket {opts.ticket} masks {exc.args[0]}, which its model lacks; redraw the ticket") from None
     net = pixel_model(model, tuple(meta["mean"]), tuple(meta["std"]))
-    optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
     start, epochs = time.perf_counter(), []
+    recalibrated = 0
+    if not opts.keep_bn_stats:
+        recalibrated = recalibrate_batchnorm(net, data.train_batches(tr.batch_size, tr.seed))
+        log(f"BatchNorm statistics re-estimated on {recalibrated} training images")
+    optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
     for epoch in range(tr.epochs):
         lr = step_lr(tr.lr, epoch, tr.epochs)
         for group in optimizer.param_groups:
@@ -115,6 +124,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
         "val_top1": last["val_top1"],
         "val_mean_class_acc": last["val_mean_class_acc"],
         "masked_weights_nonzero": leaked,
+        "batchnorm": {"recalibrated": not opts.keep_bn_stats, "images": recalibrated},
         "epochs": epochs,
         "seconds": time.perf_counter() - start,
         "tool_version": __version__,

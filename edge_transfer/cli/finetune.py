@@ -14,6 +14,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", type=Path, help="write the fine-tuned ticket (same mask) and finetune.json here")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the result record as JSON")
     parser.add_argument("--force", action="store_true", help="replace an existing --output folder")
+    parser.add_argument("--keep-bn-stats", action="store_true",
+                        help="keep the source's BatchNorm statistics (default: re-estimate them on the training images first)")
 
 
 def run(args) -> int:
@@ -21,7 +23,8 @@ def run(args) -> int:
     from ..finetune import FinetuneOptions, finetune
     from . import _train_args
 
-    opts = FinetuneOptions(ticket=args.ticket, train=_train_args.train_settings(args), output=args.output, force=args.force)
+    opts = FinetuneOptions(ticket=args.ticket, train=_train_args.train_settings(args), output=args.output, force=args.force,
+                           keep_bn_stats=args.keep_bn_stats)
     result = finetune(opts, log=print)
     r = result.record
     print(f"{r['ticket_label']} fine-tuned on {r['data']['spec']} ({r['epochs'][-1]['epoch']} epochs, {r['seconds']:.0f}s): "

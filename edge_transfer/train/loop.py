@@ -96,3 +96,34 @@ def evaluate(model, batches, num_classes: int, robustness=None, generator=None) 
             preds.append(model(x).argmax(1).numpy())
         labels.append(y.numpy())
     return accuracy(np.concatenate(preds), np.concatenate(labels), num_classes)
+
+
+def recalibrate_batchnorm(net, batches) -> int:
+    """Re-estimate every BatchNorm's running mean and variance on ``batches`` (a cumulative
+    average over all of them, no gradient, no weight change); returns the images seen.
+
+    A ticket keeps its dense source's statistics while pruning shrinks the activations
+    (between-image feature std 0.37 dense, 0.007 at 90% OMP on resnet18-cifar): in eval mode
+    such a net sends every image to one class until enough training steps have replaced them."""
+    import torch
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch weighs the same
+    was_training = net.training
+    net.train()
+    seen = 0
+    try:
+        with torch.no_grad():
+            for images, _labels in batches:
+                net(images)
+                seen += len(images)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        net.train(was_training)
+    return seen
