@@ -9,4 +9,4 @@ _os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 # CI; TF_BUILD is the CI marker that only it reads here (CI=true would change torch and pip).
 _os.environ["TF_BUILD"] = _os.environ.get("TF_BUILD") or "True"
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
