@@ -46,29 +46,25 @@ def name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (refuses nan and inf, which compare false with everything)."""
+def _finite_float(text: str, strictly_positive: bool) -> float:
+    """A finite number > 0 or >= 0 (refuses nan and inf, which compare false with everything)."""
     import math
 
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    if not math.isfinite(value) or value < 0 or (strictly_positive and value == 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strictly_positive else '>='} 0, got {text}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return _finite_float(text, strictly_positive=True)
 
 
 def non_negative_float(text: str) -> float:
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+    return _finite_float(text, strictly_positive=False)
 
 
 def non_negative_int(text: str) -> int:
