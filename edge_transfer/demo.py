@@ -330,12 +330,11 @@ def _study_section(study: dict, opts: DemoOptions) -> list[str]:
     st = study["settings"]
     out = ["## Natural vs robust tickets (quick study)", "",
            f"`edge-transfer study --quick --sparsities 0.9`: {st['arch']} pretrained naturally and with PGD on "
-           f"{st['source']} for {st['pretrain_epochs']} epoch on {st['train_limit']} images, tickets drawn by "
-           f"{', '.join(st['methods'])}, transferred to {st['target']} (linear and full, one seed). A smoke-sized "
-           f"study: one seed and one epoch (full fine-tuning is {-(-st['train_limit'] // 64) * st['finetune_epochs']} "
-           "optimiser steps, so its accuracies can sit near chance, 20% for 5 classes): differences of a few "
-           "points are noise. The full study is "
-           "`edge-transfer study`; benchmarks/README.md has a measured default run. Folder: "
-           f"`{opts.study_output}/`.", ""]
+           f"{st['source']} for {st['pretrain_epochs']} epoch on {st['source_limit']} images, tickets drawn by "
+           f"{', '.join(st['methods'])}, transferred to {st['target']} (linear: converged probe; full: "
+           f"{st['finetune_epochs']} epoch; both on {st['train_limit']} images, fresh BatchNorm statistics). One "
+           "source seed, so the verdict below is \"no conclusion\" by design: a claim needs at least 3 independent "
+           "pretrainings per arm (`edge-transfer study --source-seeds 5`; benchmarks/README.md has a measured run). "
+           f"Folder: `{opts.study_output}/`.", ""]
     out += [f"- {line}" for line in study["headline"]] + [""]
     return out + [markdown_table(*table_rows(study)), ""]

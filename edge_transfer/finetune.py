@@ -143,6 +143,7 @@ def _write(opts: FinetuneOptions, model, ticket, record: dict, input_size, num_c
     meta = copy.deepcopy(ticket.meta)
     meta.update({"num_classes": num_classes, "input_size": list(input_size),
                  "finetuned": {k: record[k] for k in ("data", "train", "val_top1", "val_mean_class_acc")},
+                 "batchnorm": {**record["batchnorm"], "data": record["data"]["spec"], "then_trained": True},
                  # pruned weights have no fine-tuned values: the dense baseline keeps their source
                  # values, which is right for speed comparisons and not an accuracy baseline
                  "dense_baseline": "source values of the pruned tensors (speed comparison only)"})

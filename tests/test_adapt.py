@@ -63,6 +63,21 @@ def test_embedded_target_task_split_is_fixed():
     assert np.bincount([label for _, label in a.val.items]).tolist() == [100] * 5  # stratified
 
 
+def test_embedded_digits_is_a_ten_class_target_upsampled_like_any_image():
+    from sklearn.datasets import load_digits
+
+    task = load_task("embedded:digits")
+    assert (len(task.train), len(task.val), task.num_classes) == (1438, 359, 10)
+    assert task.train.classes == [str(d) for d in range(10)]
+    img = task.val.image(0)
+    assert img.dtype == torch.uint8 and img.shape[-2:] == (8, 8) and int(img.max()) == 255
+    # the 17 grey levels of the scans span the full 0..255 range; labels are the digits
+    raw = load_digits()
+    assert int(raw.images.max()) == 16 and sorted({lbl for _, lbl in task.train.items}) == list(range(10))
+    batch = Preprocess((3, 16, 16), *NORM).batch([task.val.image(i) for i in range(4)], None)
+    assert batch.shape == (4, 3, 16, 16) and torch.isfinite(batch).all()
+
+
 def test_padding_and_no_recompile(backbone_path):
     compiled = RecordingModel(get_engine("onnxruntime").compile(backbone_path, 8, 1))
     learner = OnlineLearner(compiled, num_classes=3, feature_dim=512)
@@ -175,12 +190,16 @@ def test_compare_dense_and_results(small_export, tmp_path):
     assert "epoch speedup" in (tmp_path / "run" / "report.md").read_text()
 
 
-def test_precompute_mode(small_export, tmp_path):
+@pytest.mark.parametrize("probe", ["lbfgs", "sgd"])
+def test_precompute_mode(small_export, tmp_path, probe):
     data = make_folder(tmp_path / "data")
-    result = adapt(_opts(small_export, data, tmp_path / "run", epochs=4, precompute=True, lr=0.05))
+    result = adapt(_opts(small_export, data, tmp_path / "run", epochs=4, precompute=True, lr=0.05, probe=probe))
     # Features were extracted once, up front: an epoch only indexes cached arrays.
     assert all(r["backbone_s"] < 0.01 and r["data_s"] < 0.05 for r in result.epochs)
     assert result.summary["val_top1"] >= 0.5  # colour classes are separable even with random features
+    assert len(result.epochs) == (1 if probe == "lbfgs" else 4)  # L-BFGS: one fit, not epochs
+    assert ("probe" in result.summary) == (probe == "lbfgs")
+    assert result.summary["batchnorm"]["recalibrated"] is False  # an export folder: statistics are in the graph
 
 
 def test_existing_run_is_not_overwritten(small_export, tmp_path):
@@ -210,6 +229,8 @@ def test_cli_bad_input(small_export, tmp_path):
         (["--resume", "--output", tmp_path / "fresh"], "--resume needs"),
         (["--batch-size", "0"], "--batch-size"),
         (["--engine", "tensorrt"], "unknown engine"),
+        (["--precompute", "--resume", "--output", tmp_path / "fresh"], "nothing to resume"),
+        (["--train-limit", "5"], "--train-limit"),
     ]
     for args, fragment in cases:
         assert_one_line_error(run_cli("adapt", small_export.path, "--epochs", "1", *args), fragment)

@@ -18,39 +18,53 @@ def quick_study(tmp_path_factory):
     return folder, proc
 
 
-def test_quick_study_prints_its_table(quick_study):
+def test_quick_study_prints_its_table_and_no_conclusion(quick_study):
     folder, proc = quick_study
     out = proc.stdout
-    assert "natural top-1 (%)" in out and "pgd top-1 (%)" in out and "pgd-natural" in out
+    assert "natural top-1 (%)" in out and "pgd top-1 (%)" in out and "pgd-natural [95% CI]" in out
     for row_start in ("full     dense", "full       imp", "linear     omp"):
         assert row_start in out, row_start
-    assert "transfer at 90% sparsity: pgd tickets" in out
+    # one source seed: the verdict must refuse a claim, in so many words, for both modes
+    verdicts = [line for line in out.splitlines() if "pgd vs natural tickets" in line]
+    assert len(verdicts) == 2 and all("no conclusion: 1 source seed(s) per arm" in v for v in verdicts), verdicts
+    assert "transfer better" not in out
     for name in ("report.md", "study.png", "study.json"):
         assert (folder / "out" / name).is_file()
+    report = (folder / "out" / "report.md").read_text()
+    assert "## Verdict" in report and "## Convergence and draws" in report and "overlap with omp" in report
 
 
 def test_study_json_records_and_relative_error(quick_study):
     folder, _ = quick_study
     payload = json.loads((folder / "study.json").read_text())
-    assert payload["schema"] == "edge-transfer.study/1"
-    assert payload["settings"]["seeds"] == 1 and payload["settings"]["quick"] is True
+    assert payload["schema"] == "edge-transfer.study/2"
+    assert payload["settings"]["source_seeds"] == 1 and payload["settings"]["quick"] is True
     results = payload["results"]
     cells = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
     assert len(cells) == 2 * 3 * 2  # (natural, pgd) x (dense, omp, imp) x (linear, full)
     for r in results:
-        for key in ("method", "pretraining", "sparsity", "mode", "acc_mean", "acc_std", "rel_error_increase", "seeds"):
+        for key in ("acc_mean", "acc_ci95", "acc_values", "rel_error_increase", "n", "train_loss_mean"):
             assert key in r, key
-        assert 0 <= r["acc_mean"] <= 1 and r["seeds"] == 1
+        assert 0 <= r["acc_mean"] <= 1 and r["n"] == 1 and r["acc_ci95"] is None  # no interval from one seed
         base = cells[(r["pretraining"], "dense", 0.0, r["mode"])]
         if base["acc_mean"] < 1:
             err_b, err_s = 1 - base["acc_mean"], 1 - r["acc_mean"]
             assert r["rel_error_increase"] == pytest.approx((err_s - err_b) / err_b)
-        if r["pretraining"] == "pgd":
-            natural = cells[("natural", r["method"], r["sparsity"], r["mode"])]
-            assert r["robust_minus_natural"] == pytest.approx(r["acc_mean"] - natural["acc_mean"])
-    assert payload["pretrained"]["pgd"]["eval_attack"].startswith("PGD-10 linf eps 0.1")
+    for g in payload["gaps"]:
+        natural, robust = cells[("natural", g["method"], g["sparsity"], g["mode"])], cells[("pgd", g["method"], g["sparsity"], g["mode"])]
+        assert g["diff"] == pytest.approx(robust["acc_mean"] - natural["acc_mean"]) and g["p"] is None
+    assert len(payload["gaps"]) == 3 * 2
+    sources = payload["pretrained"]
+    assert {(s["pretraining"], s["source_seed"]) for s in sources} == {("natural", 0), ("pgd", 0)}
+    assert all(s["eval_attack"].startswith("PGD-10 linf eps 0.1") for s in sources)
+    assert set(payload["sources"]["per_pretraining"]) == {"natural", "pgd"}
     runs = payload["runs"]
     assert {r["method"] for r in runs} == {"dense", "omp", "imp"}
+    # the linear probe reports its convergence; imp reports its draw and its overlap with OMP
+    linear = [r for r in runs if r["mode"] == "linear"]
+    assert all(r["probe_converged"] and r["train_loss"] >= 0 for r in linear)
+    imp = [r for r in runs if r["method"] == "imp"]
+    assert all(r["draw_train_loss"] > 0 and 0.5 < r["omp_overlap"] <= 1 for r in imp)
 
 
 def test_rerun_resumes_from_finished_cells(quick_study):
@@ -71,26 +85,75 @@ def test_study_bad_input(tmp_path, args, fragments):
     assert not (tmp_path / "s").exists()
 
 
-def test_aggregate_over_seeds_and_the_noise_aware_headline():
+def _runs(cells: dict, mode: str = "linear") -> list[dict]:
+    """Synthetic study records: (pretraining, method, sparsity) -> accuracies, one per source seed."""
+    return [{"pretraining": p, "method": m, "sparsity": s, "mode": mode, "source_seed": k, "acc": acc,
+             "mean_class_acc": acc} for (p, m, s), accs in cells.items() for k, acc in enumerate(accs)]
+
+
+def test_aggregate_means_intervals_and_welch_gaps():
+    from scipy import stats
+
     from edge_transfer.study import StudyOptions
     from edge_transfer.study.report import aggregate
 
-    def run(p, m, s, seed, acc):
-        return {"pretraining": p, "method": m, "sparsity": s, "mode": "linear", "seed": seed, "acc": acc,
-                "mean_class_acc": acc}
+    natural, pgd = [0.70, 0.72, 0.71, 0.69, 0.73], [0.78, 0.80, 0.79, 0.77, 0.81]
+    runs = _runs({("natural", "dense", 0.0): [0.9] * 5, ("pgd", "dense", 0.0): [0.8] * 5,
+                  ("natural", "omp", 0.9): natural, ("pgd", "omp", 0.9): pgd,
+                  ("natural", "omp", 0.8): [0.80, 0.90, 0.70, 0.85, 0.75], ("pgd", "omp", 0.8): [0.82, 0.72, 0.88, 0.78, 0.80]})
+    results, gaps, verdict = aggregate(runs, StudyOptions(sparsities=(0.8, 0.9), modes=("linear",)))
+    cell = {(r["pretraining"], r["method"], r["sparsity"]): r for r in results}
+    omp = cell[("pgd", "omp", 0.9)]
+    assert omp["acc_mean"] == pytest.approx(0.79) and omp["n"] == 5
+    assert omp["acc_ci95"] == pytest.approx(stats.t.ppf(0.975, 4) * stats.tstd(pgd) / 5**0.5)
+    assert omp["rel_error_increase"] == pytest.approx((0.21 - 0.20) / 0.20)
+    gap = {(g["method"], g["sparsity"]): g for g in gaps}
+    g90 = gap[("omp", 0.9)]
+    assert g90["diff"] == pytest.approx(0.08)
+    assert g90["p"] == pytest.approx(stats.ttest_ind(pgd, natural, equal_var=False).pvalue)
+    # Holm over the two ticket cells: the smaller p doubled; the dense row keeps its raw p only
+    assert g90["p_holm"] == pytest.approx(min(1, 2 * g90["p"]))
+    assert gap[("dense", 0.0)]["p_holm"] is None
+    assert len(verdict) == 1 and "pgd tickets transfer better at omp 90% +8.0" in verdict[0]
+    assert "no significant difference in the other 1 cell(s)" in verdict[0]
 
-    runs = [run("natural", "dense", 0.0, k, 0.90) for k in (0, 1)] + [run("pgd", "dense", 0.0, k, 0.80) for k in (0, 1)]
-    runs += [run("natural", "omp", 0.9, 0, 0.70), run("natural", "omp", 0.9, 1, 0.72),  # std 0.0141
-             run("pgd", "omp", 0.9, 0, 0.75), run("pgd", "omp", 0.9, 1, 0.77),  # +5 points: clearly ahead
-             run("natural", "imp", 0.9, 0, 0.60), run("natural", "imp", 0.9, 1, 0.80),  # std 0.141
-             run("pgd", "imp", 0.9, 0, 0.71), run("pgd", "imp", 0.9, 1, 0.71)]  # +1 point: within noise
-    results, headline = aggregate(runs, StudyOptions(methods=("omp", "imp"), sparsities=(0.9,), modes=("linear",)))
-    cell = {(r["pretraining"], r["method"]): r for r in results}
-    omp = cell[("pgd", "omp")]
-    assert omp["acc_mean"] == pytest.approx(0.76) and omp["acc_std"] == pytest.approx(0.0141421, rel=1e-4)
-    assert omp["rel_error_increase"] == pytest.approx((0.24 - 0.20) / 0.20)
-    assert omp["robust_minus_natural"] == pytest.approx(0.05) and omp["seeds"] == 2
-    assert cell[("natural", "omp")]["rel_error_increase"] == pytest.approx((0.29 - 0.10) / 0.10)
-    assert cell[("natural", "dense")]["robust_minus_natural"] is None
-    assert len(headline) == 1 and "pgd tickets transfer better" in headline[0]
-    assert "2 of 2 schemes above natural; 1 ahead and 0 behind by more than the seed std" in headline[0]
+
+@pytest.mark.parametrize("cells, expected", [
+    # one source seed per arm, however large the gap
+    ({("natural", "omp", 0.9): [0.50], ("pgd", "omp", 0.9): [0.90]}, "no conclusion: 1 source seed(s) per arm"),
+    # two seeds: still below the minimum of three
+    ({("natural", "omp", 0.9): [0.50, 0.52], ("pgd", "omp", 0.9): [0.90, 0.91]}, "no conclusion: 2 source seed(s)"),
+    # five seeds, noise far larger than the gap: every interval includes 0
+    ({("natural", "omp", 0.9): [0.6, 0.8, 0.7, 0.9, 0.5], ("pgd", "omp", 0.9): [0.7, 0.6, 0.9, 0.8, 0.5]},
+     "no conclusion: every 95% interval of the gap includes 0"),
+])
+def test_verdict_says_no_conclusion_when_the_statistics_do_not_carry_one(cells, expected):
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.report import aggregate
+
+    _, _, verdict = aggregate(_runs(cells), StudyOptions(sparsities=(0.9,), modes=("linear",)))
+    assert len(verdict) == 1 and expected in verdict[0], verdict
+    assert "transfer better" not in verdict[0]
+
+
+def test_holm_adjustment():
+    from edge_transfer.study.stats import holm
+
+    # m = 4: sorted p 0.01, 0.02, 0.03, 0.04 -> 0.04, 0.06, 0.06 (monotone), 0.06
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_sources_warn_when_the_robust_source_is_not_more_robust():
+    from edge_transfer.study.report import source_summary
+
+    def source(p, seed, clean, robust):
+        return {"pretraining": p, "source_seed": seed, "val_clean": {"top1": clean}, "val_robust": {"top1": robust},
+                "eval_attack": "PGD-10"}
+
+    weak = source_summary({"pretrained": [source("natural", 0, 0.54, 0.332), source("pgd", 0, 0.67, 0.316)]})
+    assert len(weak["warnings"]) == 1 and "not more robust" in weak["warnings"][0]
+    fine = source_summary({"pretrained": [source("natural", k, 0.98, 0.66) for k in range(3)]
+                           + [source("pgd", k, 0.98, 0.90 + k / 100) for k in range(3)]})
+    assert fine["warnings"] == [] and fine["per_pretraining"]["pgd"]["robust"] == pytest.approx(0.91)
+    assert fine["per_pretraining"]["pgd"]["n"] == 3 and fine["per_pretraining"]["natural"]["robust_ci95"] == 0

@@ -4,6 +4,13 @@ The frozen backbone (backbone.onnx on an engine of the registry, compiled once) 
 each arriving batch into features; a PyTorch linear head learns from them (the seed
 paper's Section 3.6). Defaults follow the paper: SGD, momentum 0.9, weight decay 5e-4,
 batch 64, lr 0.01 decayed x0.1 at epochs 50 and 100, RandomResizedCrop + flip.
+
+``precompute`` is linear evaluation: features of the training split are extracted once and
+a converged probe is fitted on them (``probe.fit_probe``: standardised features, L-BFGS
+logistic regression; ``probe="sgd"`` runs the online recipe over the cached features
+instead). A ticket source first gets fresh BatchNorm statistics on the task's training
+images (``keep_bn_stats`` keeps the source's): the backbone runs frozen in eval mode, so
+stale statistics would be baked into every feature.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ CHECKPOINT_FILE = "checkpoint.pt"
 RESULTS_FILE = "adapt.json"
 # Settings that must match for --resume to continue the same run (epochs may grow).
 RESUME_KEYS = ("data", "val", "batch_size", "lr", "momentum", "weight_decay", "lr_steps", "lr_decay", "augment",
-               "precompute", "compare_dense", "seed", "dataset_stats")
+               "precompute", "compare_dense", "seed", "dataset_stats", "probe", "keep_bn_stats", "train_limit")
+PROBES = ("lbfgs", "sgd")
 
 
 @dataclass
@@ -44,6 +52,9 @@ class AdaptOptions:
     cores: int | None = None
     compare_dense: bool = False
     precompute: bool = False
+    probe: str = "lbfgs"  # with precompute: lbfgs (converged logistic regression) or sgd (the online recipe)
+    keep_bn_stats: bool = False  # True: a ticket keeps its source's BatchNorm statistics
+    train_limit: int | None = None  # at most this many training images (the fixed subset every stage uses)
     overlap: bool = True
     dataset_stats: bool = False
     checkpoint_every: int = 1
@@ -64,7 +75,18 @@ class AdaptOptions:
             raise OptionError(f"--lr-steps must be increasing positive epochs, e.g. 50,100; got {self.lr_steps}")
         if self.cores is not None and self.cores <= 0:
             raise OptionError(f"--cores must be a positive integer, got {self.cores}")
+        if self.probe not in PROBES:
+            raise OptionError(f"unknown --probe {self.probe!r}; choose one of: {', '.join(PROBES)}")
+        if self.train_limit is not None and self.train_limit < 10:
+            raise OptionError(f"--train-limit must be at least 10 images, got {self.train_limit}")
+        if self.resume and self.fits_probe:
+            raise OptionError("an L-BFGS probe (--precompute) is fitted in one go and has nothing to resume; "
+                              "run without --resume, or pass --probe sgd")
         get_engine(self.engine)
+
+    @property
+    def fits_probe(self) -> bool:
+        return self.precompute and self.probe == "lbfgs"
 
     def lr_at(self, epoch: int) -> float:
         """Step decay: x lr_decay at every step epoch already reached (epochs count from 0)."""
@@ -103,6 +125,25 @@ def _check_output(opts: AdaptOptions) -> None:
     if not opts.resume and checkpoint.is_file() and not opts.force:
         raise OutputExistsError(f"{opts.output} already holds an adapt run; pass --resume to continue it, "
                                 "--force to start over, or choose another --output")
+
+
+def _fresh_statistics(opts: AdaptOptions, workdir: Path, norm, log) -> tuple[Path, dict]:
+    """The source to export: a ticket re-calibrated on the task (see module doc), or the
+    source itself when it is an export folder or ``keep_bn_stats`` is set."""
+    from ..batchnorm import recalibrated_ticket
+    from ..ticket import META_FILE
+
+    source = Path(opts.source)
+    if not (source / META_FILE).is_file():
+        return source, {"recalibrated": False, "reason": "an export folder: its statistics are part of the graph"}
+    if opts.keep_bn_stats:
+        return source, {"recalibrated": False, "reason": "--keep-bn-stats"}
+    out = workdir / "recalibrated" / source.resolve().name
+    record = recalibrated_ticket(source, opts.data, out, val=opts.val, limit=opts.train_limit,
+                                 with_dense=opts.compare_dense, batch_size=opts.batch_size, seed=opts.seed, norm=norm)
+    log(f"BatchNorm statistics re-estimated on {record['images']} training images"
+        + (" (ticket and dense baseline)" if opts.compare_dense else ""))
+    return out, record
 
 
 def _extract(learner, dataset, preprocess, batch_size: int):
@@ -177,7 +218,7 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     from ..cores import pinned
     from ..data import batches, dataset_stats, load_task
     from ..data.batches import Preprocess
-    from ..data.datasets import EMBEDDED_PREFIX
+    from ..data.datasets import EMBEDDED_PREFIX, limit_train
     from ..engines import get_engine
     from ..export.resolve import ensure_export, read_manifest
     from ..fileio import write_json
@@ -189,19 +230,21 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
 
     opts.validate()
     _check_output(opts)
-    task = load_task(opts.data, opts.val)
+    task = limit_train(load_task(opts.data, opts.val), opts.train_limit)
     started = time.perf_counter()
     with pinned(opts.cores) as core, _one_torch_thread(), tempfile.TemporaryDirectory(prefix="edge-transfer-adapt-") as tmp:
-        folder = ensure_export(opts.source, Path(tmp), opts.compare_dense, log)
+        norm = None
+        if opts.dataset_stats:
+            norm = dataset_stats(task.train, _source_input_size(opts.source))
+            log(f"dataset stats: mean {np.round(norm[0], 4).tolist()} std {np.round(norm[1], 4).tolist()}")
+        source, batchnorm = _fresh_statistics(opts, Path(tmp), norm, log)
+        folder = ensure_export(source, Path(tmp), opts.compare_dense, log)
         manifests = {"sparse": read_manifest(folder)}
         if opts.compare_dense:
             manifests["dense"] = read_manifest(folder / "dense")
         m = manifests["sparse"]
         input_size = tuple(m["input_size"])
-        mean, std = (tuple(m["mean"]), tuple(m["std"]))
-        if opts.dataset_stats:
-            mean, std = dataset_stats(task.train, input_size)
-            log(f"dataset stats: mean {np.round(mean, 4).tolist()} std {np.round(std, 4).tolist()}")
+        mean, std = norm or (tuple(m["mean"]), tuple(m["std"]))
         crop_scale = (0.35, 1.0) if opts.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
         train_pre = Preprocess(input_size, mean, std, augment=opts.augment and not opts.precompute, crop_scale=crop_scale)
         eval_pre = Preprocess(input_size, mean, std)
@@ -233,7 +276,12 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
             records, start_epoch = list(saved["records"]), int(saved["epoch"])
             log(f"resuming {checkpoint_path} after epoch {start_epoch}")
         Path(opts.output).mkdir(parents=True, exist_ok=True)
-        for epoch in range(start_epoch, opts.epochs):
+        if opts.fits_probe:
+            records = [_fit_probe(v, val_labels, task.num_classes, opts.seed, log) for v in variants]
+            variants[0].learner.save(checkpoint_path, {
+                "epoch": 1, "settings": opts.resume_settings(), "records": records,
+                "variants": {v.name: v.learner.state() for v in variants[1:]}})
+        for epoch in range(start_epoch, 0 if opts.fits_probe else opts.epochs):
             lr = opts.lr_at(epoch)
             # Alternate which backbone runs first, so slow drift of the machine cancels out.
             for v in variants if epoch % 2 == 0 else variants[::-1]:
@@ -262,6 +310,7 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
             x = np.random.default_rng(0).standard_normal((opts.batch_size, *input_size), dtype=np.float32)
             bench = _backbone_speedup(variants[0].compiled, variants[1].compiled, [x])
     summary = _summary(records, bench, task, opts)
+    summary["batchnorm"] = batchnorm
     payload = {
         "schema": ADAPT_SCHEMA,
         "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
@@ -279,6 +328,34 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     return AdaptResult(Path(opts.output), summary, records, payload)
 
 
+def _source_input_size(source: Path) -> tuple:
+    from ..export.resolve import read_manifest
+    from ..ticket import META_FILE, load_ticket_meta
+
+    if (Path(source) / META_FILE).is_file():
+        return tuple(load_ticket_meta(Path(source))["input_size"])
+    return tuple(read_manifest(Path(source))["input_size"])
+
+
+def _fit_probe(v: _Variant, val_labels, num_classes: int, seed: int, log) -> dict:
+    """Linear evaluation: the converged probe on the cached training features, as this
+    variant's head; one record in the per-epoch format, with the fit's evidence."""
+    from ..metrics import accuracy
+    from .probe import fit_probe
+
+    fit = fit_probe(v.train_features, v.train_labels, num_classes, seed)
+    v.learner.load_probe(fit)
+    acc = accuracy(v.learner.predict_features(v.val_features), val_labels, num_classes)
+    n = len(v.train_labels)
+    log(f"{v.name:6s} L-BFGS probe: C {fit.C:g}, final train loss {fit.train_loss:.4f}"
+        f"{'' if fit.converged else ' (NOT converged)'} in {fit.iterations} iterations, {fit.seconds:.1f}s; "
+        f"val top-1 {acc['top1']:.3f}")
+    return {"epoch": 1, "variant": v.name, "lr": 0.0, "images": n, "wall_s": fit.seconds, "data_s": 0.0,
+            "backbone_s": 0.0, "head_s": fit.seconds, "hidden_s": 0.0, "train_loss": fit.train_loss,
+            "images_per_sec": n / fit.seconds if fit.seconds else 0.0, "probe": fit.to_dict(),
+            "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"]}
+
+
 def _summary(records: list[dict], bench: dict, task, opts: AdaptOptions) -> dict:
     def of(name):
         return [r for r in records if r["variant"] == name]
@@ -294,9 +371,15 @@ def _summary(records: list[dict], bench: dict, task, opts: AdaptOptions) -> dict
         "val_top1": sparse[-1]["val_top1"],
         "val_mean_class_acc": sparse[-1]["val_mean_class_acc"],
         "unreadable_images": len(task.train.unreadable | task.val.unreadable),
+        "train_loss": sparse[-1]["train_loss"],
     }
+    if "probe" in sparse[-1]:
+        out["probe"] = sparse[-1]["probe"]
     dense = of("dense")
-    if dense:
+    if dense and "probe" in dense[-1]:  # one fit each: there is no epoch to time
+        out.update({"dense_val_top1": dense[-1]["val_top1"], "dense_val_mean_class_acc": dense[-1]["val_mean_class_acc"],
+                    "dense_probe": dense[-1]["probe"], **bench})
+    elif dense:
         ratios = [d["wall_s"] / s["wall_s"] for s, d in zip(sparse, dense)]
         out.update({
             "dense_epoch_seconds_median": statistics.median(r["wall_s"] for r in dense),

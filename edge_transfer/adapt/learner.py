@@ -130,6 +130,18 @@ class OnlineLearner:
             labels.append(np.asarray(y))
         return accuracy(np.concatenate(preds), np.concatenate(labels), self.num_classes)
 
+    def load_probe(self, fit) -> None:
+        """Take a converged probe (``probe.fit_probe``) as this head: its training-feature
+        statistics become the standardisation, its coefficients the weights."""
+        import torch
+
+        self.stats.count = fit.count
+        self.stats.mean = fit.mean.astype("float64").copy()
+        self.stats.m2 = fit.var.astype("float64") * fit.count
+        with torch.no_grad():
+            self.head.weight.copy_(torch.from_numpy(fit.weight))
+            self.head.bias.copy_(torch.from_numpy(fit.bias))
+
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr

@@ -13,10 +13,23 @@ def summary_lines(payload: dict) -> list[str]:
         + (" (precomputed features)" if st["precompute"] else f", augment {'on' if st['augment'] else 'off'}"),
         f"data: {st['data']} ({st['train_images']} train / {st['val_images']} val images, {st['num_classes']} classes)"
         + (f"; {s['unreadable_images']} unreadable images skipped" if s["unreadable_images"] else ""),
-        f"epochs {s['epochs_run']}: median epoch {s['epoch_seconds_median']:.2f}s ({s['images_per_sec_median']:.0f} img/s), "
-        f"overlap hid {s['hidden_fraction']:.0%} of the wall time; val top-1 {s['val_top1']:.3f}, "
-        f"mean per-class {s['val_mean_class_acc']:.3f}",
+        (f"linear probe fitted in {s['probe']['seconds']:.1f}s" if "probe" in s else
+         f"epochs {s['epochs_run']}: median epoch {s['epoch_seconds_median']:.2f}s ({s['images_per_sec_median']:.0f} img/s), "
+         f"overlap hid {s['hidden_fraction']:.0%} of the wall time")
+        + f"; val top-1 {s['val_top1']:.3f}, mean per-class {s['val_mean_class_acc']:.3f}",
     ]
+    if "probe" in s:
+        p = s["probe"]
+        lines.append(f"probe: L-BFGS logistic regression on standardised features, C {p['C']:g} (chosen on a held-out "
+                     f"20% of train), final train loss {p['train_loss']:.4f}, "
+                     + ("converged" if p["converged"] else "NOT converged") + f" in {p['iterations']} iterations")
+    bn = s.get("batchnorm")
+    if bn:
+        lines.append("BatchNorm statistics: " + (f"re-estimated on {bn['images']} training images" if bn["recalibrated"]
+                                                 else f"the source's ({bn['reason']})"))
+    if "dense_probe" in s:
+        lines.append(f"dense baseline: val top-1 {s['dense_val_top1']:.3f} (probe train loss "
+                     f"{s['dense_probe']['train_loss']:.4f})")
     if "epoch_speedup" in s:
         lines.append(
             f"dense baseline: median epoch {s['dense_epoch_seconds_median']:.2f}s, val top-1 {s['dense_val_top1']:.3f}; "

