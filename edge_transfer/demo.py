@@ -269,6 +269,7 @@ def _bench_section(result: DemoResult, opts: DemoOptions) -> list[str]:
 
 
 def _report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
+    from .export.validate import FP32_TOLERANCE
     from .tables import markdown_table, ticket_layer_table, ticket_summary_lines
 
     headers, table = summary_table(result.rows, opts.validate_engines)
@@ -295,7 +296,7 @@ def _report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
         "scaling and strips the large late layers almost bare.",
         "",
         "Parity: max |engine - PyTorch| / max |PyTorch| over model.onnx and backbone.onnx on seeded inputs "
-        "(tolerance 1e-3). Lost zeros: weights zero in the ticket but not in the exported graph.",
+        f"(tolerance {FP32_TOLERANCE:.0e}, or the backbone's own). Lost zeros: weights zero in the ticket but not in the exported graph.",
         "",
         markdown_table(headers, table),
         "",

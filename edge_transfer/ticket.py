@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TicketError
+from .formats import TICKET_FILE
 
 TICKET_SCHEMA = "edge-transfer.ticket/1"
-META_FILE = "ticket.json"
+META_FILE = TICKET_FILE
 WEIGHTS_FILE = "weights.safetensors"
 MASKS_FILE = "masks.safetensors"
 DENSE_FILE = "dense.safetensors"

@@ -192,8 +192,10 @@ def _torch_backbone(manifest: dict, variant: str):
     """The backbone as an nn.Module builder, for the torch engine (None if the ticket moved)."""
     from ..ticket import ModuleFactory
 
+    from ..formats import is_ticket
+
     ticket_path = manifest.get("ticket_path")
-    if not ticket_path or not (Path(ticket_path) / "ticket.json").is_file():
+    if not ticket_path or not is_ticket(Path(ticket_path)):
         return None
     return ModuleFactory(ticket_path, variant="dense" if variant == "dense" else "ticket", backbone=True)
 

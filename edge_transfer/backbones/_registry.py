@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import UnknownNameError
+from ..export.validate import FP32_TOLERANCE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -38,7 +39,7 @@ class BackboneCfg:
     first_conv: str = "conv1"
     # Parity tolerance of ONNX engines vs PyTorch, relative to the output's max |value|
     # (optimum keeps ATOL_FOR_VALIDATION beside the model config in the same way).
-    rel_tolerance: float = 1e-3
+    rel_tolerance: float = FP32_TOLERANCE
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError
+from ..export.validate import FP32_TOLERANCE
 
 BENCH_SCHEMA = "edge-transfer.bench/1"
 SCENARIOS = ("sync", "async")
@@ -46,7 +47,7 @@ class BenchOptions:
     input_shape: tuple[int, ...] | None = None
     graph: str = "model.onnx"
     allow_mismatch: bool = False
-    tolerance: float = 1e-3  # max |engine - reference| / max |reference|
+    tolerance: float = FP32_TOLERANCE  # max |engine - reference| / max |reference|
     memory: bool = True
     native_check: bool = False  # also time DeepSparse's own Engine.benchmark
     int8_peers: bool = True  # quantize a dense INT8 peer where the run has none

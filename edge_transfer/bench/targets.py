@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OnnxModelError, OptionError
+from ..formats import DENSE_DIR, MANIFEST_FILE, is_export, is_ticket
 
 DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
 
@@ -86,9 +87,9 @@ def manifest_model(folder: Path, graph: str, override, note: str | None = None) 
         stem = Path(graph).stem  # model | backbone
         forms = tuple((form, folder / files[stem]) for form, files in manifest["forms"].items())
     if not onnx_path.is_file():
-        raise OnnxModelError(f"{folder / 'manifest.json'} has no {graph}; re-export with `edge-transfer export`")
+        raise OnnxModelError(f"{folder / MANIFEST_FILE} has no {graph}; re-export with `edge-transfer export`")
     ticket_path = Path(manifest["ticket_path"]) if manifest.get("ticket_path") else None
-    if ticket_path is not None and not (ticket_path / "ticket.json").is_file():
+    if ticket_path is not None and not is_ticket(ticket_path):
         ticket_path = None  # ticket moved away: ONNX engines still run, torch does not
     ticket = manifest.get("ticket") or {}
     ideal = ticket.get("totals", {}).get("ideal_speedup")
@@ -121,10 +122,10 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
     if path.is_file() and path.suffix == ".onnx":
         model = BenchModel(path.stem, path, _shape_from_onnx(path, override), None, None, False, variant="onnx")
         return BenchTarget(model, None)
-    if (path / "manifest.json").is_file():
+    if is_export(path):
         model = manifest_model(path, graph, override)
         dense_dir = path / "dense"
-        dense = manifest_model(dense_dir, graph, override) if (dense_dir / "manifest.json").is_file() else None
+        dense = manifest_model(dense_dir, graph, override) if is_export(dense_dir) else None
         if model.precision == "fp32":
             return BenchTarget(model, dense)
         # An INT8 folder: its dense/ is the INT8 peer; the FP32 dense baseline comes from the
@@ -144,10 +145,10 @@ def _fp32_dense_of(int8_folder: Path, graph: str, override, workdir: Path, log) 
 
     manifest = read_manifest(int8_folder)
     source = manifest.get("source_export")
-    if source and (Path(source) / "dense" / "manifest.json").is_file():
-        return manifest_model(Path(source) / "dense", graph, override)
+    if source and is_export(Path(source) / DENSE_DIR):
+        return manifest_model(Path(source) / DENSE_DIR, graph, override)
     ticket = manifest.get("ticket_path")
-    if not ticket or not (Path(ticket) / "ticket.json").is_file():
+    if not ticket or not is_ticket(Path(ticket)):
         return None
     out = ensure_export(Path(ticket), workdir, with_dense=True, log=log, validate_engines=())
     return manifest_model(out / "dense", graph, override)
@@ -161,7 +162,7 @@ def int8_peer(dense: BenchModel, workdir: Path, log) -> BenchModel | None:
     if dense.ticket_path is None:
         return None
     out = workdir / f"int8-peer-{dense.name}"
-    if not (out / "manifest.json").is_file():
+    if not is_export(out):
         log(f"quantizing {dense.name} to INT8 (calibrated on random inputs: speed only) as a dense peer")
         quantize(QuantizeOptions(source=dense.ticket_path, output=out, calibration=RANDOM_CALIBRATION, samples=32,
                                  validate_engines=(), progress=False))
@@ -184,13 +185,13 @@ def default_targets(workdir: Path, graph: str, log, arch: str = "resnet50",
     fp32, int8_models = {}, {}
     for sparsity, folder in tickets.items():
         out = workdir / "exports" / folder.name
-        if not (out / "manifest.json").is_file():
+        if not is_export(out):
             log(f"exporting {folder.name}")
             export_ticket(ExportOptions(ticket=folder, output=out, validate_engines=()))
         fp32[sparsity] = manifest_model(out, graph, None)
         if int8:
             qout = workdir / "int8" / folder.name
-            if not (qout / "manifest.json").is_file():
+            if not is_export(qout):
                 log(f"quantizing {folder.name} to INT8 (calibrated on {samples} images of {calibration})")
                 quantize(QuantizeOptions(source=folder, output=qout, calibration=calibration, samples=samples,
                                          with_dense=False, validate_engines=(), progress=False))
@@ -234,7 +235,7 @@ def speed_only_tickets(workdir: Path, arch: str, sparsities, log, block: int = 1
     for sparsity in sparsities:
         suffix = f"-block{block}" if block > 1 and sparsity > 0 else ""
         folder = workdir / "tickets" / f"{arch}-omp{round(sparsity * 100):02d}{suffix}"
-        if not (folder / "ticket.json").is_file():
+        if not is_ticket(folder):
             log(f"drawing {folder.name} (untrained weights: speed only)")
             draw_ticket(PruneOptions(arch=arch, output=folder, sparsity=sparsity, scope="layer", seed=seed,
                                      block=block if sparsity > 0 else 1))

@@ -75,3 +75,26 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+def defaults(options_cls) -> dict:
+    """An options dataclass's defaults by field name (factories called): what a parser's
+    ``default=`` reads, so a default is declared once, on the dataclass."""
+    import dataclasses
+
+    out = {}
+    for f in dataclasses.fields(options_cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def options_from(options_cls, args, **overrides):
+    """``options_cls`` from the parsed ``args``: every field with a same-named argument,
+    then ``overrides`` (arguments whose name or meaning differs, e.g. --no-overlap)."""
+    import dataclasses
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(options_cls) if hasattr(args, f.name)}
+    return options_cls(**{**values, **overrides})

@@ -44,6 +44,7 @@ def print_validation(manifest: dict) -> None:
 def run(args) -> int:
     from ..export import ExportOptions, export_ticket
     from ..fileio import read_json
+    from ..formats import DENSE_DIR, MANIFEST_FILE
 
     opts = ExportOptions(
         ticket=args.ticket,
@@ -58,6 +59,6 @@ def run(args) -> int:
     result = export_ticket(opts, log=print)
     print_validation(result.manifest)
     if args.with_dense:
-        print_validation(read_json(result.path / "dense" / "manifest.json"))
+        print_validation(read_json(result.path / DENSE_DIR / MANIFEST_FILE))
     print(f"wrote {result.path}/ (model.onnx, backbone.onnx, manifest.json{', dense/' if args.with_dense else ''})")
     return 0

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError, ParityError, SparsityLossError
+from ..formats import DENSE_DIR, MANIFEST_FILE
 
 EXPORT_SCHEMA = "edge-transfer.export/1"
-MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
 BACKBONE_FILE = "backbone.onnx"
-DENSE_DIR = "dense"
 OPSETS = range(11, 18)
 
 

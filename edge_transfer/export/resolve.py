@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import OnnxModelError, TicketError
+from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, is_export, is_ticket
 
 
 def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None,
@@ -16,11 +17,11 @@ def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: No
     from . import ExportOptions, export_ticket
 
     path = Path(path)
-    if (path / "manifest.json").is_file():
-        if with_dense and not (path / "dense" / "manifest.json").is_file():
+    if is_export(path):
+        if with_dense and not is_export(path / DENSE_DIR):
             raise OnnxModelError(f"{path} has no dense/ baseline; re-export with `edge-transfer export ... --with-dense`")
         return path
-    if (path / "ticket.json").is_file():
+    if is_ticket(path):
         out = workdir / path.resolve().name
         while out.exists():
             out = out.with_name(out.name + "_")
@@ -29,11 +30,11 @@ def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: No
         return out
     if not path.exists():
         raise TicketError(f"{path} not found; give a ticket folder (edge-transfer prune) or an export folder (edge-transfer export)")
-    raise TicketError(f"{path} is neither a ticket folder (ticket.json) nor an export folder (manifest.json)")
+    raise TicketError(f"{path} is neither a ticket folder ({TICKET_FILE}) nor an export folder ({MANIFEST_FILE})")
 
 
 def read_manifest(folder: Path) -> dict:
-    path = Path(folder) / "manifest.json"
+    path = Path(folder) / MANIFEST_FILE
     try:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:

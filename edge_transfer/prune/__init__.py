@@ -17,12 +17,13 @@ from typing import Callable
 
 from ..errors import OptionError
 from ..train import Robustness, TrainSettings
+from ..train.attacks import IS_ROBUST, PRETRAININGS
 from ._registry import DrawContext, Drawn, get_method, list_methods, register_method
 from .magnitude import magnitude_masks
 
 SCOPES = ("global", "layer")
 BLOCKS = (1, 4)  # --block: 1 = unstructured; 4 = 1x4 along input channels (DeepSparse's fastest INT8 layout)
-PRETRAINING = ("natural", "pgd", "smoothing", "unknown")
+PRETRAINING = (*PRETRAININGS, "unknown")
 DEFAULT_PRUNE_RATIO_PER_ROUND = 0.2
 
 
@@ -276,7 +277,7 @@ def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, 
         "mean": list(cfg.mean),
         "std": list(cfg.std),
         "source": source,
-        "robust": {"natural": False, "pgd": True, "smoothing": True}.get(source["pretraining"]),
+        "robust": IS_ROBUST.get(source["pretraining"]),
         "untrained": untrained,
         "note": UNTRAINED_LABEL if untrained else None,
         "seed": opts.seed,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OnnxModelError, OptionError, ParityError, SparsityLossError, TicketError
+from ..formats import MANIFEST_FILE, TICKET_FILE, is_ticket
 
 RANDOM_CALIBRATION = "random"  # seeded Gaussian inputs: speed-only INT8 peers (bench), no accuracy
 # ||engine - fake-quant torch|| / ||torch|| (relative RMS error). Not the max element: the
@@ -110,12 +111,12 @@ def resolve_ticket(source: Path) -> tuple[Path, Path | None]:
             if not path.is_file() or sha256_file(path) != entry["sha256"]:
                 raise OnnxModelError(f"{path} is missing or does not match the sha256 in {source / MANIFEST_FILE}; "
                                      "re-export the ticket")
-        if not ticket_path or not (Path(ticket_path) / "ticket.json").is_file():
+        if not ticket_path or not is_ticket(Path(ticket_path)):
             raise TicketError(f"the ticket of export {source} ({ticket_path}) is gone; give the ticket folder instead")
         return Path(ticket_path), source
-    if (source / "ticket.json").is_file():
+    if is_ticket(source):
         return source, None
-    raise TicketError(f"{source} is neither a ticket folder (ticket.json) nor an export folder (manifest.json); "
+    raise TicketError(f"{source} is neither a ticket folder ({TICKET_FILE}) nor an export folder ({MANIFEST_FILE}); "
                       "give one made by `edge-transfer prune` or `edge-transfer export`")
 
 

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from ..errors import OptionError
 
-ROBUST_KINDS = ("none", "pgd", "smoothing")
 NORMS = ("linf", "l2")
-# The robust-minus-natural axis of the study names pretraining as the ticket format does.
+# The one pretraining vocabulary: training kind (pretrain --robust) -> the name a ticket
+# records and the study compares (prune --pretraining, study --robust), and whether it is robust.
 PRETRAINING_OF = {"none": "natural", "pgd": "pgd", "smoothing": "smoothing"}
+ROBUST_KINDS = tuple(PRETRAINING_OF)
+PRETRAININGS = tuple(PRETRAINING_OF.values())
+IS_ROBUST = {name: kind != "none" for kind, name in PRETRAINING_OF.items()}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,48 @@
+"""Each option default is declared once, on the options dataclass: every subcommand's parser
+default for a same-named field equals the dataclass's (a retyped default drifts silently)."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from edge_transfer.cli.main import build_parser
+
+# subcommand -> (options class, the positional arguments it needs to parse)
+COMMANDS = {
+    "adapt": ("edge_transfer.adapt:AdaptOptions", ["T"]),
+    "bench": ("edge_transfer.bench:BenchOptions", []),
+    "export": ("edge_transfer.export:ExportOptions", ["T", "--output", "O"]),
+    "quantize": ("edge_transfer.quantize:QuantizeOptions", ["T", "--output", "O"]),
+    "study": ("edge_transfer.study:StudyOptions", []),
+    "demo": ("edge_transfer.demo:DemoOptions", []),
+    "prune": ("edge_transfer.prune:PruneOptions", ["--arch", "resnet18", "--output", "O"]),
+}
+
+
+def _normalise(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_normalise(v) for v in value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_parser_defaults_are_the_dataclass_defaults(command):
+    import importlib
+
+    from edge_transfer.cli._args import defaults
+
+    target, positional = COMMANDS[command]
+    module, name = target.split(":")
+    options_cls = getattr(importlib.import_module(module), name)
+    args = build_parser().parse_args([command, *positional])
+    declared = defaults(options_cls)
+    given = {a.lstrip("-").replace("-", "_") for a in positional if a.startswith("--")}
+    compared = [f.name for f in dataclasses.fields(options_cls)
+                if f.name in declared and hasattr(args, f.name) and f.name not in given]
+    assert compared, "no field shared with the parser"
+    differing = {n: (getattr(args, n), declared[n]) for n in compared
+                 if _normalise(getattr(args, n)) != _normalise(declared[n])}
+    assert not differing, f"{command}: parser default != {name} default for {differing}"
