@@ -24,9 +24,10 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser) -> None:
+    from ..bench import SCENARIOS
     from ..bench import BenchOptions as B
 
-    d = {f.name: f.default for f in B.__dataclass_fields__.values()}
+    d = _args.defaults(B)
     parser.add_argument("paths", type=Path, nargs="*", metavar="PATH",
                         help="export folder, INT8 folder (edge-transfer quantize), ticket folder or .onnx file; none: resnet50 "
                              "OMP 0/0.8/0.9/0.95, FP32 and INT8 (untrained)")
@@ -37,7 +38,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--batch-size", type=_int_list, default=d["batch_sizes"],
                    help=f"comma-separated batch sizes (default {','.join(map(str, d['batch_sizes']))})")
     g.add_argument("--cores", type=_args.positive_int, help="cores for every engine (default: all physical cores)")
-    g.add_argument("--scenario", choices=("sync", "async"), default="sync", help="one request at a time, or --streams concurrent")
+    g.add_argument("--scenario", choices=SCENARIOS, default=d["scenario"], help="one request at a time, or --streams concurrent")
     g.add_argument("--streams", type=_args.positive_int, help="concurrent requests in async (default: cores)")
     g.add_argument("--baseline", default="dense", help="'dense' (each export's dense/) or a PATH used for every target")
     g.add_argument("--input-shape", type=_shape, help="CxHxW for graphs with dynamic dims")
@@ -54,7 +55,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--allow-mismatch", action="store_true", help="exit 0 even if an engine's outputs are off")
     g.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     g.add_argument("--native-check", action="store_true", help="also run DeepSparse's Engine.benchmark to check this harness")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=d["seed"])
     g = parser.add_argument_group("output")
     g.add_argument("--json", type=Path, metavar="OUT.json")
     g.add_argument("--csv", type=Path, metavar="OUT.csv")

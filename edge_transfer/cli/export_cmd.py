@@ -8,17 +8,21 @@ from . import _args
 
 
 def add_arguments(parser) -> None:
+    from ..export import OPSETS, ExportOptions
+
+    d = _args.defaults(ExportOptions)
     parser.add_argument("ticket", type=Path, help="ticket folder from `edge-transfer prune`")
     parser.add_argument("--output", type=Path, required=True, help="export folder to create")
     g = parser.add_argument_group("graph")
-    g.add_argument("--batch-size", type=_args.batch_size_or_dynamic, default=None, metavar="N|dynamic",
+    g.add_argument("--batch-size", type=_args.batch_size_or_dynamic, default=d["batch_size"], metavar="N|dynamic",
                    help="static batch size, or 'dynamic' (default)")
-    g.add_argument("--opset", type=int, default=13, help="ONNX opset (11-17, default 13)")
+    g.add_argument("--opset", type=int, default=d["opset"],
+                   help=f"ONNX opset ({OPSETS.start}-{OPSETS.stop - 1}, default {d['opset']})")
     g.add_argument("--with-dense", action="store_true", help="also export the dense baseline to OUTPUT/dense/")
     g = parser.add_argument_group("validation")
-    g.add_argument("--validate-engines", type=_args.name_list, default=("onnxruntime", "deepsparse"),
-                   help="engines compared with PyTorch (default onnxruntime,deepsparse)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the validation inputs (default 0)")
+    g.add_argument("--validate-engines", type=_args.name_list, default=d["validate_engines"],
+                   help=f"engines compared with PyTorch (default {','.join(d['validate_engines'])})")
+    g.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the validation inputs (default {d['seed']})")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
@@ -46,19 +50,10 @@ def run(args) -> int:
     from ..fileio import read_json
     from ..formats import DENSE_DIR, MANIFEST_FILE
 
-    opts = ExportOptions(
-        ticket=args.ticket,
-        output=args.output,
-        batch_size=args.batch_size,
-        opset=args.opset,
-        with_dense=args.with_dense,
-        validate_engines=args.validate_engines,
-        seed=args.seed,
-        force=args.force,
-    )
+    opts = _args.options_from(ExportOptions, args)
     result = export_ticket(opts, log=print)
     print_validation(result.manifest)
     if args.with_dense:
         print_validation(read_json(result.path / DENSE_DIR / MANIFEST_FILE))
-    print(f"wrote {result.path}/ (model.onnx, backbone.onnx, manifest.json{', dense/' if args.with_dense else ''})")
+    print(f"wrote {result.path}/ (model.onnx, backbone.onnx, {MANIFEST_FILE}{', dense/' if args.with_dense else ''})")
     return 0
