@@ -127,25 +127,6 @@ def _check_output(opts: AdaptOptions) -> None:
                                 "--force to start over, or choose another --output")
 
 
-def _fresh_statistics(opts: AdaptOptions, workdir: Path, norm, log) -> tuple[Path, dict]:
-    """The source to export: a ticket re-calibrated on the task (see module doc), or the
-    source itself when it is an export folder or ``keep_bn_stats`` is set."""
-    from ..batchnorm import recalibrated_ticket
-    from ..ticket import META_FILE
-
-    source = Path(opts.source)
-    if not (source / META_FILE).is_file():
-        return source, {"recalibrated": False, "reason": "an export folder: its statistics are part of the graph"}
-    if opts.keep_bn_stats:
-        return source, {"recalibrated": False, "reason": "--keep-bn-stats"}
-    out = workdir / "recalibrated" / source.resolve().name
-    record = recalibrated_ticket(source, opts.data, out, val=opts.val, limit=opts.train_limit,
-                                 with_dense=opts.compare_dense, batch_size=opts.batch_size, seed=opts.seed, norm=norm)
-    log(f"BatchNorm statistics re-estimated on {record['images']} training images"
-        + (" (ticket and dense baseline)" if opts.compare_dense else ""))
-    return out, record
-
-
 def _extract(learner, dataset, preprocess, batch_size: int):
     import numpy as np
 
@@ -228,7 +209,10 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     from ..metrics import accuracy
     from .learner import OnlineLearner
     from .loop import run_epoch
+    from .probe import probe_record
     from .report import write_reports
+    from .source import fresh_statistics, source_input_size
+    from .summary import summarise
 
     opts.validate()
     _check_output(opts)
@@ -237,9 +221,9 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     with pinned(opts.cores) as core, _one_torch_thread(), tempfile.TemporaryDirectory(prefix="edge-transfer-adapt-") as tmp:
         norm = None
         if opts.dataset_stats:
-            norm = dataset_stats(task.train, _source_input_size(opts.source))
+            norm = dataset_stats(task.train, source_input_size(opts.source))
             log(f"dataset stats: mean {np.round(norm[0], 4).tolist()} std {np.round(norm[1], 4).tolist()}")
-        source, batchnorm = _fresh_statistics(opts, Path(tmp), norm, log)
+        source, batchnorm = fresh_statistics(opts, Path(tmp), norm, log)
         folder = ensure_export(source, Path(tmp), opts.compare_dense, log)
         manifests = {"sparse": read_manifest(folder)}
         if opts.compare_dense:
@@ -279,7 +263,8 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
             log(f"resuming {checkpoint_path} after epoch {start_epoch}")
         Path(opts.output).mkdir(parents=True, exist_ok=True)
         if opts.fits_probe:
-            records = [_fit_probe(v, val_labels, task.num_classes, opts.seed, log) for v in variants]
+            records = [probe_record(v.name, v.learner, v.train_features, v.train_labels, v.val_features, val_labels,
+                                    task.num_classes, opts.seed, log) for v in variants]
             variants[0].learner.save(checkpoint_path, {
                 "epoch": 1, "settings": opts.resume_settings(), "records": records,
                 "variants": {v.name: v.learner.state() for v in variants[1:]}})
@@ -311,7 +296,7 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         if opts.compare_dense:
             x = np.random.default_rng(0).standard_normal((opts.batch_size, *input_size), dtype=np.float32)
             bench = _backbone_speedup(variants[0].compiled, variants[1].compiled, [x])
-    summary = _summary(records, bench, task, opts)
+    summary = summarise(records, bench, task, opts.epochs)
     summary["batchnorm"] = batchnorm
     payload = {
         "schema": ADAPT_SCHEMA,
@@ -328,70 +313,3 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     write_json(Path(opts.output) / RESULTS_FILE, payload)
     write_reports(Path(opts.output), payload)
     return AdaptResult(Path(opts.output), summary, records, payload)
-
-
-def _source_input_size(source: Path) -> tuple:
-    from ..export.resolve import read_manifest
-    from ..ticket import META_FILE, load_ticket_meta
-
-    if (Path(source) / META_FILE).is_file():
-        return tuple(load_ticket_meta(Path(source))["input_size"])
-    return tuple(read_manifest(Path(source))["input_size"])
-
-
-def _fit_probe(v: _Variant, val_labels, num_classes: int, seed: int, log) -> dict:
-    """Linear evaluation: the converged probe on the cached training features, as this
-    variant's head; one record in the per-epoch format, with the fit's evidence."""
-    from ..metrics import accuracy
-    from .probe import fit_probe
-
-    fit = fit_probe(v.train_features, v.train_labels, num_classes, seed)
-    v.learner.load_probe(fit)
-    acc = accuracy(v.learner.predict_features(v.val_features), val_labels, num_classes)
-    n = len(v.train_labels)
-    log(f"{v.name:6s} L-BFGS probe: C {fit.C:g}, final train loss {fit.train_loss:.4f}"
-        f"{'' if fit.converged else ' (NOT converged)'} in {fit.iterations} iterations, {fit.seconds:.1f}s; "
-        f"val top-1 {acc['top1']:.3f}")
-    return {"epoch": 1, "variant": v.name, "lr": 0.0, "images": n, "wall_s": fit.seconds, "data_s": 0.0,
-            "backbone_s": 0.0, "head_s": fit.seconds, "hidden_s": 0.0, "train_loss": fit.train_loss,
-            "images_per_sec": n / fit.seconds if fit.seconds else 0.0, "probe": fit.to_dict(),
-            "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"]}
-
-
-def _summary(records: list[dict], bench: dict, task, opts: AdaptOptions) -> dict:
-    def of(name):
-        return [r for r in records if r["variant"] == name]
-
-    sparse = of("sparse")
-    if not sparse:
-        raise OptionError(f"nothing to do: the saved run already finished {opts.epochs} epochs; raise --epochs to continue")
-    out = {
-        "epochs_run": len(sparse),
-        "epoch_seconds_median": statistics.median(r["wall_s"] for r in sparse),
-        "images_per_sec_median": statistics.median(r["images_per_sec"] for r in sparse),
-        "hidden_fraction": sum(r["hidden_s"] for r in sparse) / max(sum(r["wall_s"] for r in sparse), 1e-12),
-        "val_top1": sparse[-1]["val_top1"],
-        "val_mean_class_acc": sparse[-1]["val_mean_class_acc"],
-        "unreadable_images": len(task.train.unreadable | task.val.unreadable),
-        "train_loss": sparse[-1]["train_loss"],
-    }
-    if "probe" in sparse[-1]:
-        out["probe"] = sparse[-1]["probe"]
-    dense = of("dense")
-    if dense and "probe" in dense[-1]:  # one fit each: there is no epoch to time
-        out.update({"dense_val_top1": dense[-1]["val_top1"], "dense_val_mean_class_acc": dense[-1]["val_mean_class_acc"],
-                    "dense_probe": dense[-1]["probe"], **bench})
-    elif dense:
-        ratios = [d["wall_s"] / s["wall_s"] for s, d in zip(sparse, dense)]
-        out.update({
-            "dense_epoch_seconds_median": statistics.median(r["wall_s"] for r in dense),
-            "epoch_speedup": statistics.median(ratios),
-            "epoch_speedup_min": min(ratios),
-            "epoch_speedup_max": max(ratios),
-            "dense_val_top1": dense[-1]["val_top1"],
-            "dense_val_mean_class_acc": dense[-1]["val_mean_class_acc"],
-            **bench,
-        })
-        if bench:
-            out["epoch_vs_backbone_speedup"] = out["epoch_speedup"] / bench["backbone_speedup"]
-    return out

@@ -1,0 +1,35 @@
+"""Opening adapt's source: a ticket gets fresh BatchNorm statistics on the task first (the
+backbone runs frozen in eval mode, so stale statistics would be baked into every feature)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def fresh_statistics(opts, workdir: Path, norm, log) -> tuple[Path, dict]:
+    """The source to export: a ticket re-calibrated on the task (see module doc), or the
+    source itself when it is an export folder or ``keep_bn_stats`` is set."""
+    from ..batchnorm import recalibrated_ticket
+    from ..formats import is_ticket
+
+    source = Path(opts.source)
+    if not is_ticket(source):
+        return source, {"recalibrated": False, "reason": "an export folder: its statistics are part of the graph"}
+    if opts.keep_bn_stats:
+        return source, {"recalibrated": False, "reason": "--keep-bn-stats"}
+    out = workdir / "recalibrated" / source.resolve().name
+    record = recalibrated_ticket(source, opts.data, out, val=opts.val, limit=opts.train_limit,
+                                 with_dense=opts.compare_dense, batch_size=opts.batch_size, seed=opts.seed, norm=norm)
+    log(f"BatchNorm statistics re-estimated on {record['images']} training images"
+        + (" (ticket and dense baseline)" if opts.compare_dense else ""))
+    return out, record
+
+
+def source_input_size(source: Path) -> tuple:
+    from ..export.resolve import read_manifest
+    from ..formats import is_ticket
+    from ..ticket import load_ticket_meta
+
+    if is_ticket(source):
+        return tuple(load_ticket_meta(Path(source))["input_size"])
+    return tuple(read_manifest(Path(source))["input_size"])
