@@ -143,3 +143,40 @@ def test_atomic_writes_use_the_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "t").stat().st_mode) == 0o755
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in (tmp_path / "t").iterdir())
+
+
+def test_method_registry_declares_its_capabilities():
+    """Contract over every registered scheme (not a hand list): capabilities are declared on
+    the registry entry (the next test holds the deterministic ones to it)."""
+    from edge_transfer.prune._registry import get_method, list_methods
+
+    names = list_methods()
+    assert {"omp", "imp", "aimp", "lmp", "gmp"} <= set(names)
+    for name in names:
+        m = get_method(name)
+        assert m.draws_on in ("source", "target") and isinstance(m.deterministic, bool), name
+        assert not (m.deterministic and m.trains), f"{name}: a training scheme depends on its seed"
+    assert get_method("lmp").draws_on == "target" and get_method("omp").deterministic
+
+
+def _deterministic_methods():
+    from edge_transfer.prune._registry import get_method, list_methods
+
+    return [n for n in list_methods() if get_method(n).deterministic]
+
+
+@pytest.mark.parametrize("name", _deterministic_methods())
+def test_deterministic_schemes_ignore_the_seed(tmp_path, name):
+    from safetensors.torch import load_file
+
+    from edge_transfer.backbones import create_backbone
+
+    torch.manual_seed(0)
+    torch.save(create_backbone("resnet18-cifar", num_classes=10).state_dict(), tmp_path / "src.pt")
+    masks = []
+    for seed in (0, 1):  # the same weights, another draw seed
+        out = tmp_path / f"s{seed}"
+        draw_ticket(PruneOptions(arch="resnet18-cifar", output=out, method=name, sparsity=0.9, scope="layer", seed=seed,
+                                 checkpoint=tmp_path / "src.pt"))
+        masks.append(load_file(str(out / "masks.safetensors")))
+    assert masks[0].keys() == masks[1].keys() and all(torch.equal(masks[0][k], masks[1][k]) for k in masks[0])

@@ -27,7 +27,8 @@ PRETRAINING = (*PRETRAININGS, "unknown")
 DEFAULT_PRUNE_RATIO_PER_ROUND = 0.2
 
 
-@register_method("omp", trains=False, summary="one-shot magnitude pruning of the source weights", takes_blocks=True)
+@register_method("omp", trains=False, summary="one-shot magnitude pruning of the source weights", takes_blocks=True,
+                 deterministic=True)
 def _omp(ctx: DrawContext, targets: list):
     """One-shot magnitude pruning (scheme 1 of the robust-tickets paper)."""
     for target in targets:

@@ -41,15 +41,20 @@ class Method:
     summary: str
     shares_trajectory: bool = False  # one run reaches every target in turn (imp, aimp)
     takes_blocks: bool = False  # honours --block: prunes whole 1xB blocks along input channels (omp, imp, aimp)
+    draws_on: str = "source"  # the task whose images a training scheme draws on: source, or target (lmp's masks)
+    deterministic: bool = False  # the same checkpoint always gives the same ticket (no seed enters)
 
 
 _METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, trains: bool, summary: str, shares_trajectory: bool = False,
-                    takes_blocks: bool = False):
+                    takes_blocks: bool = False, draws_on: str = "source", deterministic: bool = False):
+    if draws_on not in ("source", "target"):
+        raise ValueError(f"draws_on must be 'source' or 'target', got {draws_on!r}")
+
     def wrap(fn):
-        _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory, takes_blocks)
+        _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory, takes_blocks, draws_on, deterministic)
         return fn
 
     return wrap

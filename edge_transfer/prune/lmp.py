@@ -62,7 +62,7 @@ def _scored_module(ctx: DrawContext, scores: dict, sparsity: float):
     return _Scored()
 
 
-@register_method("lmp", trains=True, summary="learnable mask (robust-tickets eq. 2): top-k scores, straight-through")
+@register_method("lmp", trains=True, draws_on="target", summary="learnable mask (robust-tickets eq. 2): top-k scores, straight-through")
 def _lmp(ctx: DrawContext, targets: list):
     import torch
 

@@ -208,8 +208,9 @@ def _draw(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: i
     from ..ticket import META_FILE
 
     folder = work / "tickets" / pretraining / f"source{seed}"
+    scheme = get_method("omp" if method == "dense" else method)  # the dense baseline is OMP at sparsity 0
     targets = (0.0,) if method == "dense" else tuple(sorted(opts.sparsities))
-    shared = method != "dense" and get_method(method).shares_trajectory
+    shared = method != "dense" and scheme.shares_trajectory
     # imp/aimp's rounds depend on every requested sparsity: name the trajectory, draw it whole
     stem = f"{method}[{','.join(f'{s:g}' for s in targets)}]" if shared else method
     outputs = {s: folder / f"{stem}-{s:g}" for s in targets}
@@ -217,8 +218,8 @@ def _draw(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: i
     if shared and todo:
         todo = outputs
     if todo:
-        data = opts.target if method == "lmp" else opts.source
-        prune = PruneOptions(arch=opts.arch, output=Path("unused"), method="omp" if method == "dense" else method,
+        data = opts.target if scheme.draws_on == "target" else opts.source
+        prune = PruneOptions(arch=opts.arch, output=Path("unused"), method=scheme.name,
                              scope=opts.scope, checkpoint=ckpt, pretraining=pretraining, seed=seed,
                              train=_train(opts, data, opts.draw_epochs, seed, limit=opts.draw_limit),
                              robust=_robustness(opts, "pgd"),
