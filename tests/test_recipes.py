@@ -13,8 +13,8 @@ import torch.nn as nn
 from edge_transfer.errors import OptionError, RecipeError
 from edge_transfer.prune import PruneOptions
 from edge_transfer.prune._registry import DrawContext, get_method
-from edge_transfer.prune.recipes import (RECIPE_DIR, RECIPE_METHODS, check_recipe_options, resolve_recipe,
-                                         validate_recipe)
+from edge_transfer.prune.recipe_training import check_recipe_options, validate_recipe
+from edge_transfer.prune.recipes import RECIPE_DIR, RECIPE_METHODS, resolve_recipe
 from edge_transfer.train import TrainData, TrainSettings
 
 TARGETS = [0.5, 0.8]

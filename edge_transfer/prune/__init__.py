@@ -4,7 +4,7 @@ the folder.
 Entry points: ``draw_ticket(PruneOptions) -> PruneResult`` and, for several sparsities
 from one run (imp/aimp share their pruning trajectory), ``draw_tickets(opts, {s: path})``.
 Schemes live in the registry of ``_registry.py``: omp (here), imp/aimp (iterative.py),
-lmp (lmp.py), gmp/acdc/woodfisher/rigl (recipes.py, sparseml recipes).
+lmp (lmp.py), gmp/acdc/woodfisher/rigl (sparseml recipes: recipes.py reads them, recipe_training.py runs them).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _omp(ctx: DrawContext, targets: list):
         yield Drawn(target, magnitude_masks(ctx.weights, target, ctx.opts.scope, ctx.opts.block))
 
 
-from . import iterative, lmp, recipes  # noqa: E402,F401  (register imp/aimp, lmp, recipe schemes)
+from . import iterative, lmp, recipe_training, recipes  # noqa: E402,F401  (register imp/aimp, lmp, recipe schemes)
 
 METHODS = list_methods()
 
@@ -102,7 +102,7 @@ class PruneOptions:
             raise OptionError(f"--recipe drives a sparseml scheme; use it with --method {' or '.join(recipes.RECIPE_METHODS)}")
         self.train.validate(needs_data=method.trains and self.mask_from is None)
         if self.method in recipes.RECIPE_METHODS and self.mask_from is None:
-            recipes.check_recipe_options(self)  # a broken recipe fails before any data or model is loaded
+            recipe_training.check_recipe_options(self)  # a broken recipe fails before any data or model is loaded
 
     def per_round_ratio(self, final: float) -> float:
         if self.rounds is not None:
