@@ -115,7 +115,7 @@ def test_gate_failure_writes_nothing(trained_ticket, tmp_path, monkeypatch):
         return {"evaluated": True, "data": images.spec, "images": 500, "top1_agreement": 0.9,
                 "fp32_top1": 0.9, "int8_top1": 0.85, "change_points": -5.0}
 
-    monkeypatch.setattr(stage, "_accuracy", losing)
+    monkeypatch.setattr(stage, "int8_accuracy", losing)
     out = tmp_path / "q"
     with pytest.raises(OptionError, match="--max-drop"):
         quantize(QuantizeOptions(source=trained_ticket, output=out, calibration=SOURCE_TASK, samples=16, with_dense=False,

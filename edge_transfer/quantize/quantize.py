@@ -20,8 +20,8 @@ from typing import Callable
 
 from ..errors import OnnxModelError, OptionError, ParityError, SparsityLossError, TicketError
 from ..formats import MANIFEST_FILE, TICKET_FILE, is_ticket
+from .images import RANDOM_CALIBRATION, CalibrationImages, accuracy_drop, int8_accuracy
 
-RANDOM_CALIBRATION = "random"  # seeded Gaussian inputs: speed-only INT8 peers (bench), no accuracy
 # ||engine - fake-quant torch|| / ||torch|| (relative RMS error). Not the max element: the
 # engines accumulate in exact int32 and PyTorch in float32, so activations near a rounding
 # tie land one uint8 step apart and the flips compound through the layers. Measured: 4e-3 to
@@ -120,48 +120,7 @@ def resolve_ticket(source: Path) -> tuple[Path, Path | None]:
                       "give one made by `edge-transfer prune` or `edge-transfer export`")
 
 
-class _Images:
-    """Calibration and held-out images, normalised the way the ticket expects."""
-
-    def __init__(self, spec: str, input_size, mean, std, samples: int, seed: int):
-        import torch
-
-        self.spec, self.samples = spec, samples
-        self._mean = torch.tensor(mean).view(1, -1, 1, 1)
-        self._std = torch.tensor(std).view(1, -1, 1, 1)
-        self.data = None
-        if spec == RANDOM_CALIBRATION:
-            gen = torch.Generator().manual_seed(seed)
-            self._calib = [torch.randn(min(32, samples - i), *input_size, generator=gen) for i in range(0, samples, 32)]
-            self._val = [(torch.randn(16, *input_size, generator=gen), None)]
-            return
-        from ..train import TrainSettings, load_train_data
-
-        try:
-            self.data = load_train_data(TrainSettings(data=spec, limit=samples, seed=seed), input_size)
-        except ValueError as exc:
-            if isinstance(exc, OptionError):
-                raise
-            raise OptionError(f"no readable image in {spec}; give a folder of class sub-folders with PNG/JPEG images") from None
-        self._calib = [self.normalise(x) for x, _ in self.data.train_batches(32, seed)]
-        if not self._calib:
-            raise OptionError(f"no readable image in {spec}; give a folder of class sub-folders with PNG/JPEG images")
-        self._val = None
-
-    def normalise(self, x):
-        return (x - self._mean) / self._std
-
-    def calibration(self):
-        return list(self._calib)
-
-    def held_out(self, batch_size: int = 64):
-        """(normalised x, labels or None) batches of the validation split."""
-        if self._val is not None:
-            return list(self._val)
-        return [(self.normalise(x), y) for x, y in self.data.val_batches(batch_size)]
-
-
-def _fake_quant_models(model, cfg, images: _Images):
+def _fake_quant_models(model, cfg, images: CalibrationImages):
     """(classifier, backbone) fake-quantized and calibrated on the same images."""
     from ..backbones import split_backbone
     from .fakequant import ActivationQuant, calibrate, copy_ranges, fake_quantize
@@ -212,7 +171,7 @@ def _parity(name: str, paths: dict, reference, x, engines) -> list:
     return records
 
 
-def _write_variant(folder: Path, classifier, backbone, model, ticket, images: _Images, engines, opts, variant: str,
+def _write_variant(folder: Path, classifier, backbone, model, ticket, images: CalibrationImages, engines, opts, variant: str,
                    log) -> dict:
     """Both graphs in both forms into ``folder``; returns files, parity and audit."""
     from ..fileio import sha256_file
@@ -242,38 +201,6 @@ def _write_variant(folder: Path, classifier, backbone, model, ticket, images: _I
     return {"files": files, "parity": parity, "audit": audit}
 
 
-def _accuracy(ticket, qdq_model: Path, images: _Images) -> dict:
-    """FP32 ticket (PyTorch) vs INT8 (ONNX Runtime on the QDQ form) on the held-out split."""
-    import numpy as np
-    import torch
-
-    from ..engines import get_engine
-
-    if images.data is None:
-        return {"evaluated": False, "reason": "random calibration inputs: speed only"}
-    held_out = images.held_out(64)
-    session = {}
-    fp32, int8, labels = [], [], []
-    for x, y in held_out:
-        b = len(x)
-        if b not in session:
-            session[b] = get_engine("onnxruntime").compile(qdq_model, b)
-        with torch.no_grad():
-            fp32.append(ticket.model(x).argmax(1).numpy())
-        int8.append(session[b].run([np.ascontiguousarray(x.numpy())])[0].argmax(1))
-        labels.append(y.numpy())
-    fp32, int8, labels = (np.concatenate(a) for a in (fp32, int8, labels))
-    out = {"evaluated": True, "images": int(len(labels)), "data": images.spec,
-           "top1_agreement": float((fp32 == int8).mean())}
-    if ticket.meta["num_classes"] == images.data.num_classes:
-        out.update(fp32_top1=float((fp32 == labels).mean()), int8_top1=float((int8 == labels).mean()))
-        out["change_points"] = 100 * (out["int8_top1"] - out["fp32_top1"])
-    else:
-        out["reason"] = (f"the ticket's head has {ticket.meta['num_classes']} classes, {images.spec} has "
-                         f"{images.data.num_classes}: agreement only")
-    return out
-
-
 def _check(record: dict, accuracy: dict, opts: QuantizeOptions, untrained: bool) -> None:
     lost = [a for a in record["audit"] if not a.passed]
     if lost:
@@ -292,12 +219,6 @@ def _check(record: dict, accuracy: dict, opts: QuantizeOptions, untrained: bool)
                           "calibrate on more --samples, add --qat-epochs, or raise --max-drop")
 
 
-def accuracy_drop(accuracy: dict) -> float | None:
-    """Points lost by INT8 (positive = worse); None where no labelled accuracy exists."""
-    change = accuracy.get("change_points")
-    return None if change is None else -change
-
-
 def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None) -> QuantizeResult:
     from .. import __version__
     from ..backbones import get_backbone_cfg
@@ -312,7 +233,7 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
     ticket = load_ticket(ticket_path)
     cfg = get_backbone_cfg(ticket.arch)
     input_size = tuple(ticket.meta["input_size"])
-    images = _Images(opts.calibration, input_size, ticket.meta["mean"], ticket.meta["std"], opts.samples, opts.seed)
+    images = CalibrationImages(opts.calibration, input_size, ticket.meta["mean"], ticket.meta["std"], opts.samples, opts.seed)
     engines = [get_engine(n) for n in opts.validate_engines]
     untrained = bool(ticket.meta.get("untrained"))
     start = time.perf_counter()
@@ -328,7 +249,7 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
         for variant, model, cls_q, bb_q in variants:
             folder = tmp / "dense" if variant == "dense" else tmp
             record = _write_variant(folder, cls_q, bb_q, model, ticket, images, engines, opts, variant, log)
-            accuracy = _accuracy(ticket, folder / FORM_FILES["qdq"]["model"], images) if variant == "ticket" else None
+            accuracy = int8_accuracy(ticket, folder / FORM_FILES["qdq"]["model"], images) if variant == "ticket" else None
             _check(record, accuracy or {}, opts, untrained)
             manifests[variant] = {
                 "schema": EXPORT_SCHEMA,
