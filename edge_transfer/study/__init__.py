@@ -162,11 +162,12 @@ def _pretrained(opts: StudyOptions, pretraining: str, seed: int, log) -> tuple[P
     """The source checkpoint for ``pretraining`` and source seed ``seed``, trained once per
     content hash."""
     from ..fileio import read_json
-    from ..pretrain import PretrainOptions, pretrain, sidecar
+    from ..pretrain import PretrainOptions, default_train_settings, pretrain, sidecar
 
+    schedule = default_train_settings()  # pretrain's own learning rate and weight decay
     p = PretrainOptions(arch=opts.arch, output=Path("unused"),
-                        train=_train(opts, opts.source, opts.pretrain_epochs, seed, lr=0.05, wd=5e-4,
-                                     limit=opts.source_limit),
+                        train=_train(opts, opts.source, opts.pretrain_epochs, seed, lr=schedule.lr,
+                                     wd=schedule.weight_decay, limit=opts.source_limit),
                         robust=_robustness(opts, pretraining))
     key = _digest({"arch": p.arch, "train": {k: v for k, v in p.train.to_dict().items() if k != "progress"},
                    "robust": p.robust.to_dict(), "eval": p.eval_pgd_steps})
