@@ -171,9 +171,8 @@ def _backbone_speedup(sparse, dense, inputs, rounds: int = 7) -> dict:
 
 def _torch_backbone(manifest: dict, variant: str):
     """The backbone as an nn.Module builder, for the torch engine (None if the ticket moved)."""
-    from ..ticket import ModuleFactory
-
     from ..formats import is_ticket
+    from ..ticket import ModuleFactory
 
     ticket_path = manifest.get("ticket_path")
     if not ticket_path or not is_ticket(Path(ticket_path)):
