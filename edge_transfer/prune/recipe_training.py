@@ -18,7 +18,7 @@ from ..errors import OptionError, RecipeError
 from ..thirdparty import import_sparseml
 from ._registry import DrawContext, Drawn, register_method
 from .magnitude import masks_from_scores
-from .recipes import PRUNERS, Recipe, _check_names, _entries, _load, _read, resolve_recipe
+from .recipes import Recipe, method_of, resolve_recipe
 
 
 def build_modifiers(recipe: Recipe):
@@ -36,17 +36,10 @@ def validate_recipe(recipe: Path | str, method: str | None = None) -> str:
     pruning modifier (the one ``method`` drives, if given), fields sparseml accepts, for a
     nominal 10-epoch run. ``recipe``: a Path to a .yaml / .md file, or the YAML text itself.
     Returns the pruning modifier's name."""
-    probe = resolve_recipe(method or _method_of(recipe), recipe, target=0.5, epochs=10, scope="global",
+    probe = resolve_recipe(method or method_of(recipe), recipe, target=0.5, epochs=10, scope="global",
                            params=["probe.weight"])
     build_modifiers(probe)
     return probe.pruner
-
-
-def _method_of(recipe: Path | str) -> str:
-    """The scheme a recipe's pruning modifier belongs to (for validation without --method)."""
-    text, label = _read(recipe, None)
-    pruner = _check_names(_entries(_load(text, label), label), label, None)
-    return next(m for m, names in PRUNERS.items() if pruner in names)
 
 
 def check_recipe_options(opts) -> Recipe:

@@ -327,3 +327,10 @@ def resolve_recipe(method: str, recipe: Path | str | None, *, target: float, epo
     resolved = _sparseml_helpers().rewrite_recipe_yaml_string_with_classes(container)
     return Recipe(source=label, sha256=hashlib.sha256(text.encode()).hexdigest(), pruner=pruner, yaml=resolved,
                   modifiers=recorded, epochs=epochs, notes=notes)
+
+
+def method_of(recipe: Path | str) -> str:
+    """The scheme a recipe's pruning modifier belongs to (for validation without --method)."""
+    text, label = _read(recipe, None)
+    pruner = _check_names(_entries(_load(text, label), label), label, None)
+    return next(m for m, names in PRUNERS.items() if pruner in names)

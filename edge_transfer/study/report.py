@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .stats import MIN_SOURCE_SEEDS, holm, mean_ci, welch
+from .stats import MIN_SOURCE_SEEDS, excludes_zero, holm, mean_ci, welch
 
 ALPHA = 0.05
 
@@ -93,7 +93,7 @@ def verdict(gaps: list[dict], opts) -> list[str]:
             better = [g for g in cells if g["p_holm"] is not None and g["p_holm"] < ALPHA and g["diff"] > 0]
             worse = [g for g in cells if g["p_holm"] is not None and g["p_holm"] < ALPHA and g["diff"] < 0]
             if not better and not worse:
-                why = ("every 95% interval of the gap includes 0" if not any(_excludes_zero(g) for g in cells)
+                why = ("every 95% interval of the gap includes 0" if not any(excludes_zero(g["low"], g["high"]) for g in cells)
                        else f"no gap is significant after Holm's correction over the {robust} cells")
                 lines.append(f"{head}: no conclusion: {why} ({n} source seeds per arm; gap in points "
                              f"[95% CI]: {observed})")
@@ -109,10 +109,6 @@ def verdict(gaps: list[dict], opts) -> list[str]:
     if not lines:
         lines.append("no robust-vs-natural comparison in this study: --robust needs natural and pgd (or smoothing)")
     return lines
-
-
-def _excludes_zero(g: dict) -> bool:
-    return g["low"] is not None and (g["low"] > 0 or g["high"] < 0)
 
 
 def source_summary(payload: dict) -> dict:

@@ -37,9 +37,10 @@ class Gap:
     p: float | None  # two-sided Welch t-test
     p_holm: float | None = None
 
-    @property
-    def excludes_zero(self) -> bool:
-        return self.low is not None and (self.low > 0 or self.high < 0)
+
+def excludes_zero(low: float | None, high: float | None) -> bool:
+    """Whether an interval (None: there is none) lies wholly on one side of 0."""
+    return low is not None and (low > 0 or high < 0)
 
 
 def welch(a: list[float], b: list[float]) -> Gap:
