@@ -66,11 +66,11 @@ def main() -> int:
             q = quantize(QuantizeOptions(source=tuned.path, output=tmp / f"{tag}-int8", calibration=target,
                                          samples=args.samples, with_dense=False, progress=False))
             a = q.accuracy
-            zeros = q.manifest["validation"]["lost_zeros"] == 0
-            rows.append([tag, f"{ticket.meta['achieved_sparsity']:.1%}", f"{a['fp32_top1']:.2%}", f"{a['int8_top1']:.2%}",
+            zeros = q.manifest.validation["lost_zeros"] == 0
+            rows.append([tag, f"{ticket.meta.achieved_sparsity:.1%}", f"{a['fp32_top1']:.2%}", f"{a['int8_top1']:.2%}",
                          f"{a['change_points']:+.2f}", f"{a['top1_agreement']:.2%}", a["images"],
                          "yes" if zeros else "NO"])
-            records.append({"ticket": tag, "sparsity": ticket.meta["achieved_sparsity"], "finetune_top1": tuned.top1,
+            records.append({"ticket": tag, "sparsity": ticket.meta.achieved_sparsity, "finetune_top1": tuned.top1,
                             "accuracy": a, "int8_zeros_kept": zeros})
             log(text_table(HEADERS, rows[-1:]))
     system = system_info()

@@ -9,7 +9,7 @@ the ticket with them, and records it in the copy's ticket.json.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from pathlib import Path
 
 
@@ -37,10 +37,10 @@ def recalibrated_ticket(ticket_path: Path, data: str, output: Path, *, val: str 
     from .train import TrainSettings, load_train_data, pixel_model, recalibrate_batchnorm
 
     ticket = load_ticket(Path(ticket_path))
-    meta = copy.deepcopy(ticket.meta)
+    meta = ticket.meta
     settings = TrainSettings(data=data, val=val, epochs=1, seed=seed, limit=limit, augment=False)
-    train = load_train_data(settings, tuple(meta["input_size"]))
-    mean, std = norm or (tuple(meta["mean"]), tuple(meta["std"]))
+    train = load_train_data(settings, meta.input_size)
+    mean, std = norm or (meta.mean, meta.std)
     images = recalibrate_batchnorm(pixel_model(ticket.model, mean, std), train.train_batches(batch_size, seed))
     dense_values = load_file(str(ticket.path / DENSE_FILE))
     if with_dense:
@@ -49,7 +49,7 @@ def recalibrated_ticket(ticket_path: Path, data: str, output: Path, *, val: str 
         dense_values.update(_norm_buffers(dense))  # dense.safetensors overrides the ticket's state
     record = {"recalibrated": True, "data": data, "images": images, "dense_too": with_dense,
               "source_ticket": str(ticket_path)}
-    meta["batchnorm"] = record
+    meta = dataclasses.replace(meta, batchnorm=record)
     Path(output).mkdir(parents=True)
     save_ticket(Path(output), ticket.model.eval(), ticket.masks, dense_values, meta)
     return record

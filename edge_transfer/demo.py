@@ -96,7 +96,7 @@ class DemoOptions:
 class DemoResult:
     path: Path
     rows: list[dict] = field(default_factory=list)
-    metas: dict = field(default_factory=dict, repr=False)  # ticket tag -> ticket.json
+    metas: dict = field(default_factory=dict, repr=False)  # ticket tag -> TicketMeta
     sources: dict = field(default_factory=dict, repr=False)  # arch -> pretraining record
     bench: object | None = field(default=None, repr=False)  # BenchResult of the measured headline
     adapt: dict | None = field(default=None, repr=False)  # adapt.json of the online-learning run
@@ -144,19 +144,19 @@ def _draw_and_export(opts: DemoOptions, tmp: Path, sources: dict, log) -> tuple[
             log=log,
         )
         metas[tag] = ticket.meta
-        v = exported.manifest["validation"]
+        v = exported.manifest.validation
         rows.append(
             {
                 "ticket": tag,
                 "arch": arch,
                 "block": block,
                 "target_sparsity": sparsity,
-                "achieved_sparsity": ticket.meta["achieved_sparsity"],
-                "ideal_speedup": ticket.meta["totals"]["ideal_speedup"],
-                "gmacs_left": ticket.meta["totals"]["remaining_macs"] / 1e9,
+                "achieved_sparsity": ticket.meta.achieved_sparsity,
+                "ideal_speedup": ticket.meta.totals["ideal_speedup"],
+                "gmacs_left": ticket.meta.totals["remaining_macs"] / 1e9,
                 "max_rel_diff": {e: max(p["max_rel_diff"] for p in v["parity"] if p["engine"] == e) for e in opts.validate_engines},
                 "lost_zeros": v["lost_zeros"],
-                "untrained": ticket.meta["untrained"],
+                "untrained": ticket.meta.untrained,
             }
         )
     return rows, metas

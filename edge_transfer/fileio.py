@@ -95,6 +95,3 @@ def atomic_write_text(path: Path, text: str) -> None:
 def write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
-
-def read_json(path: Path):
-    return json.loads(Path(path).read_text())

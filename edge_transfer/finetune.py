@@ -14,16 +14,16 @@ bench and adapt consume it) plus finetune.json.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .errors import TicketError
+from .formats import FINETUNE_SCHEMA
 from .train import TrainSettings
 
-FINETUNE_SCHEMA = "edge-transfer.finetune/1"
 RESULTS_FILE = "finetune.json"
 
 
@@ -74,8 +74,8 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     tr = opts.train
     ticket = load_ticket(opts.ticket)
     meta = ticket.meta
-    cfg = get_backbone_cfg(meta["arch"])
-    input_size = tr.input_size(meta["input_size"])
+    cfg = get_backbone_cfg(meta.arch)
+    input_size = tr.input_size(meta.input_size)
     data = load_train_data(tr, input_size)
     model = ticket.model
     torch.manual_seed(tr.seed)
@@ -85,7 +85,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
         weights = {name: params[name] for name in ticket.masks}
     except KeyError as exc:
         raise TicketError(f"ticket {opts.ticket} masks {exc.args[0]}, which its model lacks; redraw the ticket") from None
-    net = pixel_model(model, tuple(meta["mean"]), tuple(meta["std"]))
+    net = pixel_model(model, meta.mean, meta.std)
     start, epochs = time.perf_counter(), []
     recalibrated = 0
     if not opts.keep_bn_stats:
@@ -113,10 +113,10 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
         "schema": FINETUNE_SCHEMA,
         "ticket": str(opts.ticket),
         "ticket_label": ticket.label,
-        "arch": meta["arch"],
-        "method": meta["method"],
-        "sparsity": meta["achieved_sparsity"],
-        "pretraining": meta["source"].get("pretraining"),
+        "arch": meta.arch,
+        "method": meta.method,
+        "sparsity": meta.achieved_sparsity,
+        "pretraining": meta.pretraining,
         "data": {"spec": data.name, "classes": data.classes, "train_images": data.train_images,
                  "val_images": data.val_images},
         "input_size": list(input_size),
@@ -140,13 +140,13 @@ def _write(opts: FinetuneOptions, model, ticket, record: dict, input_size, num_c
     from .fileio import atomic_output_dir, write_json
     from .ticket import DENSE_FILE, save_ticket
 
-    meta = copy.deepcopy(ticket.meta)
-    meta.update({"num_classes": num_classes, "input_size": list(input_size),
-                 "finetuned": {k: record[k] for k in ("data", "train", "val_top1", "val_mean_class_acc")},
-                 "batchnorm": {**record["batchnorm"], "data": record["data"]["spec"], "then_trained": True},
-                 # pruned weights have no fine-tuned values: the dense baseline keeps their source
-                 # values, which is right for speed comparisons and not an accuracy baseline
-                 "dense_baseline": "source values of the pruned tensors (speed comparison only)"})
+    meta = dataclasses.replace(
+        ticket.meta, num_classes=num_classes, input_size=tuple(input_size),
+        finetuned={k: record[k] for k in ("data", "train", "val_top1", "val_mean_class_acc")},
+        batchnorm={**record["batchnorm"], "data": record["data"]["spec"], "then_trained": True},
+        # pruned weights have no fine-tuned values: the dense baseline keeps their source
+        # values, which is right for speed comparisons and not an accuracy baseline
+        dense_baseline="source values of the pruned tensors (speed comparison only)")
     dense_values = load_file(str(ticket.path / DENSE_FILE))
     with atomic_output_dir(opts.output, opts.force) as tmp:
         save_ticket(tmp, model.eval(), ticket.masks, dense_values, meta)

@@ -1,14 +1,40 @@
-"""Artifact file names and how a folder is recognised, in one place: a ticket folder holds
-``ticket.json`` (``edge-transfer prune``), an export folder ``manifest.json``
-(``edge-transfer export`` / ``quantize``), with its dense baseline under ``dense/``."""
+"""Artifact formats, in one place: file names, how a folder is recognised, and the typed
+records that every stage reads and writes.
+
+    ticket folder   ticket.json    TicketMeta      (``edge-transfer prune`` / ``finetune``)
+    export folder   manifest.json  ExportManifest  (``edge-transfer export`` / ``quantize``),
+                    with its dense baseline under ``dense/``
+
+``from_json`` checks the schema tag and the required fields and raises the stage's typed
+error, which says what to do; ``to_json`` gives the record in its written key order.
+Previous schema versions are read: fields they lack take their defaults.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
+
+from .errors import EdgeTransferError, OnnxModelError, TicketError
 
 TICKET_FILE = "ticket.json"
 MANIFEST_FILE = "manifest.json"
 DENSE_DIR = "dense"
+
+TICKET_SCHEMA = "edge-transfer.ticket/2"  # /2: finetune's keys declared (were added under /1)
+EXPORT_SCHEMA = "edge-transfer.export/2"  # /2: precision, forms, quantization, dense always present
+# the other records each stage writes
+ADAPT_SCHEMA = "edge-transfer.adapt/1"
+BENCH_SCHEMA = "edge-transfer.bench/1"
+FINETUNE_SCHEMA = "edge-transfer.finetune/1"
+HEAD_SCHEMA = "edge-transfer.head/2"  # /2: running feature statistics
+PRETRAIN_SCHEMA = "edge-transfer.pretrain/1"
+STUDY_SCHEMA = "edge-transfer.study/2"
+
+UNTRAINED_LABEL = "untrained weights: speed only"
 
 
 def is_ticket(folder) -> bool:
@@ -17,3 +43,228 @@ def is_ticket(folder) -> bool:
 
 def is_export(folder) -> bool:
     return (Path(folder) / MANIFEST_FILE).is_file()
+
+
+def read_json_file(path: Path, error: type[EdgeTransferError], fix: str):
+    """The parsed JSON at ``path``; an unreadable or invalid file raises ``error`` naming ``fix``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise error(f"{path} not found; {fix}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path} is not readable JSON ({getattr(exc, 'msg', exc)}); {fix}") from None
+
+
+def read_record(path: Path, schemas: tuple[str, ...], error: type[EdgeTransferError], fix: str) -> dict:
+    """A JSON object at ``path`` whose ``schema`` is one of ``schemas``."""
+    data = read_json_file(path, error, fix)
+    if not isinstance(data, dict) or data.get("schema") not in schemas:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise error(f"{path} has schema {found!r}, expected {schemas[0]!r}; {fix}")
+    return data
+
+
+class _Record:
+    """Shared by the typed records: required fields checked by type, unknown keys kept."""
+
+    SCHEMAS: ClassVar[tuple[str, ...]]
+    ERROR: ClassVar[type[EdgeTransferError]]
+    FIX: ClassVar[str]
+    REQUIRED: ClassVar[dict[str, type | tuple[type, ...]]]
+
+    @classmethod
+    def from_json(cls, data, where: str = "record"):
+        if not isinstance(data, dict):
+            raise cls.ERROR(f"{where} is a JSON {type(data).__name__}, not an object; {cls.FIX}")
+        if data.get("schema") not in cls.SCHEMAS:
+            raise cls.ERROR(f"{where} has schema {data.get('schema')!r}, expected {cls.SCHEMAS[0]!r}; {cls.FIX}")
+        for name, kind in cls.REQUIRED.items():
+            if name not in data:
+                raise cls.ERROR(f"{where} lacks {name!r}; {cls.FIX}")
+            value = data[name]
+            if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+                raise cls.ERROR(f"{where} has {name} = {value!r}, not a {_names(kind)}; {cls.FIX}")
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        record = cls(**known, extra={k: v for k, v in data.items() if k not in names})
+        record._check(where)
+        return dataclasses.replace(record, schema=cls.SCHEMAS[0])
+
+    @classmethod
+    def read(cls, path: Path):
+        path = Path(path)
+        return cls.from_json(read_json_file(path, cls.ERROR, cls.FIX), str(path))
+
+    def _check(self, where: str) -> None:
+        pass
+
+    def to_json(self, without: tuple[str, ...] = ()) -> dict:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        out.update(self.extra)
+        return {k: _plain(v) for k, v in out.items() if k not in without}
+
+    def write(self, path: Path) -> None:
+        from .fileio import write_json
+
+        write_json(Path(path), self.to_json())
+
+
+def _as_tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _names(kind) -> str:
+    return " or ".join(k.__name__ for k in _as_tuple(kind))
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _shape(value, where: str, name: str, error, fix: str, kind=(int, float)) -> tuple:
+    if (not isinstance(value, (list, tuple)) or len(value) != 3
+            or not all(isinstance(v, kind) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise error(f"{where} has {name} = {value!r}, not three positive numbers; {fix}")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class TicketMeta(_Record):
+    """``ticket.json``: what was pruned, how, from which source, and each layer's counts."""
+
+    SCHEMAS: ClassVar = (TICKET_SCHEMA, "edge-transfer.ticket/1")
+    ERROR: ClassVar = TicketError
+    FIX: ClassVar = "redraw the ticket with `edge-transfer prune`"
+    REQUIRED: ClassVar = {"arch": str, "method": str, "num_classes": int, "achieved_sparsity": (int, float),
+                          "input_size": list, "mean": list, "std": list}
+
+    schema: str
+    arch: str
+    method: str
+    method_params: dict = field(default_factory=dict)
+    target_sparsity: float | None = None
+    achieved_sparsity: float = 0.0
+    scope: str = "global"
+    block: int = 1  # tickets drawn before --block are unstructured
+    prune_first_conv: bool = False
+    num_classes: int = 0
+    input_size: tuple = ()
+    mean: tuple = ()
+    std: tuple = ()
+    source: dict = field(default_factory=dict)
+    robust: bool | None = None
+    untrained: bool = False
+    note: str | None = None
+    seed: int | None = None
+    data: dict | None = None
+    training: dict | None = None
+    # a drawn ticket's running statistics are whatever the draw left (the dense source's for
+    # one-shot schemes); adapt and finetune re-estimate them on the task's images
+    batchnorm: dict | None = None
+    totals: dict = field(default_factory=dict)
+    layers: tuple = ()
+    wall_seconds: float | None = None
+    tool_version: str | None = None
+    options: dict | None = None
+    finetuned: dict | None = None  # set by `edge-transfer finetune`
+    dense_baseline: str | None = None  # what dense.safetensors holds when it is not the draw's source
+    extra: dict = field(default_factory=dict)
+
+    def _check(self, where: str) -> None:
+        fix = self.FIX
+        _shape(self.input_size, where, "input_size", TicketError, fix, kind=int)
+        _shape(self.mean, where, "mean", TicketError, fix)
+        _shape(self.std, where, "std", TicketError, fix)
+        if self.num_classes < 1 or not 0.0 <= self.achieved_sparsity <= 1.0:
+            raise TicketError(f"{where} has num_classes {self.num_classes} and sparsity {self.achieved_sparsity}; {fix}")
+        if not isinstance(self.block, int) or self.block < 1:
+            raise TicketError(f"{where} has block = {self.block!r}; {fix}")
+        object.__setattr__(self, "input_size", tuple(self.input_size))
+        object.__setattr__(self, "mean", tuple(self.mean))
+        object.__setattr__(self, "std", tuple(self.std))
+        object.__setattr__(self, "layers", tuple(self.layers or ()))
+
+    @property
+    def pretraining(self) -> str | None:
+        return (self.source or {}).get("pretraining")
+
+    @property
+    def label(self) -> str:
+        """Short description used in every report; says so when weights are untrained."""
+        base = f"{self.arch} {self.method} {self.achieved_sparsity:.1%}"
+        return f"{base} ({UNTRAINED_LABEL})" if self.untrained else base
+
+    @property
+    def tag(self) -> str:
+        """File- and row-name of a ticket: ``omp90``, ``omp90-block4``, ``omp90-layer``."""
+        return (f"{self.method}{round(self.achieved_sparsity * 100):02d}"
+                + (f"-block{self.block}" if self.block > 1 else "")
+                + ("-layer" if self.scope == "layer" else ""))
+
+
+@dataclass(frozen=True)
+class ExportManifest(_Record):
+    """``manifest.json``: one exported variant (ticket or dense; FP32 or INT8) and its validation."""
+
+    SCHEMAS: ClassVar = (EXPORT_SCHEMA, "edge-transfer.export/1")
+    ERROR: ClassVar = OnnxModelError
+    FIX: ClassVar = "re-export the folder with `edge-transfer export` (or `quantize`)"
+    REQUIRED: ClassVar = {"variant": str, "arch": str, "sparsity": (int, float), "input_size": list,
+                          "mean": list, "std": list, "files": dict, "validation": dict}
+
+    schema: str
+    variant: str  # ticket | dense
+    precision: str = "fp32"
+    label: str = ""
+    ticket_path: str | None = None
+    source_export: str | None = None  # the FP32 export an INT8 folder was quantized from
+    ticket: TicketMeta | dict | None = None  # the ticket's record without its layers (ticket variant)
+    arch: str = ""
+    sparsity: float = 0.0
+    untrained: bool = False
+    opset: int = 13
+    batch_size: int | str = "dynamic"
+    input_size: tuple = ()
+    mean: tuple = ()
+    std: tuple = ()
+    num_classes: int | None = None
+    feature_dim: int | None = None
+    forms: dict | None = None  # INT8: form -> {graph stem -> file}
+    files: dict = field(default_factory=dict)  # file -> {sha256, bytes, inputs, outputs}
+    quantization: dict | None = None
+    validation: dict = field(default_factory=dict)
+    dense: str | None = None  # the dense baseline's manifest, relative
+    seconds: float | None = None
+    tool_version: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def _check(self, where: str) -> None:
+        fix = self.FIX
+        if self.variant not in ("ticket", "dense") or self.precision not in ("fp32", "int8"):
+            raise OnnxModelError(f"{where} has variant {self.variant!r}, precision {self.precision!r}; {fix}")
+        object.__setattr__(self, "input_size", _shape(self.input_size, where, "input_size", OnnxModelError, fix, int))
+        object.__setattr__(self, "mean", _shape(self.mean, where, "mean", OnnxModelError, fix))
+        object.__setattr__(self, "std", _shape(self.std, where, "std", OnnxModelError, fix))
+        if isinstance(self.ticket, dict):
+            meta = {"layers": [], **self.ticket}
+            meta["schema"] = meta.get("schema", TICKET_SCHEMA)
+            object.__setattr__(self, "ticket", TicketMeta.from_json(meta, f"{where} (its ticket record)"))
+        if self.precision == "int8" and not isinstance(self.forms, dict):
+            raise OnnxModelError(f"{where} is INT8 but lists no forms; {fix}")
+
+    def to_json(self, without: tuple[str, ...] = ()) -> dict:
+        out = super().to_json(without)
+        if isinstance(self.ticket, TicketMeta):
+            out["ticket"] = self.ticket.to_json(without=("layers",))
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.validation.get("passed"))
+
+    @property
+    def tag(self) -> str:
+        """Row name in bench reports: ``resnet50-omp90-block4-int8``, ``resnet50-dense``."""
+        ticket = self.ticket if isinstance(self.ticket, TicketMeta) else None
+        body = "dense" if self.variant == "dense" else (ticket.tag if ticket else f"sparse{round(self.sparsity * 100):02d}")
+        return f"{self.arch}-{body}" + ("-int8" if self.precision == "int8" else "")

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import OptionError, OutputExistsError
+from .formats import PRETRAIN_SCHEMA
 from .train import Robustness, TrainSettings
 
-PRETRAIN_SCHEMA = "edge-transfer.pretrain/1"
 EVAL_PGD_STEPS = 10
 
 

@@ -20,14 +20,14 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(out)
 
 
-def ticket_layer_table(meta: dict, blocks_pruned: dict[str, float] | None = None) -> tuple[list[str], list[list]]:
-    """Per-layer rows of a ticket (from ticket.json), dense layers marked. ``blocks_pruned``
+def ticket_layer_table(meta, blocks_pruned: dict[str, float] | None = None) -> tuple[list[str], list[list]]:
+    """Per-layer rows of a ticket (a formats.TicketMeta), dense layers marked. ``blocks_pruned``
     (a block ticket's ``{layer: fraction of its blocks pruned}``, from the masks) adds a column."""
     headers = ["layer", "shape", "params", "zeros", "sparsity", "MMACs", "MMACs left"]
     if blocks_pruned is not None:
-        headers.append(f"1x{meta['block']} blocks pruned")
+        headers.append(f"1x{meta.block} blocks pruned")
     rows = []
-    for r in meta["layers"]:
+    for r in meta.layers:
         name = r["name"].removesuffix(".weight") + ("" if r["prunable"] else " (dense)")
         rows.append(
             [
@@ -53,23 +53,23 @@ def block_summary_line(block: int, blocks: int, pruned_blocks: int, whole: bool)
             f"every zero in a whole block: {'yes' if whole else 'no'}")
 
 
-def ticket_summary_lines(meta: dict) -> list[str]:
-    t = meta["totals"]
-    block = meta.get("block", 1)  # tickets drawn before --block are unstructured
+def ticket_summary_lines(meta) -> list[str]:
+    """Summary of a ticket (a formats.TicketMeta)."""
+    t, block = meta.totals, meta.block
     lines = [
-        f"arch {meta['arch']}  method {meta['method']}  scope {meta['scope']}  target {meta['target_sparsity']:.2%}"
+        f"arch {meta.arch}  method {meta.method}  scope {meta.scope}  target {meta.target_sparsity:.2%}"
         + (f"  block 1x{block}" if block > 1 else ""),
         f"achieved sparsity {t['achieved_sparsity']:.4%} of {t['prunable_params']:,} prunable weights "
         f"({t['prunable_zeros']:,} zeros)",
         f"MACs {t['dense_macs'] / 1e9:.3f} G dense -> {t['remaining_macs'] / 1e9:.3f} G left: "
         f"ideal (FLOP-proportional) speedup {t['ideal_speedup']:.2f}x",
     ]
-    collapsed = [r["name"] for r in meta["layers"] if r["prunable"] and r["sparsity"] > 0.99]
+    collapsed = [r["name"] for r in meta.layers if r["prunable"] and r["sparsity"] > 0.99]
     if collapsed:
         lines.append(
             f"warning: {len(collapsed)} layers are over 99% sparse ({collapsed[0].removesuffix('.weight')}...); "
             "global ranking favours pruning large layers, --scope layer spreads sparsity evenly"
         )
-    if meta.get("untrained"):
+    if meta.untrained:
         lines.append("NOTE: untrained weights: speed only (no --checkpoint was given)")
     return lines

@@ -1,6 +1,6 @@
 """The ticket format: a folder that every later stage (export, bench, adapt) consumes.
 
-    ticket.json          metadata, schema ``edge-transfer.ticket/1``
+    ticket.json          metadata (formats.TicketMeta), schema ``edge-transfer.ticket/2``
     weights.safetensors  full state_dict with the mask applied (pruned weights exactly 0)
     masks.safetensors    one bool tensor per pruned layer (True = kept)
     dense.safetensors    the source values of the pruned tensors, so the dense
@@ -9,37 +9,31 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TicketError
-from .formats import TICKET_FILE
+from .formats import TICKET_FILE, TicketMeta
 
-TICKET_SCHEMA = "edge-transfer.ticket/1"
-META_FILE = TICKET_FILE
 WEIGHTS_FILE = "weights.safetensors"
 MASKS_FILE = "masks.safetensors"
 DENSE_FILE = "dense.safetensors"
-UNTRAINED_LABEL = "untrained weights: speed only"
 
 
 @dataclass
 class Ticket:
     path: Path
-    meta: dict
+    meta: TicketMeta
     model: "object"  # nn.Module in eval mode, masked weights
     masks: dict  # parameter name -> bool tensor
 
     @property
     def arch(self) -> str:
-        return self.meta["arch"]
+        return self.meta.arch
 
     @property
     def label(self) -> str:
-        """Short description used in every report; says so when weights are untrained."""
-        base = f"{self.arch} {self.meta['method']} {self.meta['achieved_sparsity']:.1%}"
-        return f"{base} ({UNTRAINED_LABEL})" if self.meta.get("untrained") else base
+        return self.meta.label
 
     def dense_model(self):
         """The dense baseline: same architecture and weights, mask not applied."""
@@ -55,7 +49,7 @@ class Ticket:
         return dense.eval()
 
 
-def save_ticket(folder: Path, model, masks: dict, dense_values: dict, meta: dict) -> None:
+def save_ticket(folder: Path, model, masks: dict, dense_values: dict, meta: TicketMeta) -> None:
     """Write a ticket into ``folder`` (an empty temp folder from ``atomic_output_dir``)."""
     from safetensors.torch import save_file
 
@@ -63,21 +57,15 @@ def save_ticket(folder: Path, model, masks: dict, dense_values: dict, meta: dict
     save_file(state, str(folder / WEIGHTS_FILE))
     save_file({k: v.contiguous() for k, v in masks.items()}, str(folder / MASKS_FILE))
     save_file({k: v.detach().contiguous() for k, v in dense_values.items()}, str(folder / DENSE_FILE))
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    meta.write(folder / TICKET_FILE)
 
 
-def load_ticket_meta(path: Path) -> dict:
+def load_ticket_meta(path: Path) -> TicketMeta:
     if not path.is_dir():
         raise TicketError(f"ticket folder {path} not found; draw one with `edge-transfer prune ... --output {path}`")
-    meta_path = path / META_FILE
-    if not meta_path.is_file():
-        raise TicketError(f"{path} has no {META_FILE}; it is not a ticket folder (draw one with `edge-transfer prune`)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TicketError(f"{meta_path} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc}); redraw the ticket") from None
-    if meta.get("schema") != TICKET_SCHEMA:
-        raise TicketError(f"{meta_path} has schema {meta.get('schema')!r}, expected {TICKET_SCHEMA!r}; redraw the ticket")
+    if not (path / TICKET_FILE).is_file():
+        raise TicketError(f"{path} has no {TICKET_FILE}; it is not a ticket folder (draw one with `edge-transfer prune`)")
+    meta = TicketMeta.read(path / TICKET_FILE)
     for name in (WEIGHTS_FILE, MASKS_FILE, DENSE_FILE):
         if not (path / name).is_file():
             raise TicketError(f"ticket {path} is missing {name}; redraw it with `edge-transfer prune`")
@@ -98,11 +86,11 @@ def load_ticket(path: Path) -> Ticket:
         masks = {k: v.bool() for k, v in load_file(str(path / MASKS_FILE)).items()}
     except (SafetensorError, OSError) as exc:
         raise TicketError(f"ticket {path} has an unreadable tensor file ({exc}); redraw it") from None
-    model = create_backbone(meta["arch"], num_classes=meta["num_classes"])
+    model = create_backbone(meta.arch, num_classes=meta.num_classes)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise TicketError(f"weights in {path} do not fit {meta['arch']} ({str(exc).splitlines()[0]}); redraw the ticket") from None
+        raise TicketError(f"weights in {path} do not fit {meta.arch} ({str(exc).splitlines()[0]}); redraw the ticket") from None
     params = dict(model.named_parameters())
     for name, mask in masks.items():
         weight = params.get(name)

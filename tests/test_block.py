@@ -101,10 +101,12 @@ def block_ticket(tmp_path_factory):
 
 def test_drawn_block_ticket_records_and_keeps_blocks(block_ticket):
     ticket = load_ticket(block_ticket)
-    assert ticket.meta["block"] == B and ticket.meta["options"]["block"] == B
+    assert ticket.meta.block == B and ticket.meta.options["block"] == B
     _assert_whole_blocks_and_counts(ticket.masks, 0.8, "layer")
     # an older ticket without the key reads as unstructured: no block column, no block words
-    meta = {k: v for k, v in ticket.meta.items() if k != "block"}
+    from edge_transfer.formats import TicketMeta
+
+    meta = TicketMeta.from_json({k: v for k, v in ticket.meta.to_json().items() if k != "block"})
     assert "block" not in " ".join(ticket_summary_lines(meta)) and "blocks pruned" not in ticket_layer_table(meta)[0]
 
 
@@ -124,7 +126,7 @@ def test_imp_two_rounds_prunes_whole_blocks_and_keeps_them_pruned(tmp_path):
     masks = {}
     for result, sparsity in ((first, 0.5), (second, 0.75)):
         ticket = load_ticket(result.path)
-        assert ticket.meta["method_params"]["rounds"] == {0.5: 1, 0.75: 2}[sparsity] and ticket.meta["block"] == B
+        assert ticket.meta.method_params["rounds"] == {0.5: 1, 0.75: 2}[sparsity] and ticket.meta.block == B
         _assert_whole_blocks_and_counts(ticket.masks, sparsity, "global")
         masks[sparsity] = ticket.masks
     for name, m in masks[0.75].items():  # a block pruned in round 1 stays pruned in round 2

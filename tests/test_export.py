@@ -20,7 +20,7 @@ from edge_transfer.ticket import load_ticket
 def test_manifest_and_parity(small_export, small_ticket):
     root = small_export.path
     manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["schema"] == "edge-transfer.export/1" and manifest["validation"]["passed"]
+    assert manifest["schema"] == "edge-transfer.export/2" and manifest["validation"]["passed"]
     assert manifest["dense"] == "dense/manifest.json"
     engines = {(p["graph"], p["engine"]) for p in manifest["validation"]["parity"]}
     assert engines == {(g, e) for g in ("model.onnx", "backbone.onnx") for e in ("onnxruntime", "deepsparse")}
@@ -39,7 +39,7 @@ def test_onnx_outputs_match_torch_independently(small_export, small_ticket):
     import onnxruntime as ort
 
     ticket = load_ticket(small_ticket)
-    x = torch.randn(3, *ticket.meta["input_size"])
+    x = torch.randn(3, *ticket.meta.input_size)
     session = ort.InferenceSession(str(small_export.path / "model.onnx"), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x.numpy()})[0]
     with torch.no_grad():
@@ -88,14 +88,14 @@ def test_sparsity_audit_resnet50(tmp_path):
     draw_ticket(PruneOptions(arch="resnet50", output=ticket_dir, sparsity=0.9, checkpoint=tmp_path / "r50.pth"))
     ticket = load_ticket(ticket_dir)
     result = export_ticket(ExportOptions(ticket=ticket_dir, output=tmp_path / "e", validate_engines=("onnxruntime",)))
-    audit = result.manifest["validation"]["audit"]
+    audit = result.manifest.validation["audit"]
     assert len(audit) == 2 * len(ticket.masks)  # model.onnx and backbone.onnx
     assert all(a["passed"] and a["lost"] == 0 for a in audit)
     by_layer = {a["layer"]: a for a in audit if a["graph"] == "backbone.onnx"}
-    for layer in ticket.meta["layers"]:
+    for layer in ticket.meta.layers:
         if layer["prunable"]:
             assert by_layer[layer["name"]]["ticket_zeros"] == layer["zeros"] == by_layer[layer["name"]]["onnx_zeros"]
-    assert result.manifest["validation"]["lost_zeros"] == 0
+    assert result.manifest.validation["lost_zeros"] == 0
 
 
 def test_audit_detects_a_lost_zero(small_export, small_ticket):
@@ -136,15 +136,15 @@ def test_bn_folding_keeps_zeros_with_real_statistics(tmp_path, small_ticket):
 
 def test_static_batch(tmp_path, small_ticket):
     result = export_ticket(ExportOptions(ticket=small_ticket, output=tmp_path / "e", batch_size=4, validate_engines=("onnxruntime",)))
-    assert result.manifest["batch_size"] == 4
-    assert result.manifest["files"]["model.onnx"]["inputs"][0]["shape"] == [4, 3, 32, 32]
+    assert result.manifest.batch_size == 4
+    assert result.manifest.files["model.onnx"]["inputs"][0]["shape"] == [4, 3, 32, 32]
 
 
 @pytest.mark.parametrize("arch", [a for a in list_backbones() if a not in ("resnet50", "resnet34", "resnet50-cifar", "resnet34-cifar")])
 def test_every_small_architecture_exports(tmp_path, arch):
     draw_ticket(PruneOptions(arch=arch, output=tmp_path / "t", sparsity=0.5))
     result = export_ticket(ExportOptions(ticket=tmp_path / "t", output=tmp_path / "e", validate_engines=("onnxruntime",)))
-    assert result.passed and result.manifest["validation"]["lost_zeros"] == 0
+    assert result.passed and result.manifest.validation["lost_zeros"] == 0
 
 
 def test_parity_failure_writes_nothing(tmp_path, small_ticket, monkeypatch):

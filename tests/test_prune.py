@@ -9,7 +9,8 @@ from edge_transfer.backbones import get_backbone_cfg, prunable_parameters
 from edge_transfer.errors import OptionError, OutputExistsError, TicketError, UnknownNameError
 from edge_transfer.prune import PruneOptions, draw_ticket
 from edge_transfer.prune.magnitude import magnitude_masks
-from edge_transfer.ticket import TICKET_SCHEMA, load_ticket
+from edge_transfer.formats import TICKET_SCHEMA
+from edge_transfer.ticket import load_ticket
 
 
 @pytest.mark.parametrize("scope", ["global", "layer"])
@@ -71,7 +72,7 @@ def test_ticket_round_trip(tmp_path, scope):
 
 def test_prune_first_conv_flag(tmp_path):
     meta = draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "t", sparsity=0.5, prune_first_conv=True)).meta
-    stem = next(layer for layer in meta["layers"] if layer["name"] == "conv1.weight")
+    stem = next(layer for layer in meta.layers if layer["name"] == "conv1.weight")
     assert stem["prunable"] and stem["zeros"] > 0
 
 
@@ -95,8 +96,8 @@ def test_checkpoint_weights_are_recorded(tmp_path):
     ckpt = tmp_path / "src.pth"
     torch.save(create_backbone("resnet18-cifar").state_dict(), ckpt)
     meta = draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "t", checkpoint=ckpt, pretraining="pgd")).meta
-    assert meta["untrained"] is False and meta["robust"] is True
-    assert meta["source"]["sha256"] and meta["source"]["pretraining"] == "pgd"
+    assert meta.untrained is False and meta.robust is True
+    assert meta.source["sha256"] and meta.source["pretraining"] == "pgd"
 
 
 @pytest.mark.parametrize(

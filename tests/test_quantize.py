@@ -40,9 +40,9 @@ def quantized(trained_ticket, tmp_path_factory):
 
 def test_int8_parity_and_accuracy_on_a_trained_ticket(quantized):
     m = quantized.manifest
-    engines = {p["engine"] for p in m["validation"]["parity"]}
+    engines = {p["engine"] for p in m.validation["parity"]}
     assert engines == {"onnxruntime", "deepsparse"}
-    parity = m["validation"]["parity"]
+    parity = m.validation["parity"]
     assert all(p["passed"] and p["metric"] == "rms_rel_diff" and 0 < p["rms_rel_diff"] <= p["tolerance"] for p in parity)
     assert max(p["max_rel_diff"] for p in parity) < 0.05  # on this 50% ticket no element strays far either
     acc = quantized.accuracy
@@ -50,7 +50,7 @@ def test_int8_parity_and_accuracy_on_a_trained_ticket(quantized):
     assert acc["fp32_top1"] > 0.5, "the source model should have learned the task"
     assert abs(acc["change_points"]) <= 3.0
     assert acc["top1_agreement"] >= 0.95
-    assert m["precision"] == "int8" and (quantized.path / "dense" / "manifest.json").is_file()
+    assert m.precision == "int8" and (quantized.path / "dense" / "manifest.json").is_file()
 
 
 def test_int8_weights_keep_every_pruned_zero(quantized, trained_ticket):
@@ -68,7 +68,7 @@ def test_int8_weights_keep_every_pruned_zero(quantized, trained_ticket):
             array, zero = weights[name]
             assert np.all(array.astype(np.int32)[~mask.numpy()] == zero), (form_file, name)
             assert (array.astype(np.int32) != zero).sum() > 0
-    audit = quantized.manifest["validation"]["audit"]
+    audit = quantized.manifest.validation["audit"]
     assert len(audit) == 4 * len(masks) and all(a["lost"] == 0 for a in audit)
 
 
@@ -128,9 +128,9 @@ def test_qat_keeps_the_mask(trained_ticket, tmp_path):
 
     result = quantize(QuantizeOptions(source=trained_ticket, output=tmp_path / "qat", calibration=SOURCE_TASK, samples=64,
                                       qat_epochs=1, with_dense=False, validate_engines=("onnxruntime",), progress=False))
-    qat = result.manifest["quantization"]["qat"]
+    qat = result.manifest.quantization["qat"]
     assert qat["epochs"] == 1 and np.isfinite(qat["history"][0]["loss"])
-    assert result.manifest["validation"]["lost_zeros"] == 0
+    assert result.manifest.validation["lost_zeros"] == 0
     assert result.accuracy["int8_top1"] > 0.5
 
 

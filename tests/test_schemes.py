@@ -42,7 +42,7 @@ def _assert_exact(ticket_dir: Path, sparsity: float, scope: str):
     else:
         total = sum(m.numel() for m in masks.values())
         assert sum(int((~m).sum()) for m in masks.values()) == round(sparsity * total)
-    assert ticket.meta["target_sparsity"] == sparsity
+    assert ticket.meta.target_sparsity == sparsity
     return ticket
 
 
@@ -76,14 +76,14 @@ def test_iterative_schemes_hit_every_target_and_rewind(tiny_source, tmp_path, me
     source = torch.load(tiny_source, weights_only=True)
     for r, s in zip(results, (0.5, 0.8)):
         ticket = _assert_exact(r.path, s, scope)
-        params = ticket.meta["method_params"]
+        params = ticket.meta.method_params
         assert params["rounds"] == {0.5: 1, 0.8: 3}[s]  # 0.5 -> 0.75 -> 0.8
         assert (params["inner_maximisation"] is not None) == (method == "aimp")
         state = ticket.model.state_dict()
         for name, mask in ticket.masks.items():  # rewound: survivors hold the source values
             assert torch.equal(state[name][mask], source[name][mask]), name
-        assert ticket.meta["training"]["data"] == "embedded:mnist-0to4"
-        assert ticket.meta["wall_seconds"] > 0
+        assert ticket.meta.training["data"] == "embedded:mnist-0to4"
+        assert ticket.meta.wall_seconds > 0
 
 
 def test_lmp_learns_scores_and_never_touches_the_weights(tiny_source, tmp_path):
@@ -101,7 +101,7 @@ def test_lmp_learns_scores_and_never_touches_the_weights(tiny_source, tmp_path):
             ref = source[name] if name not in ticket.masks else source[name][ticket.masks[name]]
             assert torch.equal(kept, ref), name
     # the mask moved away from its magnitude start: scores were learned
-    assert ticket.meta["method_params"]["mask_entries_moved"] > 0
+    assert ticket.meta.method_params["mask_entries_moved"] > 0
     omp = draw_ticket(replace_output(_opts(tiny_source, "omp", sparsity=0.9), tmp_path / "omp"))
     omp_masks = load_file(str(omp.path / "masks.safetensors"))
     assert any(not torch.equal(omp_masks[n].bool(), m) for n, m in ticket.masks.items())
@@ -123,7 +123,7 @@ def test_mask_from_applies_another_tickets_mask(tiny_source, tmp_path):
     for name, mask in ticket.masks.items():
         assert torch.equal(mask, donor_masks[name].bool())
         assert torch.equal(ticket.model.state_dict()[name], source[name] * mask)
-    assert ticket.meta["method"] == "mask-from" and ticket.meta["achieved_sparsity"] == pytest.approx(0.8, abs=1e-6)
+    assert ticket.meta.method == "mask-from" and ticket.meta.achieved_sparsity == pytest.approx(0.8, abs=1e-6)
 
 
 def test_finetune_keeps_every_masked_weight_zero(tmp_path, tiny_source):
@@ -145,7 +145,7 @@ def test_finetune_keeps_every_masked_weight_zero(tmp_path, tiny_source):
 
     record = json.loads((tmp_path / "ft.json").read_text())
     assert record["masked_weights_nonzero"] == 0 and 0 <= record["val_top1"] <= 1
-    assert tuned.meta["num_classes"] == 5 and tuned.meta["finetuned"]["data"]["spec"] == "embedded:mnist-5to9"
+    assert tuned.meta.num_classes == 5 and tuned.meta.finetuned["data"]["spec"] == "embedded:mnist-5to9"
 
 
 def test_pretrain_cli_writes_a_checkpoint_prune_loads(tmp_path):
@@ -163,7 +163,7 @@ def test_pretrain_cli_writes_a_checkpoint_prune_loads(tmp_path):
     proc = run_cli("prune", "--arch", "resnet18-cifar", "--checkpoint", ckpt, "--pretraining", "pgd",
                    "--sparsity", "0.5", "--output", tmp_path / "t")
     assert proc.returncode == 0, proc.stderr
-    assert load_ticket(tmp_path / "t").meta["robust"] is True
+    assert load_ticket(tmp_path / "t").meta.robust is True
     again = run_cli("pretrain", "--arch", "resnet18-cifar", "--data", "embedded:mnist-0to4", "--output", ckpt)
     assert_one_line_error(again, "already exists", "--force")
 
@@ -210,7 +210,7 @@ def test_bad_recipe_is_a_one_line_error(tmp_path, text, fragment):
 def test_no_rewind_keeps_the_trained_weights_and_rounds_set_the_ratio(tiny_source, tmp_path):
     opts = _opts(tiny_source, "imp", rounds=2, rewind=False)
     ticket = _assert_exact(draw_ticket(replace_output(opts, tmp_path / "t", sparsity=0.75)).path, 0.75, "layer")
-    params = ticket.meta["method_params"]
+    params = ticket.meta.method_params
     assert params["rounds"] == 2 and params["prune_ratio_per_round"] == pytest.approx(0.5)
     source = torch.load(tiny_source, weights_only=True)
     state = ticket.model.state_dict()

@@ -55,8 +55,8 @@ def _reference_features(ticket, limit: int):
 
     meta = load_ticket_meta(ticket)
     backbone = ModuleFactory(str(ticket), backbone=True)()
-    data = load_train_data(TrainSettings(data=TARGET, limit=limit), tuple(meta["input_size"]))
-    mean, std = (torch.tensor(meta[k]).view(1, -1, 1, 1) for k in ("mean", "std"))
+    data = load_train_data(TrainSettings(data=TARGET, limit=limit), tuple(meta.input_size))
+    mean, std = (torch.tensor(getattr(meta, k)).view(1, -1, 1, 1) for k in ("mean", "std"))
 
     def run(batches):
         with torch.no_grad():

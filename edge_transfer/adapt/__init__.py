@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-from contextlib import contextmanager
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import CheckpointError, OptionError, OutputExistsError
+from ..formats import ADAPT_SCHEMA, DENSE_DIR, ExportManifest
 
-ADAPT_SCHEMA = "edge-transfer.adapt/1"
 CHECKPOINT_FILE = "checkpoint.pt"
 RESULTS_FILE = "adapt.json"
 # Settings that must match for --resume to continue the same run (epochs may grow).
@@ -110,7 +110,7 @@ class _Variant:
     """One backbone (sparse ticket or dense baseline) with its learner and cached val features."""
 
     name: str
-    manifest: dict
+    manifest: ExportManifest
     compiled: object
     learner: object
     val_features: object = None
@@ -169,12 +169,12 @@ def _backbone_speedup(sparse, dense, inputs, rounds: int = 7) -> dict:
             "backbone_ms_dense": 1e3 * statistics.median(times["dense"])}
 
 
-def _torch_backbone(manifest: dict, variant: str):
+def _torch_backbone(manifest: ExportManifest, variant: str):
     """The backbone as an nn.Module builder, for the torch engine (None if the ticket moved)."""
     from ..formats import is_ticket
     from ..ticket import ModuleFactory
 
-    ticket_path = manifest.get("ticket_path")
+    ticket_path = manifest.ticket_path
     if not ticket_path or not is_ticket(Path(ticket_path)):
         return None
     return ModuleFactory(ticket_path, variant="dense" if variant == "dense" else "ticket", backbone=True)
@@ -226,10 +226,10 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         folder = ensure_export(source, Path(tmp), opts.compare_dense, log)
         manifests = {"sparse": read_manifest(folder)}
         if opts.compare_dense:
-            manifests["dense"] = read_manifest(folder / "dense")
+            manifests["dense"] = read_manifest(folder / DENSE_DIR)
         m = manifests["sparse"]
-        input_size = tuple(m["input_size"])
-        mean, std = norm or (tuple(m["mean"]), tuple(m["std"]))
+        input_size = m.input_size
+        mean, std = norm or (m.mean, m.std)
         crop_scale = (0.35, 1.0) if opts.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
         train_pre = Preprocess(input_size, mean, std, augment=opts.augment and not opts.precompute, crop_scale=crop_scale)
         eval_pre = Preprocess(input_size, mean, std)
@@ -240,13 +240,13 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
             t0 = time.perf_counter()
             compiled = engine.compile(sub / "backbone.onnx", opts.batch_size, core.cores,
                                       torch_model=_torch_backbone(manifest, name))
-            learner = OnlineLearner(compiled, task.num_classes, feature_dim=manifest["feature_dim"], lr=opts.lr,
+            learner = OnlineLearner(compiled, task.num_classes, feature_dim=manifest.feature_dim, lr=opts.lr,
                                     momentum=opts.momentum, weight_decay=opts.weight_decay, seed=opts.seed)
             v = _Variant(name, manifest, compiled, learner)
             v.val_features, val_labels = _extract(learner, task.val, eval_pre, opts.batch_size)
             if opts.precompute:
                 v.train_features, v.train_labels = _extract(learner, task.train, eval_pre, opts.batch_size)
-            log(f"{name} backbone ({manifest['label']}): compiled and features cached in {time.perf_counter() - t0:.1f}s")
+            log(f"{name} backbone ({manifest.label}): compiled and features cached in {time.perf_counter() - t0:.1f}s")
             variants.append(v)
         checkpoint_path = Path(opts.output) / CHECKPOINT_FILE
         records, start_epoch = [], 0
@@ -302,8 +302,8 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
                      "cores_used": core.cores, "mean": list(mean), "std": list(std), "num_classes": task.num_classes,
                      "train_images": len(task.train), "val_images": len(task.val)},
-        "backbone": {v.name: {"label": v.manifest["label"], "sparsity": v.manifest["sparsity"],
-                              "untrained": v.manifest["untrained"]} for v in variants},
+        "backbone": {v.name: {"label": v.manifest.label, "sparsity": v.manifest.sparsity,
+                              "untrained": v.manifest.untrained} for v in variants},
         "system": system_info(),
         "epochs": records,
         "summary": summary,

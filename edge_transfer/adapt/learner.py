@@ -24,8 +24,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CheckpointError, OptionError
+from ..formats import HEAD_SCHEMA
 
-HEAD_SCHEMA = "edge-transfer.head/2"  # /2: running feature statistics
 MIN_STD = 1e-6  # features that never vary are left unscaled
 
 

@@ -24,8 +24,8 @@ from typing import Callable
 
 from ..errors import OptionError
 from ..export.validate import FP32_TOLERANCE
+from ..formats import BENCH_SCHEMA
 
-BENCH_SCHEMA = "edge-transfer.bench/1"
 SCENARIOS = ("sync", "async")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from ..errors import OptionError
@@ -162,15 +161,16 @@ def _key(r: dict) -> tuple:
 
 def compare(path_a: Path, path_b: Path) -> tuple[list[str], list[list]]:
     """Rows matched by (engine, model, variant, batch, cores, scenario): B / A items/s."""
-    runs = []
+    from ..formats import BENCH_SCHEMA, read_record
+
+    runs, fix = [], "give two files written by `bench --json`"
     for path in (path_a, path_b):
+        data = read_record(Path(path), (BENCH_SCHEMA,), OptionError, fix)
+        results = data.get("results")
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise OptionError(f"cannot read bench results {path} ({exc}); give two files written by `bench --json`") from None
-        if data.get("schema") != "edge-transfer.bench/1":
-            raise OptionError(f"{path} is not an edge-transfer bench result (schema {data.get('schema')!r})")
-        runs.append({_key(r): r for r in data["results"]})
+            runs.append({_key(r): r for r in results if float(r["items_per_sec"]) > 0 and "speedup" in r})
+        except (KeyError, TypeError, ValueError):
+            raise OptionError(f"{path} has no readable results; {fix}") from None
     a, b = runs
     rows = []
     for key in sorted(set(a) & set(b)):

@@ -78,41 +78,34 @@ def _shape_from_onnx(path: Path, override: tuple[int, ...] | None) -> tuple[int,
 
 def manifest_model(folder: Path, graph: str, override, note: str | None = None) -> BenchModel:
     from ..export.resolve import read_manifest
+    from ..quantize.images import RANDOM_CALIBRATION
 
     manifest = read_manifest(folder)  # raises if any file it lists is missing
     onnx_path = folder / graph
-    precision = manifest.get("precision", "fp32")
     forms = ()
-    if precision == "int8":
+    if manifest.precision == "int8":
         stem = Path(graph).stem  # model | backbone
-        forms = tuple((form, folder / files[stem]) for form, files in manifest["forms"].items())
+        forms = tuple((form, folder / files[stem]) for form, files in manifest.forms.items())
     if not onnx_path.is_file():
         raise OnnxModelError(f"{folder / MANIFEST_FILE} has no {graph}; re-export with `edge-transfer export`")
-    ticket_path = Path(manifest["ticket_path"]) if manifest.get("ticket_path") else None
+    ticket_path = Path(manifest.ticket_path) if manifest.ticket_path else None
     if ticket_path is not None and not is_ticket(ticket_path):
         ticket_path = None  # ticket moved away: ONNX engines still run, torch does not
-    ticket = manifest.get("ticket") or {}
-    ideal = ticket.get("totals", {}).get("ideal_speedup")
-    tag = f"{manifest['arch']}-" + (
-        "dense" if manifest["variant"] == "dense"
-        else f"{ticket.get('method', 'sparse')}{round(manifest['sparsity'] * 100):02d}"
-        + (f"-block{ticket['block']}" if ticket.get("block", 1) > 1 else "")
-        + ("-layer" if ticket.get("scope") == "layer" else "")
-    ) + ("-int8" if precision == "int8" else "")
+    ideal = manifest.ticket.totals.get("ideal_speedup") if manifest.ticket else None
+    random_calibration = (manifest.quantization or {}).get("calibration") == RANDOM_CALIBRATION
     return BenchModel(
-        name=tag,
+        name=manifest.tag,
         onnx_path=onnx_path,
-        input_shape=override or tuple(manifest["input_size"]),
-        sparsity=manifest["sparsity"],
-        ideal_speedup=ideal if manifest["variant"] == "ticket" else 1.0,
-        untrained=bool(manifest.get("untrained")),
+        input_shape=override or manifest.input_size,
+        sparsity=manifest.sparsity,
+        ideal_speedup=ideal if manifest.variant == "ticket" else 1.0,
+        untrained=manifest.untrained,
         ticket_path=ticket_path,
-        variant=manifest["variant"],
-        arch=manifest["arch"],
-        precision=precision,
+        variant=manifest.variant,
+        arch=manifest.arch,
+        precision=manifest.precision,
         forms=forms,
-        note=note if note is not None else ("calibrated on random inputs: speed only"
-                                            if manifest.get("quantization", {}).get("calibration") == "random" else None),
+        note=note if note is not None else ("calibrated on random inputs: speed only" if random_calibration else None),
     )
 
 
@@ -124,7 +117,7 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
         return BenchTarget(model, None)
     if is_export(path):
         model = manifest_model(path, graph, override)
-        dense_dir = path / "dense"
+        dense_dir = path / DENSE_DIR
         dense = manifest_model(dense_dir, graph, override) if is_export(dense_dir) else None
         if model.precision == "fp32":
             return BenchTarget(model, dense)
@@ -144,14 +137,14 @@ def _fp32_dense_of(int8_folder: Path, graph: str, override, workdir: Path, log) 
     from ..export.resolve import ensure_export, read_manifest
 
     manifest = read_manifest(int8_folder)
-    source = manifest.get("source_export")
+    source = manifest.source_export
     if source and is_export(Path(source) / DENSE_DIR):
         return manifest_model(Path(source) / DENSE_DIR, graph, override)
-    ticket = manifest.get("ticket_path")
+    ticket = manifest.ticket_path
     if not ticket or not is_ticket(Path(ticket)):
         return None
     out = ensure_export(Path(ticket), workdir, with_dense=True, log=log, validate_engines=())
-    return manifest_model(out / "dense", graph, override)
+    return manifest_model(out / DENSE_DIR, graph, override)
 
 
 def int8_peer(dense: BenchModel, workdir: Path, log) -> BenchModel | None:

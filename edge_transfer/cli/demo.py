@@ -51,7 +51,7 @@ def run(args) -> int:
     result = run_demo(opts)
     for tag, meta in result.metas.items():
         print(f"\n== {tag}")
-        if meta["target_sparsity"] == 0.9 and meta.get("block", 1) == 1:
+        if meta.target_sparsity == 0.9 and meta.block == 1:
             print(text_table(*ticket_layer_table(meta)))
         print("\n".join(ticket_summary_lines(meta)))
     headers, rows = summary_table(result.rows, opts.validate_engines)

@@ -26,10 +26,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
-def print_validation(manifest: dict) -> None:
+def print_validation(manifest) -> None:
     from ..tables import text_table
 
-    v = manifest["validation"]
+    v = manifest.validation
     rows = [
         [p["graph"], p["engine"], p["batch_size"], f"{p['max_abs_diff']:.2e}", f"{p['max_rel_diff']:.2e}",
          f"{p['tolerance']:.0e}", "ok" if p["passed"] else "FAIL"]
@@ -47,13 +47,12 @@ def print_validation(manifest: dict) -> None:
 
 def run(args) -> int:
     from ..export import ExportOptions, export_ticket
-    from ..fileio import read_json
-    from ..formats import DENSE_DIR, MANIFEST_FILE
+    from ..formats import DENSE_DIR, MANIFEST_FILE, ExportManifest
 
     opts = _args.options_from(ExportOptions, args)
     result = export_ticket(opts, log=print)
     print_validation(result.manifest)
     if args.with_dense:
-        print_validation(read_json(result.path / DENSE_DIR / MANIFEST_FILE))
+        print_validation(ExportManifest.read(result.path / DENSE_DIR / MANIFEST_FILE))
     print(f"wrote {result.path}/ (model.onnx, backbone.onnx, {MANIFEST_FILE}{', dense/' if args.with_dense else ''})")
     return 0

@@ -11,7 +11,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--list-archs", action="store_true", help="list the registered architectures and exit")
 
 
-def print_ticket_summary(meta: dict) -> None:
+def print_ticket_summary(meta) -> None:
     from ..tables import ticket_summary_lines
 
     print("\n".join(ticket_summary_lines(meta)))
@@ -48,14 +48,15 @@ def run(args) -> int:
     from ..ticket import load_ticket
 
     ticket = load_ticket(args.ticket)  # re-checks that masked weights are zero
-    block = ticket.meta.get("block", 1)  # tickets drawn before --block are unstructured
+    block = ticket.meta.block
     blocks = _block_structure(ticket, block) if block > 1 else None
     headers, rows = ticket_layer_table(ticket.meta, None if blocks is None else
                                        {name: b.pruned / b.blocks for name, b in blocks.items()})
     print(f"ticket {ticket.path}: {ticket.label}")
     print(text_table(headers, rows))
     print_ticket_summary(ticket.meta)
-    record = {"ticket": str(ticket.path), **{k: ticket.meta[k] for k in ("arch", "method", "totals", "layers")}}
+    record = {"ticket": str(ticket.path), **{k: getattr(ticket.meta, k) for k in ("arch", "method", "totals")},
+              "layers": list(ticket.meta.layers)}
     if blocks is not None:
         n, pruned = sum(b.blocks for b in blocks.values()), sum(b.pruned for b in blocks.values())
         whole = all(b.whole for b in blocks.values())

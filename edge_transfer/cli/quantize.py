@@ -44,7 +44,7 @@ def run(args) -> int:
                            with_dense=not args.no_dense, validate_engines=args.validate_engines, seed=args.seed,
                            force=args.force)
     result = quantize(opts, log=print)
-    v = result.manifest["validation"]
+    v = result.manifest.validation
     print(text_table(["graph", "engine", "batch", "rel RMS error", "max rel diff", "tolerance", "parity"],
                      [[p["graph"], p["engine"], p["batch_size"], f"{p['rms_rel_diff']:.2e}", f"{p['max_rel_diff']:.2e}",
                        f"{p['tolerance']:.0e}",
@@ -59,7 +59,7 @@ def run(args) -> int:
         else:
             line += f" ({acc['reason']})"
         print(line)
-    if result.manifest["untrained"]:
+    if result.manifest.untrained:
         print("untrained weights: speed only")
     dense = ", dense/" if opts.with_dense else ""
     print(f"wrote {result.path}/ (model.onnx + backbone.onnx: QDQ form; *.deepsparse.onnx: DeepSparse form; manifest.json{dense})")

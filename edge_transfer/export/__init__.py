@@ -9,15 +9,15 @@ appears; on failure nothing is written.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError, ParityError, SparsityLossError
-from ..formats import DENSE_DIR, MANIFEST_FILE
+from ..formats import DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, UNTRAINED_LABEL, ExportManifest
 
-EXPORT_SCHEMA = "edge-transfer.export/1"
 MODEL_FILE = "model.onnx"
 BACKBONE_FILE = "backbone.onnx"
 OPSETS = range(11, 18)
@@ -54,19 +54,19 @@ class ExportOptions:
 @dataclass
 class ExportResult:
     path: Path
-    manifest: dict = field(repr=False)
+    manifest: ExportManifest = field(repr=False)
 
     @property
     def passed(self) -> bool:
-        return self.manifest["validation"]["passed"]
+        return self.manifest.passed
 
 
-def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: str, log: Callable) -> dict:
+def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: str, log: Callable) -> ExportManifest:
     """Export one model (ticket or dense) as classifier + backbone, validate, return its manifest."""
     from .. import __version__
     from ..backbones import get_backbone_cfg, split_backbone
     from ..engines import get_engine
-    from ..fileio import sha256_file, write_json
+    from ..fileio import sha256_file
     from ..onnx_io import load_onnx
     from .graph import export_onnx
     from .validate import audit_zeros, check_parity, seeded_input
@@ -74,7 +74,7 @@ def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: s
     cfg = get_backbone_cfg(ticket.arch)
     folder.mkdir(parents=True, exist_ok=True)
     backbone, head = split_backbone(model, cfg)
-    input_size = tuple(ticket.meta["input_size"])
+    input_size = ticket.meta.input_size
     graphs = {MODEL_FILE: (model, "logits"), BACKBONE_FILE: (backbone, "features")}
     engines = [get_engine(name) for name in opts.validate_engines]
     inputs = seeded_input(input_size, opts.validation_batch, opts.seed)
@@ -90,25 +90,25 @@ def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: s
         parity += check_parity(f"{prefix}{filename}", path, module, inputs, engines, cfg.rel_tolerance)
         files[filename] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, **signature}
     passed = all(r.passed for r in parity) and all(r.passed for r in audit)
-    manifest = {
-        "schema": EXPORT_SCHEMA,
-        "variant": variant,
-        "label": ticket.label if variant == "ticket" else f"{ticket.arch} dense baseline"
-        + (" (untrained weights: speed only)" if ticket.meta.get("untrained") else ""),
-        "ticket_path": str(ticket.path.resolve()),
-        "ticket": {k: v for k, v in ticket.meta.items() if k != "layers"} if variant == "ticket" else None,
-        "arch": ticket.arch,
-        "sparsity": ticket.meta["achieved_sparsity"] if variant == "ticket" else 0.0,
-        "untrained": bool(ticket.meta.get("untrained")),
-        "opset": opts.opset,
-        "batch_size": opts.batch_size or "dynamic",
-        "input_size": list(input_size),
-        "mean": ticket.meta["mean"],
-        "std": ticket.meta["std"],
-        "num_classes": head.out_features,
-        "feature_dim": head.in_features,
-        "files": files,
-        "validation": {
+    manifest = ExportManifest(
+        schema=EXPORT_SCHEMA,
+        variant=variant,
+        label=ticket.label if variant == "ticket" else f"{ticket.arch} dense baseline"
+        + (f" ({UNTRAINED_LABEL})" if ticket.meta.untrained else ""),
+        ticket_path=str(ticket.path.resolve()),
+        ticket=ticket.meta if variant == "ticket" else None,
+        arch=ticket.arch,
+        sparsity=ticket.meta.achieved_sparsity if variant == "ticket" else 0.0,
+        untrained=ticket.meta.untrained,
+        opset=opts.opset,
+        batch_size=opts.batch_size or "dynamic",
+        input_size=input_size,
+        mean=ticket.meta.mean,
+        std=ticket.meta.std,
+        num_classes=head.out_features,
+        feature_dim=head.in_features,
+        files=files,
+        validation={
             "passed": passed,
             "seed": opts.seed,
             "batch_size": opts.validation_batch,
@@ -117,15 +117,15 @@ def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: s
             "lost_zeros": sum(r.lost for r in audit),
             "gained_zeros": sum(r.gained for r in audit),
         },
-        "tool_version": __version__,
-    }
-    write_json(folder / MANIFEST_FILE, manifest)
+        tool_version=__version__,
+    )
+    manifest.write(folder / MANIFEST_FILE)
     return manifest
 
 
-def _raise_on_failure(manifests: list[dict]) -> None:
-    lost = [a for m in manifests for a in m["validation"]["audit"] if not a["passed"]]
-    mismatches = [p for m in manifests for p in m["validation"]["parity"] if not p["passed"]]
+def _raise_on_failure(manifests: list[ExportManifest]) -> None:
+    lost = [a for m in manifests for a in m.validation["audit"] if not a["passed"]]
+    mismatches = [p for m in manifests for p in m.validation["parity"] if not p["passed"]]
     if lost:
         names = ", ".join(f"{a['graph']}:{a['layer']} ({a['lost']} lost)" for a in lost[:5])
         raise SparsityLossError(f"export lost zeros in {len(lost)} layers: {names}; nothing was written, please report this")
@@ -153,9 +153,7 @@ def export_ticket(opts: ExportOptions, log: Callable[[str], None] = lambda _msg:
         if opts.with_dense:
             log("exporting the dense baseline")
             manifests.append(_export_variant(ticket.dense_model(), tmp / DENSE_DIR, ticket, opts, "dense", log))
-            manifest["dense"] = f"{DENSE_DIR}/{MANIFEST_FILE}"
+            manifest = dataclasses.replace(manifest, dense=f"{DENSE_DIR}/{MANIFEST_FILE}")
         _raise_on_failure(manifests)
-        from ..fileio import write_json
-
-        write_json(tmp / MANIFEST_FILE, manifest)
+        manifest.write(tmp / MANIFEST_FILE)
     return ExportResult(path=Path(opts.output), manifest=manifest)

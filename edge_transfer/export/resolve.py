@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import OnnxModelError, TicketError
-from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, is_export, is_ticket
+from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
 
 
 def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None,
@@ -33,13 +32,18 @@ def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: No
     raise TicketError(f"{path} is neither a ticket folder ({TICKET_FILE}) nor an export folder ({MANIFEST_FILE})")
 
 
-def read_manifest(folder: Path) -> dict:
-    path = Path(folder) / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise OnnxModelError(f"cannot read {path} ({exc}); re-export the folder") from None
-    for name in manifest.get("files", {}):
-        if not (Path(folder) / name).is_file():
-            raise OnnxModelError(f"{path} lists {name} but it is missing; re-export with `edge-transfer export`")
+def read_manifest(folder: Path, verify_hashes: bool = False) -> ExportManifest:
+    """The folder's manifest, schema-checked; every file it lists must exist, and with
+    ``verify_hashes`` match its recorded sha256."""
+    folder = Path(folder)
+    manifest = ExportManifest.read(folder / MANIFEST_FILE)
+    for name, entry in manifest.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise OnnxModelError(f"{folder / MANIFEST_FILE} lists {name} but it is missing; re-export with `edge-transfer export`")
+        if verify_hashes:
+            from ..fileio import sha256_file
+
+            if not isinstance(entry, dict) or sha256_file(path) != entry.get("sha256"):
+                raise OnnxModelError(f"{path} does not match the sha256 in {folder / MANIFEST_FILE}; re-export the ticket")
     return manifest

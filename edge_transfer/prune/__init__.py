@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..formats import TicketMeta
 from ..errors import OptionError
 from ..train import Robustness, TrainSettings
 from ..train.attacks import IS_ROBUST, PRETRAININGS
@@ -120,11 +121,11 @@ class PruneOptions:
 @dataclass
 class PruneResult:
     path: Path
-    meta: dict = field(repr=False)
+    meta: TicketMeta = field(repr=False)
 
     @property
     def achieved_sparsity(self) -> float:
-        return self.meta["achieved_sparsity"]
+        return self.meta.achieved_sparsity
 
 
 def _source_model(opts: PruneOptions):
@@ -175,15 +176,15 @@ def _fit_head(model, cfg, num_classes: int, seed: int) -> bool:
     return True
 
 
-def _masks_from_ticket(path: Path, arch: str, weights: dict) -> tuple[dict, dict]:
+def _masks_from_ticket(path: Path, arch: str, weights: dict) -> tuple[dict, TicketMeta]:
     from safetensors.torch import load_file
 
     from ..errors import TicketError
     from ..ticket import MASKS_FILE, load_ticket_meta
 
     meta = load_ticket_meta(path)
-    if meta["arch"] != arch:
-        raise TicketError(f"--mask-from ticket {path} is a {meta['arch']} ticket; its mask does not fit --arch {arch}")
+    if meta.arch != arch:
+        raise TicketError(f"--mask-from ticket {path} is a {meta.arch} ticket; its mask does not fit --arch {arch}")
     masks = {k: v.bool() for k, v in load_file(str(Path(path) / MASKS_FILE)).items()}
     if set(masks) != set(weights) or any(masks[k].shape != weights[k].shape for k in weights):
         raise TicketError(f"--mask-from ticket {path} prunes other layers than this run "
@@ -220,10 +221,10 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     if opts.mask_from is not None:
         masks, other = _masks_from_ticket(opts.mask_from, opts.arch, weights)
         # the donor's mask decides sparsity, scope and block; --sparsity and --scope do not apply
-        drawn = [Drawn(other["achieved_sparsity"], masks, {"scope": other.get("scope"), "block": other.get("block", 1),
-                                                           "mask_from": str(opts.mask_from),
-                                                           "mask_source_method": other["method"],
-                                                           "mask_source_sha256": other["source"].get("sha256")})]
+        drawn = [Drawn(other.achieved_sparsity, masks, {"scope": other.scope, "block": other.block,
+                                                        "mask_from": str(opts.mask_from),
+                                                        "mask_source_method": other.method,
+                                                        "mask_source_sha256": other.source.get("sha256")})]
         outputs = {drawn[0].target: next(iter(outputs.values()))}
     else:
         ctx = DrawContext(model=model, cfg=cfg, weights=weights, opts=opts, data=data, log=log)
@@ -236,7 +237,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
                              elapsed)
         last = time.perf_counter()
         results.append(PruneResult(path=Path(outputs[d.target]), meta=meta))
-        log(f"wrote ticket {outputs[d.target]} ({meta['achieved_sparsity']:.2%} sparse, {elapsed:.1f}s)")
+        log(f"wrote ticket {outputs[d.target]} ({meta.achieved_sparsity:.2%} sparse, {elapsed:.1f}s)")
     return results
 
 
@@ -245,14 +246,15 @@ def draw_ticket(opts: PruneOptions, log: Callable[[str], None] = lambda _m: None
 
 
 def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, input_size, data, new_head,
-                  elapsed) -> dict:
+                  elapsed) -> TicketMeta:
     import torch
 
     from .. import __version__
     from ..backbones import prunable_parameters
     from ..fileio import atomic_output_dir
+    from ..formats import TICKET_SCHEMA, UNTRAINED_LABEL, TicketMeta
     from ..layers import layer_records, summarise
-    from ..ticket import TICKET_SCHEMA, UNTRAINED_LABEL, save_ticket
+    from ..ticket import save_ticket
 
     ticket_model = copy.deepcopy(model).eval()
     weights = prunable_parameters(ticket_model, cfg, opts.prune_first_conv)
@@ -263,37 +265,35 @@ def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, 
     totals = summarise(records)
     untrained = opts.checkpoint is None
     method = "mask-from" if opts.mask_from is not None else opts.method
-    meta = {
-        "schema": TICKET_SCHEMA,
-        "arch": opts.arch,
-        "method": method,
-        "method_params": {"scope": opts.scope, **drawn.params},
-        "target_sparsity": drawn.target,
-        "achieved_sparsity": totals["achieved_sparsity"],
-        "scope": drawn.params.get("scope", opts.scope),
-        "block": drawn.params.get("block", opts.block),  # 1 when absent (tickets drawn before --block)
-        "prune_first_conv": opts.prune_first_conv,
-        "num_classes": int(ticket_model.get_submodule(cfg.head).out_features),
-        "input_size": list(input_size),
-        "mean": list(cfg.mean),
-        "std": list(cfg.std),
-        "source": source,
-        "robust": IS_ROBUST.get(source["pretraining"]),
-        "untrained": untrained,
-        "note": UNTRAINED_LABEL if untrained else None,
-        "seed": opts.seed,
-        "data": None if data is None else {"spec": data.name, "classes": data.classes, "train_images": data.train_images,
-                                           "new_head": new_head},
-        "training": None if data is None else opts.train.to_dict(),
-        # a drawn ticket's running statistics are whatever the draw left (the dense source's
-        # for one-shot schemes); adapt and finetune re-estimate them on the task's images
-        "batchnorm": {"recalibrated": False, "draw_trained": data is not None},
-        "totals": totals,
-        "layers": [r.to_dict() for r in records],
-        "wall_seconds": round(elapsed, 3),
-        "tool_version": __version__,
-        "options": opts.to_dict(),
-    }
+    meta = TicketMeta(
+        schema=TICKET_SCHEMA,
+        arch=opts.arch,
+        method=method,
+        method_params={"scope": opts.scope, **drawn.params},
+        target_sparsity=drawn.target,
+        achieved_sparsity=totals["achieved_sparsity"],
+        scope=drawn.params.get("scope", opts.scope),
+        block=drawn.params.get("block", opts.block),  # 1 when absent (tickets drawn before --block)
+        prune_first_conv=opts.prune_first_conv,
+        num_classes=int(ticket_model.get_submodule(cfg.head).out_features),
+        input_size=tuple(input_size),
+        mean=tuple(cfg.mean),
+        std=tuple(cfg.std),
+        source=source,
+        robust=IS_ROBUST.get(source["pretraining"]),
+        untrained=untrained,
+        note=UNTRAINED_LABEL if untrained else None,
+        seed=opts.seed,
+        data=None if data is None else {"spec": data.name, "classes": data.classes, "train_images": data.train_images,
+                                        "new_head": new_head},
+        training=None if data is None else opts.train.to_dict(),
+        batchnorm={"recalibrated": False, "draw_trained": data is not None},
+        totals=totals,
+        layers=tuple(r.to_dict() for r in records),
+        wall_seconds=round(elapsed, 3),
+        tool_version=__version__,
+        options=opts.to_dict(),
+    )
     with atomic_output_dir(output, opts.force) as tmp:
         save_ticket(tmp, ticket_model, drawn.masks, dense_values, meta)
     return meta

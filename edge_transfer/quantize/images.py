@@ -74,11 +74,11 @@ def int8_accuracy(ticket, qdq_model: Path, images: CalibrationImages) -> dict:
     fp32, int8, labels = (np.concatenate(a) for a in (fp32, int8, labels))
     out = {"evaluated": True, "images": int(len(labels)), "data": images.spec,
            "top1_agreement": float((fp32 == int8).mean())}
-    if ticket.meta["num_classes"] == images.data.num_classes:
+    if ticket.meta.num_classes == images.data.num_classes:
         out.update(fp32_top1=float((fp32 == labels).mean()), int8_top1=float((int8 == labels).mean()))
         out["change_points"] = 100 * (out["int8_top1"] - out["fp32_top1"])
     else:
-        out["reason"] = (f"the ticket's head has {ticket.meta['num_classes']} classes, {images.spec} has "
+        out["reason"] = (f"the ticket's head has {ticket.meta.num_classes} classes, {images.spec} has "
                          f"{images.data.num_classes}: agreement only")
     return out
 

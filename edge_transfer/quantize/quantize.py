@@ -12,6 +12,7 @@ points writes nothing).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OnnxModelError, OptionError, ParityError, SparsityLossError, TicketError
-from ..formats import MANIFEST_FILE, TICKET_FILE, is_ticket
+from ..formats import DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
 from .images import RANDOM_CALIBRATION, CalibrationImages, accuracy_drop, int8_accuracy
 
 # ||engine - fake-quant torch|| / ||torch|| (relative RMS error). Not the max element: the
@@ -85,32 +86,23 @@ def _int8_engines() -> list[str]:
 @dataclass
 class QuantizeResult:
     path: Path
-    manifest: dict = field(repr=False)
+    manifest: ExportManifest = field(repr=False)
 
     @property
     def accuracy(self) -> dict:
-        return self.manifest["quantization"]["accuracy"]
+        return self.manifest.quantization["accuracy"]
 
 
 def resolve_ticket(source: Path) -> tuple[Path, Path | None]:
     """(ticket folder, export folder or None). An export's recorded hashes are checked first."""
-    from ..export import MANIFEST_FILE
-    from ..fileio import read_json, sha256_file
+    from ..export.resolve import read_manifest
 
     source = Path(source)
-    if (source / MANIFEST_FILE).is_file():
-        try:
-            manifest = read_json(source / MANIFEST_FILE)
-            files, ticket_path = manifest["files"], manifest["ticket_path"]
-        except (ValueError, KeyError, TypeError, OSError):
-            raise OnnxModelError(f"{source / MANIFEST_FILE} is not an export manifest; re-export the ticket") from None
-        if manifest.get("precision", "fp32") != "fp32":
-            raise OptionError(f"{source} is already quantized ({manifest['precision']}); give the FP32 ticket or export")
-        for name, entry in files.items():
-            path = source / name
-            if not path.is_file() or sha256_file(path) != entry["sha256"]:
-                raise OnnxModelError(f"{path} is missing or does not match the sha256 in {source / MANIFEST_FILE}; "
-                                     "re-export the ticket")
+    if is_export(source):
+        manifest = read_manifest(source, verify_hashes=True)
+        if manifest.precision != "fp32":
+            raise OptionError(f"{source} is already quantized ({manifest.precision}); give the FP32 ticket or export")
+        ticket_path = manifest.ticket_path
         if not ticket_path or not is_ticket(Path(ticket_path)):
             raise TicketError(f"the ticket of export {source} ({ticket_path}) is gone; give the ticket folder instead")
         return Path(ticket_path), source
@@ -142,12 +134,12 @@ def _qat(classifier, backbone, ticket, opts: QuantizeOptions, input_size, log) -
     from ..train import TrainSettings, load_train_data, make_optimizer, pixel_model, reapply_masks, train_epoch
 
     data = load_train_data(TrainSettings(data=opts.qat_data, seed=opts.seed), input_size)
-    if data.num_classes != ticket.meta["num_classes"]:
+    if data.num_classes != ticket.meta.num_classes:
         raise OptionError(f"--data {opts.qat_data} has {data.num_classes} classes but the ticket's head has "
-                          f"{ticket.meta['num_classes']}; fine-tune the ticket on that task first (`edge-transfer finetune`)")
+                          f"{ticket.meta.num_classes}; fine-tune the ticket on that task first (`edge-transfer finetune`)")
     params = dict(classifier.named_parameters())
     weights = {name: params[name] for name in ticket.masks}
-    net = pixel_model(classifier, tuple(ticket.meta["mean"]), tuple(ticket.meta["std"]))
+    net = pixel_model(classifier, ticket.meta.mean, ticket.meta.std)
     optimizer = make_optimizer(classifier.parameters(), opts.qat_lr, 0.9, 0.0)
     torch.manual_seed(opts.seed)
     history = []
@@ -184,7 +176,7 @@ def _write_variant(folder: Path, classifier, backbone, model, ticket, images: Ca
     prefix = "dense/" if variant == "dense" else ""
     for graph, module, output in (("model", classifier, "logits"), ("backbone", backbone, "features")):
         start = time.perf_counter()
-        source = export_fake_quant(module, tuple(ticket.meta["input_size"]), output)
+        source = export_fake_quant(module, ticket.meta.input_size, output)
         forms = {"qdq": qdq_form(source), "deepsparse": deepsparse_form(source)}
         paths = {}
         for form, proto in forms.items():
@@ -223,8 +215,7 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
     from .. import __version__
     from ..backbones import get_backbone_cfg
     from ..engines import get_engine
-    from ..export import EXPORT_SCHEMA, MANIFEST_FILE
-    from ..fileio import atomic_output_dir, check_output_dir, write_json
+    from ..fileio import atomic_output_dir, check_output_dir
     from ..ticket import load_ticket
 
     opts.validate()
@@ -232,10 +223,10 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
     ticket_path, export_path = resolve_ticket(opts.source)
     ticket = load_ticket(ticket_path)
     cfg = get_backbone_cfg(ticket.arch)
-    input_size = tuple(ticket.meta["input_size"])
-    images = CalibrationImages(opts.calibration, input_size, ticket.meta["mean"], ticket.meta["std"], opts.samples, opts.seed)
+    input_size = ticket.meta.input_size
+    images = CalibrationImages(opts.calibration, input_size, ticket.meta.mean, ticket.meta.std, opts.samples, opts.seed)
     engines = [get_engine(n) for n in opts.validate_engines]
-    untrained = bool(ticket.meta.get("untrained"))
+    untrained = ticket.meta.untrained
     start = time.perf_counter()
     log(f"quantizing {ticket.label}: calibration on {opts.samples} images of {opts.calibration}")
     classifier, backbone = _fake_quant_models(ticket.model, cfg, images)
@@ -247,48 +238,46 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
     with atomic_output_dir(opts.output, opts.force) as tmp:
         manifests = {}
         for variant, model, cls_q, bb_q in variants:
-            folder = tmp / "dense" if variant == "dense" else tmp
+            folder = tmp / DENSE_DIR if variant == "dense" else tmp
             record = _write_variant(folder, cls_q, bb_q, model, ticket, images, engines, opts, variant, log)
             accuracy = int8_accuracy(ticket, folder / FORM_FILES["qdq"]["model"], images) if variant == "ticket" else None
             _check(record, accuracy or {}, opts, untrained)
-            manifests[variant] = {
-                "schema": EXPORT_SCHEMA,
-                "variant": variant,
-                "precision": "int8",
-                "label": (ticket.label if variant == "ticket" else f"{ticket.arch} dense baseline") + " INT8",
-                "ticket_path": str(ticket.path.resolve()),
-                "source_export": str(export_path.resolve()) if export_path else None,
-                "ticket": {k: v for k, v in ticket.meta.items() if k != "layers"} if variant == "ticket" else None,
-                "arch": ticket.arch,
-                "sparsity": ticket.meta["achieved_sparsity"] if variant == "ticket" else 0.0,
-                "untrained": untrained,
-                "opset": 13,
-                "batch_size": "dynamic",
-                "input_size": list(input_size),
-                "mean": ticket.meta["mean"],
-                "std": ticket.meta["std"],
-                "num_classes": ticket.meta["num_classes"],
-                "forms": FORM_FILES,
-                "files": record["files"],
-                "quantization": {
+            manifests[variant] = ExportManifest(
+                schema=EXPORT_SCHEMA,
+                variant=variant,
+                precision="int8",
+                label=(ticket.label if variant == "ticket" else f"{ticket.arch} dense baseline") + " INT8",
+                ticket_path=str(ticket.path.resolve()),
+                source_export=str(export_path.resolve()) if export_path else None,
+                ticket=ticket.meta if variant == "ticket" else None,
+                arch=ticket.arch,
+                sparsity=ticket.meta.achieved_sparsity if variant == "ticket" else 0.0,
+                untrained=untrained,
+                input_size=input_size,
+                mean=ticket.meta.mean,
+                std=ticket.meta.std,
+                num_classes=ticket.meta.num_classes,
+                forms=FORM_FILES,
+                files=record["files"],
+                quantization={
                     "scheme": "static, activations uint8 asymmetric per tensor (min/max), weights int8 symmetric "
                               "per tensor (zero point 0); inputs of every conv, linear and residual add quantized",
                     "calibration": opts.calibration, "samples": opts.samples, "seed": opts.seed,
                     "qat": qat, "accuracy": accuracy, "max_drop": opts.max_drop,
                 },
-                "validation": {
+                validation={
                     "passed": True,
                     "parity": [p.to_dict() for p in record["parity"]],
                     "audit": [a.to_dict() for a in record["audit"]],
                     "lost_zeros": sum(a.lost for a in record["audit"]),
                     "gained_zeros": sum(a.gained for a in record["audit"]),
                 },
-                "seconds": time.perf_counter() - start,
-                "tool_version": __version__,
-            }
+                seconds=time.perf_counter() - start,
+                tool_version=__version__,
+            )
         if opts.with_dense:
-            manifests["ticket"]["dense"] = f"dense/{MANIFEST_FILE}"
-            write_json(tmp / "dense" / MANIFEST_FILE, manifests["dense"])
-        write_json(tmp / MANIFEST_FILE, manifests["ticket"])
+            manifests["ticket"] = dataclasses.replace(manifests["ticket"], dense=f"{DENSE_DIR}/{MANIFEST_FILE}")
+            manifests["dense"].write(tmp / DENSE_DIR / MANIFEST_FILE)
+        manifests["ticket"].write(tmp / MANIFEST_FILE)
     return QuantizeResult(path=Path(opts.output), manifest=manifests["ticket"])
 

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError
+from ..formats import STUDY_SCHEMA
 from ..train.attacks import PRETRAINING_OF, PRETRAININGS
 
-STUDY_SCHEMA = "edge-transfer.study/2"
 MODES = ("linear", "full")
 ROBUST_KIND = {pretraining: kind for kind, pretraining in PRETRAINING_OF.items()}  # natural -> none, pgd -> pgd
 
@@ -161,7 +161,7 @@ def _robustness(opts: StudyOptions, pretraining: str):
 def _pretrained(opts: StudyOptions, pretraining: str, seed: int, log) -> tuple[Path, dict]:
     """The source checkpoint for ``pretraining`` and source seed ``seed``, trained once per
     content hash."""
-    from ..fileio import read_json
+    from ..formats import PRETRAIN_SCHEMA, read_record
     from ..pretrain import PretrainOptions, default_train_settings, pretrain, sidecar
 
     schedule = default_train_settings()  # pretrain's own learning rate and weight decay
@@ -175,7 +175,7 @@ def _pretrained(opts: StudyOptions, pretraining: str, seed: int, log) -> tuple[P
     path = cache / f"{opts.arch}-{pretraining}-{key}.pt"
     if path.is_file() and sidecar(path).is_file():
         log(f"pretrained {pretraining} source: cached {path}")
-        return path, read_json(sidecar(path))
+        return path, read_record(sidecar(path), (PRETRAIN_SCHEMA,), OptionError, f"delete {path} to pretrain it again")
     log(f"pretraining the {pretraining} source, seed {seed} ({p.robust.describe()}, {p.train.epochs} epochs on "
         f"{opts.source})")
     result = pretrain(replace(p, output=path, force=True), log=lambda m: log("  " + m))
@@ -190,10 +190,10 @@ class _Runs:
         folder.mkdir(parents=True, exist_ok=True)
 
     def get(self, key: str):
-        from ..fileio import read_json
+        from ..formats import read_json_file
 
         path = self.folder / f"{key}.json"
-        return read_json(path) if path.is_file() else None
+        return read_json_file(path, OptionError, f"delete {path} to run that cell again") if path.is_file() else None
 
     def put(self, key: str, record: dict) -> None:
         from ..fileio import write_json
@@ -206,7 +206,7 @@ def _draw(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: i
     drawn from source seed ``seed``'s checkpoint with that seed."""
     from ..prune import PruneOptions, draw_tickets
     from ..prune._registry import get_method
-    from ..ticket import META_FILE
+    from ..formats import TICKET_FILE
 
     folder = work / "tickets" / pretraining / f"source{seed}"
     scheme = get_method("omp" if method == "dense" else method)  # the dense baseline is OMP at sparsity 0
@@ -215,7 +215,7 @@ def _draw(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: i
     # imp/aimp's rounds depend on every requested sparsity: name the trajectory, draw it whole
     stem = f"{method}[{','.join(f'{s:g}' for s in targets)}]" if shared else method
     outputs = {s: folder / f"{stem}-{s:g}" for s in targets}
-    todo = {s: p for s, p in outputs.items() if not (p / META_FILE).is_file()}
+    todo = {s: p for s, p in outputs.items() if not (p / TICKET_FILE).is_file()}
     if shared and todo:
         todo = outputs
     if todo:
@@ -239,7 +239,7 @@ def _draw_figures(ticket: Path, omp_ticket: Path | None) -> dict:
 
     from ..ticket import MASKS_FILE, load_ticket_meta
 
-    params = load_ticket_meta(ticket).get("method_params", {})
+    params = load_ticket_meta(ticket).method_params
     history = params.get("history") or [{}]
     loss = params.get("train_loss", history[-1].get("train_loss"))
     overlap = None
@@ -273,7 +273,7 @@ def _evaluate(opts: StudyOptions, mode: str, ticket: Path, seed: int, work: Path
 def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) -> StudyResult:
     from ..fileio import write_json
     from ..system import system_info
-    from ..ticket import META_FILE
+    from ..formats import TICKET_FILE
     from .report import aggregate, source_summary, write_reports
 
     opts = opts.resolved()
@@ -295,7 +295,7 @@ def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) 
             drawn = {m: _draw(opts, m, pretraining, ckpt, seed, work, log) for m in methods}
             for method in methods:
                 for sparsity, ticket in drawn[method].items():
-                    ticket_id = hashlib.sha256((ticket / META_FILE).read_bytes()).hexdigest()[:12]
+                    ticket_id = hashlib.sha256((ticket / TICKET_FILE).read_bytes()).hexdigest()[:12]
                     figures = {} if method == "dense" else _draw_figures(ticket, drawn.get("omp", {}).get(sparsity))
                     for mode in opts.modes:
                         # keyed by the ticket's own record, so a redrawn ticket is evaluated again
