@@ -38,6 +38,7 @@ def main() -> int:
 
     from edge_transfer.fileio import atomic_write_text, write_json
     from edge_transfer.finetune import FinetuneOptions, finetune
+    from edge_transfer.formats import ticket_tag
     from edge_transfer.pretrain import PretrainOptions, default_train_settings, pretrain
     from edge_transfer.prune import PruneOptions, draw_ticket
     from edge_transfer.quantize import QuantizeOptions, quantize
@@ -56,7 +57,7 @@ def main() -> int:
             data="embedded:mnist-0to4", epochs=args.pretrain_epochs, lr=d.lr, weight_decay=d.weight_decay,
             image_size=size, progress=False)), log=log)
         for sparsity in args.sparsities:
-            tag = f"{arch}-omp{round(sparsity * 100):02d}"
+            tag = f"{arch}-{ticket_tag('omp', sparsity)}"
             ticket = draw_ticket(PruneOptions(arch=arch, output=tmp / tag, sparsity=sparsity, scope="layer",
                                               checkpoint=source.path, pretraining="natural",
                                               train=TrainSettings(image_size=size)))

@@ -51,7 +51,7 @@ def main() -> int:
 
     from edge_transfer.adapt import AdaptOptions, adapt
     from edge_transfer.fileio import atomic_write_text, write_json
-    from edge_transfer.prune import PruneOptions, draw_ticket
+    from edge_transfer.bench.targets import speed_only_tickets
     from edge_transfer.system import system_info
     from edge_transfer.tables import markdown_table, text_table
 
@@ -62,11 +62,10 @@ def main() -> int:
         data224 = str(small_folder(tmp / "digits", per_class=64))
         for arch in args.archs.split(","):
             data = "embedded:mnist-5to9" if arch.endswith("-cifar") else data224
-            for s in SPARSITIES:
-                tag = f"{arch}-omp{round(s * 100):02d}"
+            for folder in speed_only_tickets(tmp, arch, SPARSITIES, log).values():
+                tag = folder.name
                 log(f"== {tag}")
-                draw_ticket(PruneOptions(arch=arch, output=tmp / tag, sparsity=s, scope="layer", seed=0))
-                result = adapt(AdaptOptions(source=tmp / tag, data=data, output=tmp / f"run-{tag}", epochs=args.epochs,
+                result = adapt(AdaptOptions(source=folder, data=data, output=tmp / f"run-{tag}", epochs=args.epochs,
                                             compare_dense=True, engine=args.engine, batch_size=64), log=log)
                 sm = result.summary
                 runs.append({"ticket": tag, "data": data if data.startswith("embedded") else "320 embedded images at 224 px",

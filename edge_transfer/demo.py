@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import OptionError
+from .formats import ticket_tag
 
 SOURCE_IMAGE_SIZE = 16  # the study's size: pretraining on 2 cores in about a minute
 
@@ -104,12 +105,6 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def ticket_tag(arch: str, sparsity: float, block: int = 1) -> str:
-    """The folder name bench.targets.speed_only_tickets gives the same ticket, so the
-    benchmark reuses the demo's drawn and exported tickets."""
-    return f"{arch}-omp{round(sparsity * 100):02d}" + (f"-block{block}" if block > 1 and sparsity > 0 else "")
-
-
 def _pretrain(opts: DemoOptions, arch: str, folder: Path, log) -> tuple[Path, dict]:
     from .pretrain import PretrainOptions, default_train_settings, pretrain
     from .train import TrainSettings
@@ -131,7 +126,7 @@ def _draw_and_export(opts: DemoOptions, tmp: Path, sources: dict, log) -> tuple[
     rows, metas = [], {}
     todo = opts.tickets()
     for i, (arch, sparsity, block) in enumerate(todo, 1):
-        tag = ticket_tag(arch, sparsity, block)
+        tag = f"{arch}-{ticket_tag('omp', sparsity, block)}"  # speed_only_tickets' folder names: bench reuses them
         source = sources.get(arch)
         log(f"[{i}/{len(todo)}] {tag}: drawing OMP ticket" + (" (untrained: speed only)" if source is None else ""))
         # Per-layer ranking: see bench.targets.default_targets for why, on untrained weights.

@@ -67,7 +67,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     from . import __version__
     from .backbones import get_backbone_cfg, replace_head
     from .train import (evaluate, load_train_data, make_optimizer, pixel_model, reapply_masks, recalibrate_batchnorm,
-                        step_lr, train_epoch)
+                        train_epochs)
     from .ticket import load_ticket
 
     opts.validate()
@@ -92,14 +92,8 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
         recalibrated = recalibrate_batchnorm(net, data.train_batches(tr.batch_size, tr.seed))
         log(f"BatchNorm statistics re-estimated on {recalibrated} training images")
     optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
-    for epoch in range(tr.epochs):
-        lr = step_lr(tr.lr, epoch, tr.epochs)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        stats = train_epoch(net, optimizer, data.train_batches(tr.batch_size, tr.seed * 100_003 + epoch), None,
-                            steps=data.steps_per_epoch(tr.batch_size), progress=tr.progress,
-                            after_step=lambda: reapply_masks(weights, ticket.masks),
-                            desc=f"finetune epoch {epoch + 1}/{tr.epochs}")
+    for epoch, lr, stats in train_epochs(net, optimizer, data, tr, desc="finetune",
+                                         after_step=lambda: reapply_masks(weights, ticket.masks)):
         acc = evaluate(net, data.val_batches(), data.num_classes)
         epochs.append({"epoch": epoch + 1, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
                        "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"]})

@@ -16,7 +16,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .errors import EdgeTransferError, OnnxModelError, TicketError
 
@@ -43,6 +43,13 @@ def is_ticket(folder) -> bool:
 
 def is_export(folder) -> bool:
     return (Path(folder) / MANIFEST_FILE).is_file()
+
+
+def ticket_tag(method: str, sparsity: float, block: int = 1, scope: str | None = None) -> str:
+    """The one naming rule for tickets (folders, bench rows, demo tables): ``omp90``,
+    ``omp90-block4`` for 1x4 blocks, ``-layer`` appended when ``scope`` is given as layer."""
+    return (f"{method}{round(sparsity * 100):02d}" + (f"-block{block}" if block > 1 and sparsity > 0 else "")
+            + ("-layer" if scope == "layer" else ""))
 
 
 def read_json_file(path: Path, error: type[EdgeTransferError], fix: str):
@@ -196,10 +203,8 @@ class TicketMeta(_Record):
 
     @property
     def tag(self) -> str:
-        """File- and row-name of a ticket: ``omp90``, ``omp90-block4``, ``omp90-layer``."""
-        return (f"{self.method}{round(self.achieved_sparsity * 100):02d}"
-                + (f"-block{self.block}" if self.block > 1 else "")
-                + ("-layer" if self.scope == "layer" else ""))
+        """Row name of a ticket in reports: ``omp90``, ``omp90-block4-layer``."""
+        return ticket_tag(self.method, self.achieved_sparsity, self.block, self.scope)
 
 
 @dataclass(frozen=True)

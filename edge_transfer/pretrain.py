@@ -91,7 +91,7 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     from .backbones import create_backbone, get_backbone_cfg
     from .fileio import sha256_file, write_json
     from .system import system_info
-    from .train import pixel_model, evaluate, load_train_data, make_optimizer, step_lr, train_epoch
+    from .train import evaluate, load_train_data, make_optimizer, pixel_model, train_epochs
 
     opts.validate()
     tr = opts.train
@@ -106,19 +106,15 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     log(f"pretraining {opts.arch} on {data.name} ({data.train_images} images, {data.num_classes} classes, "
         f"{input_size[1]}x{input_size[2]} px): {opts.robust.describe()}, {tr.epochs} epochs")
     start, epochs = time.perf_counter(), []
-    for epoch in range(tr.epochs):
-        lr = step_lr(tr.lr, epoch, tr.epochs)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        t0 = time.perf_counter()
-        stats = train_epoch(net, optimizer, data.train_batches(tr.batch_size, tr.seed * 100_003 + epoch), opts.robust,
-                            steps=data.steps_per_epoch(tr.batch_size), progress=tr.progress, generator=generator,
-                            desc=f"pretrain epoch {epoch + 1}/{tr.epochs}")
+    t0 = time.perf_counter()
+    for epoch, lr, stats in train_epochs(net, optimizer, data, tr, desc="pretrain", robustness=opts.robust,
+                                         generator=generator):
         clean = evaluate(net, data.val_batches(), data.num_classes)
         epochs.append({"epoch": epoch + 1, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
                        "val_top1": clean["top1"], "seconds": time.perf_counter() - t0})
         log(f"epoch {epoch + 1}/{tr.epochs} lr {lr:.4g}: train loss {stats['loss']:.3f} acc {stats['acc']:.3f}, "
             f"val top-1 {clean['top1']:.3f} ({epochs[-1]['seconds']:.1f}s)")
+        t0 = time.perf_counter()
     attack = opts.eval_attack()
     robust = evaluate(net, data.val_batches(), data.num_classes, attack, torch.Generator().manual_seed(0))
     log(f"val clean top-1 {clean['top1']:.3f}; robust top-1 {robust['top1']:.3f} under {attack.describe()}")

@@ -14,7 +14,10 @@ from edge_transfer.errors import OptionError, RecipeError
 from edge_transfer.prune import PruneOptions
 from edge_transfer.prune._registry import DrawContext, get_method
 from edge_transfer.prune.recipe_training import check_recipe_options, validate_recipe
-from edge_transfer.prune.recipes import RECIPE_DIR, RECIPE_METHODS, resolve_recipe
+from edge_transfer.prune import list_methods
+from edge_transfer.prune.recipes import PRUNERS, RECIPE_DIR, resolve_recipe
+
+RECIPE_METHODS = list_methods(takes_recipe=True)  # every registered scheme a sparseml recipe drives
 from edge_transfer.train import TrainData, TrainSettings
 
 TARGETS = [0.5, 0.8]
@@ -226,3 +229,10 @@ def test_bad_user_recipe_fails_before_training(tmp_path):
 def test_zero_sparsity_is_refused():
     with pytest.raises(OptionError, match="--method omp --sparsity 0"):
         draw(make_ctx("gmp"), [0.0])
+
+
+def test_every_recipe_scheme_has_one_pruner_spec_and_a_recipe_file():
+    assert RECIPE_METHODS and set(RECIPE_METHODS) == set(PRUNERS)
+    for method in RECIPE_METHODS:
+        assert (RECIPE_DIR / f"{method}.yaml").is_file() and get_method(method).trains
+    assert not set(list_methods(takes_recipe=False)) & set(PRUNERS)

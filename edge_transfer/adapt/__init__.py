@@ -15,7 +15,6 @@ stale statistics would be baked into every feature.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from contextlib import contextmanager
@@ -88,10 +87,6 @@ class AdaptOptions:
     def fits_probe(self) -> bool:
         return self.precompute and self.probe == "lbfgs"
 
-    def lr_at(self, epoch: int) -> float:
-        """Step decay: x lr_decay at every step epoch already reached (epochs count from 0)."""
-        return self.lr * self.lr_decay ** sum(epoch >= s for s in self.lr_steps)
-
     def resume_settings(self) -> dict:
         d = asdict(self)
         return {k: list(d[k]) if isinstance(d[k], tuple) else d[k] for k in RESUME_KEYS}
@@ -150,25 +145,6 @@ def _feature_batches(features, labels, batch_size: int, seed: int):
         yield features[idx], labels[idx]
 
 
-def _backbone_speedup(sparse, dense, inputs, rounds: int = 7) -> dict:
-    """Pure backbone inference, sparse vs dense alternating on the same batch: per-round ratios."""
-    ratios, times = [], {"sparse": [], "dense": []}
-    for _ in range(2):  # warm-up
-        sparse.run(inputs), dense.run(inputs)
-    for r in range(rounds):
-        pair = {}
-        for name, model in (("sparse", sparse), ("dense", dense)) if r % 2 == 0 else (("dense", dense), ("sparse", sparse)):
-            t0 = time.perf_counter()
-            model.run(inputs)
-            pair[name] = time.perf_counter() - t0
-            times[name].append(pair[name])
-        ratios.append(pair["dense"] / pair["sparse"])
-    return {"backbone_speedup": statistics.median(ratios), "backbone_speedup_min": min(ratios),
-            "backbone_speedup_max": max(ratios),
-            "backbone_ms_sparse": 1e3 * statistics.median(times["sparse"]),
-            "backbone_ms_dense": 1e3 * statistics.median(times["dense"])}
-
-
 def _torch_backbone(manifest: ExportManifest, variant: str):
     """The backbone as an nn.Module builder, for the torch engine (None if the ticket moved)."""
     from ..formats import is_ticket
@@ -198,14 +174,16 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     import numpy as np
 
     from ..cores import pinned
+    from ..bench.timing import backbone_speedup
     from ..data import batches, dataset_stats, load_task
     from ..data.batches import Preprocess
     from ..data.datasets import EMBEDDED_PREFIX, limit_train
     from ..engines import get_engine
     from ..export.resolve import ensure_export, read_manifest
     from ..fileio import write_json
-    from ..system import system_info
     from ..metrics import accuracy
+    from ..system import system_info
+    from ..train.loop import step_lr
     from .learner import OnlineLearner
     from .loop import run_epoch
     from .probe import probe_record
@@ -268,7 +246,7 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
                 "epoch": 1, "settings": opts.resume_settings(), "records": records,
                 "variants": {v.name: v.learner.state() for v in variants[1:]}})
         for epoch in range(start_epoch, 0 if opts.fits_probe else opts.epochs):
-            lr = opts.lr_at(epoch)
+            lr = step_lr(opts.lr, epoch, opts.epochs, opts.lr_decay, opts.lr_steps)
             # Alternate which backbone runs first, so slow drift of the machine cancels out.
             for v in variants if epoch % 2 == 0 else variants[::-1]:
                 v.learner.set_lr(lr)
@@ -294,7 +272,7 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         bench = {}
         if opts.compare_dense:
             x = np.random.default_rng(0).standard_normal((opts.batch_size, *input_size), dtype=np.float32)
-            bench = _backbone_speedup(variants[0].compiled, variants[1].compiled, [x])
+            bench = backbone_speedup(variants[0].compiled, variants[1].compiled, [x])
     summary = summarise(records, bench, task, opts.epochs)
     summary["batchnorm"] = batchnorm
     payload = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OnnxModelError, OptionError
-from ..formats import DENSE_DIR, MANIFEST_FILE, is_export, is_ticket
+from ..formats import DENSE_DIR, MANIFEST_FILE, is_export, is_ticket, ticket_tag
 
 DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
 
@@ -226,8 +226,7 @@ def speed_only_tickets(workdir: Path, arch: str, sparsities, log, block: int = 1
 
     out = {}
     for sparsity in sparsities:
-        suffix = f"-block{block}" if block > 1 and sparsity > 0 else ""
-        folder = workdir / "tickets" / f"{arch}-omp{round(sparsity * 100):02d}{suffix}"
+        folder = workdir / "tickets" / f"{arch}-{ticket_tag('omp', sparsity, block)}"
         if not is_ticket(folder):
             log(f"drawing {folder.name} (untrained weights: speed only)")
             draw_ticket(PruneOptions(arch=arch, output=folder, sparsity=sparsity, scope="layer", seed=seed,

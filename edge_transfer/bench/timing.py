@@ -103,3 +103,26 @@ def latency_stats_ms(latencies_s: list[float]) -> dict:
         "latency_ms_p95": float(p95),
         "latency_ms_p99": float(p99),
     }
+
+
+def backbone_speedup(sparse, dense, inputs, rounds: int = 7) -> dict:
+    """Paired A/B timing of two compiled models on the same batch (adapt's backbone check):
+    the order alternates every round, so drift on a shared machine hits both alike; the
+    ratio is taken per round (median, min, max)."""
+    import statistics
+
+    ratios, times = [], {"sparse": [], "dense": []}
+    for _ in range(2):  # warm-up
+        sparse.run(inputs), dense.run(inputs)
+    for r in range(rounds):
+        pair = {}
+        for name, model in (("sparse", sparse), ("dense", dense)) if r % 2 == 0 else (("dense", dense), ("sparse", sparse)):
+            t0 = time.perf_counter()
+            model.run(inputs)
+            pair[name] = time.perf_counter() - t0
+            times[name].append(pair[name])
+        ratios.append(pair["dense"] / pair["sparse"])
+    return {"backbone_speedup": statistics.median(ratios), "backbone_speedup_min": min(ratios),
+            "backbone_speedup_max": max(ratios),
+            "backbone_ms_sparse": 1e3 * statistics.median(times["sparse"]),
+            "backbone_ms_dense": 1e3 * statistics.median(times["dense"])}

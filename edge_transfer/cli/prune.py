@@ -19,7 +19,7 @@ def _ratio(text: str) -> float:
 
 
 def add_arguments(parser) -> None:
-    from ..prune import METHODS, PRETRAINING, SCOPES, PruneOptions
+    from ..prune import PRETRAINING, SCOPES, PruneOptions
     from ..prune._registry import list_methods, methods_help
     from ..train import TrainSettings
 
@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--trust-checkpoint", action="store_true", help="allow arbitrary unpickling (only for files you trust)")
     g.add_argument("--pretraining", default="unknown", choices=PRETRAINING, help="how the checkpoint was trained (recorded)")
     g = parser.add_argument_group("pruning")
-    g.add_argument("--method", default="omp", choices=METHODS,
+    g.add_argument("--method", default="omp", choices=list_methods(),
                    help=f"drawing scheme, default omp. {methods_help()}")
     g.add_argument("--sparsity", type=_args.sparsity, default=0.9, help="fraction of prunable weights set to 0 (default 0.9)")
     g.add_argument("--scope", default="global", choices=SCOPES, help="rank weights globally or per layer (default global)")

@@ -38,7 +38,6 @@ def _omp(ctx: DrawContext, targets: list):
 
 from . import iterative, lmp, recipe_training, recipes  # noqa: E402,F401  (register imp/aimp, lmp, recipe schemes)
 
-METHODS = list_methods()
 
 
 @dataclass
@@ -99,10 +98,11 @@ class PruneOptions:
             raise OptionError(f"--rounds must be >= 1, got {self.rounds}")
         if self.mask_from is not None and self.method != "omp":
             raise OptionError("--mask-from takes its mask from another ticket; drop --method (it replaces the scheme)")
-        if self.recipe is not None and self.method not in recipes.RECIPE_METHODS:
-            raise OptionError(f"--recipe drives a sparseml scheme; use it with --method {' or '.join(recipes.RECIPE_METHODS)}")
+        if self.recipe is not None and not method.takes_recipe:
+            raise OptionError("--recipe drives a sparseml scheme; use it with --method "
+                              + " or ".join(list_methods(takes_recipe=True)))
         self.train.validate(needs_data=method.trains and self.mask_from is None)
-        if self.method in recipes.RECIPE_METHODS and self.mask_from is None:
+        if method.takes_recipe and self.mask_from is None:
             recipe_training.check_recipe_options(self)  # a broken recipe fails before any data or model is loaded
 
     def per_round_ratio(self, final: float) -> float:

@@ -43,18 +43,21 @@ class Method:
     takes_blocks: bool = False  # honours --block: prunes whole 1xB blocks along input channels (omp, imp, aimp)
     draws_on: str = "source"  # the task whose images a training scheme draws on: source, or target (lmp's masks)
     deterministic: bool = False  # the same checkpoint always gives the same ticket (no seed enters)
+    takes_recipe: bool = False  # driven by a sparseml recipe (--recipe overrides the built-in one)
 
 
 _METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, trains: bool, summary: str, shares_trajectory: bool = False,
-                    takes_blocks: bool = False, draws_on: str = "source", deterministic: bool = False):
+                    takes_blocks: bool = False, draws_on: str = "source", deterministic: bool = False,
+                    takes_recipe: bool = False):
     if draws_on not in ("source", "target"):
         raise ValueError(f"draws_on must be 'source' or 'target', got {draws_on!r}")
 
     def wrap(fn):
-        _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory, takes_blocks, draws_on, deterministic)
+        _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory, takes_blocks, draws_on, deterministic,
+                                takes_recipe)
         return fn
 
     return wrap
@@ -66,9 +69,11 @@ def get_method(name: str) -> Method:
     return _METHODS[name]
 
 
-def list_methods(takes_blocks: bool | None = None) -> list[str]:
-    """Registered scheme names, sorted; ``takes_blocks=True`` keeps those that honour --block."""
-    return sorted(n for n, m in _METHODS.items() if takes_blocks is None or m.takes_blocks == takes_blocks)
+def list_methods(takes_blocks: bool | None = None, takes_recipe: bool | None = None) -> list[str]:
+    """Registered scheme names, sorted; ``takes_blocks=True`` keeps those that honour --block,
+    ``takes_recipe=True`` those a sparseml recipe drives."""
+    return sorted(n for n, m in _METHODS.items() if takes_blocks in (None, m.takes_blocks)
+                  and takes_recipe in (None, m.takes_recipe))
 
 
 def methods_help() -> str:

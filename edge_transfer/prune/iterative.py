@@ -46,7 +46,7 @@ def _mask_sparsity(masks: dict) -> float:
 def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
     import torch
 
-    from ..train import pixel_model, make_optimizer, reapply_masks, step_lr, train_epoch
+    from ..train import make_optimizer, pixel_model, reapply_masks, train_epochs
 
     opts, tr = ctx.opts, ctx.opts.train
     ratio = opts.per_round_ratio(max(targets))
@@ -62,15 +62,11 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
             round_no += 1
             t0 = time.perf_counter()
             optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
-            for epoch in range(tr.epochs):
-                for group in optimizer.param_groups:
-                    group["lr"] = step_lr(tr.lr, epoch, tr.epochs)
-                stats = train_epoch(
-                    net, optimizer, ctx.data.train_batches(tr.batch_size, tr.seed * 100_003 + round_no * 1000 + epoch),
-                    robustness, steps=ctx.data.steps_per_epoch(tr.batch_size), progress=tr.progress,
+            for _epoch, _lr, stats in train_epochs(
+                    net, optimizer, ctx.data, tr, desc=f"{name} round {round_no}/{rounds_total}", robustness=robustness,
                     after_step=lambda: reapply_masks(ctx.weights, masks), generator=generator,
-                    desc=f"{name} round {round_no}/{rounds_total} epoch {epoch + 1}/{tr.epochs}",
-                    postfix=lambda: {"sparsity": f"{_mask_sparsity(masks):.1%}"})
+                    postfix=lambda: {"sparsity": f"{_mask_sparsity(masks):.1%}"}, seed_offset=round_no * 1000):
+                pass
             scores = {n: torch.where(masks[n], w.detach().abs(), torch.tensor(float("-inf")))
                       for n, w in ctx.weights.items()}
             masks = masks_from_scores(scores, level, opts.scope, opts.block)

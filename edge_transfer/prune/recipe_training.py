@@ -209,24 +209,24 @@ def _recipe_scheme(ctx: DrawContext, targets: list):
             **figures, "history": history, "seconds": seconds})
 
 
-@register_method("gmp", trains=True,
+@register_method("gmp", trains=True, takes_recipe=True,
                  summary="gradual magnitude pruning, cubic schedule then fine-tuning (sparseml recipe)")
 def _gmp(ctx: DrawContext, targets: list):
     yield from _recipe_scheme(ctx, targets)
 
 
-@register_method("acdc", trains=True, summary="AC/DC: alternating dense and compressed phases (sparseml recipe)")
+@register_method("acdc", trains=True, takes_recipe=True, summary="AC/DC: alternating dense and compressed phases (sparseml recipe)")
 def _acdc(ctx: DrawContext, targets: list):
     yield from _recipe_scheme(ctx, targets)
 
 
-@register_method("woodfisher", trains=True,
+@register_method("woodfisher", trains=True, takes_recipe=True,
                  summary="WoodFisher / OBS: second-order pruning with weight compensation (sparseml recipe)")
 def _woodfisher(ctx: DrawContext, targets: list):
     yield from _recipe_scheme(ctx, targets)
 
 
-@register_method("rigl", trains=True, summary="RigL: sparse training with magnitude drop and gradient regrowth "
+@register_method("rigl", trains=True, takes_recipe=True, summary="RigL: sparse training with magnitude drop and gradient regrowth "
                  "(sparseml recipe)")
 def _rigl(ctx: DrawContext, targets: list):
     yield from _recipe_scheme(ctx, targets)

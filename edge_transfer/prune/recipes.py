@@ -28,7 +28,6 @@ from pathlib import Path
 from ..errors import OptionError, RecipeError
 from ..thirdparty import import_sparseml
 
-RECIPE_METHODS = ("gmp", "acdc", "woodfisher", "rigl")
 RECIPE_DIR = Path(__file__).with_name("recipe_files")
 
 # The sparseml pruning modifier each scheme drives; a recipe holds exactly one of them.

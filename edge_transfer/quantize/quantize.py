@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import OnnxModelError, OptionError, ParityError, SparsityLossError, TicketError
+from ..errors import OptionError, ParityError, SparsityLossError, TicketError
 from ..formats import DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
 from .images import RANDOM_CALIBRATION, CalibrationImages, accuracy_drop, int8_accuracy
 

@@ -12,7 +12,8 @@ schemes (imp, aimp, lmp, recipes) and finetune.
 
 from .attacks import Robustness, pgd_attack
 from .data import pixel_model, TrainData, TrainSettings, load_train_data
-from .loop import evaluate, make_optimizer, reapply_masks, recalibrate_batchnorm, step_lr, train_epoch
+from .loop import evaluate, make_optimizer, reapply_masks, recalibrate_batchnorm, step_lr, train_epoch, train_epochs
 
 __all__ = ["Robustness", "TrainData", "TrainSettings", "evaluate", "load_train_data", "make_optimizer",
-           "pgd_attack", "pixel_model", "reapply_masks", "recalibrate_batchnorm", "step_lr", "train_epoch"]
+           "pgd_attack", "pixel_model", "reapply_masks", "recalibrate_batchnorm", "step_lr", "train_epoch",
+           "train_epochs"]

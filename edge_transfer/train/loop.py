@@ -29,9 +29,26 @@ def decay_epochs(epochs: int) -> tuple[int, ...]:
     return tuple(m for m in (epochs // 3, 2 * epochs // 3) if m > 0)
 
 
-def step_lr(base_lr: float, epoch: int, epochs: int, decay: float = 0.1) -> float:
-    """The papers' step decay: x``decay`` at each of ``decay_epochs(epochs)``."""
-    return base_lr * decay ** sum(epoch >= m for m in decay_epochs(epochs))
+def step_lr(base_lr: float, epoch: int, epochs: int, decay: float = 0.1, steps: tuple[int, ...] | None = None) -> float:
+    """The papers' step decay: x``decay`` at each step epoch already reached (epochs count
+    from 0); ``steps`` defaults to ``decay_epochs(epochs)``."""
+    return base_lr * decay ** sum(epoch >= m for m in (decay_epochs(epochs) if steps is None else steps))
+
+
+def train_epochs(net, optimizer, data, tr, *, desc: str, robustness=None, after_step=None, generator=None,
+                 postfix=None, seed_offset: int = 0):
+    """The epoch loop every training stage shares (pretrain, finetune, imp/aimp rounds):
+    the step lr, a batch order drawn from ``tr.seed`` (plus ``seed_offset``) and the epoch,
+    one ``train_epoch`` each. Yields ``(epoch, lr, train stats)`` after every epoch."""
+    for epoch in range(tr.epochs):
+        lr = step_lr(tr.lr, epoch, tr.epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        stats = train_epoch(net, optimizer, data.train_batches(tr.batch_size, tr.seed * 100_003 + seed_offset + epoch),
+                            robustness, steps=data.steps_per_epoch(tr.batch_size), progress=tr.progress,
+                            after_step=after_step, generator=generator, postfix=postfix,
+                            desc=f"{desc} epoch {epoch + 1}/{tr.epochs}")
+        yield epoch, lr, stats
 
 
 def reapply_masks(weights: dict, masks: dict) -> None:

@@ -1,0 +1,122 @@
+"""One study cell each: a source model pretrained (cached by content), a scheme's tickets
+drawn from it, one transfer evaluation (linear probe or full fine-tuning); finished
+evaluations are kept one JSON file each, so a stopped study resumes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..errors import OptionError
+from .options import StudyOptions, digest
+
+def pretrained_source(opts: StudyOptions, pretraining: str, seed: int, log) -> tuple[Path, dict]:
+    """The source checkpoint for ``pretraining`` and source seed ``seed``, trained once per
+    content hash."""
+    from ..formats import PRETRAIN_SCHEMA, read_record
+    from ..pretrain import PretrainOptions, default_train_settings, pretrain, sidecar
+
+    schedule = default_train_settings()  # pretrain's own learning rate and weight decay
+    train = opts.train_settings(opts.source, opts.pretrain_epochs, seed, lr=schedule.lr, wd=schedule.weight_decay,
+                                limit=opts.source_limit)
+    robust = opts.robustness(pretraining)
+    key = digest({"arch": opts.arch, "train": {k: v for k, v in train.to_dict().items() if k != "progress"},
+                  "robust": robust.to_dict(), "eval": PretrainOptions.eval_pgd_steps})
+    cache = Path(opts.cache_dir or Path(opts.output) / "cache")
+    path = cache / f"{opts.arch}-{pretraining}-{key}.pt"
+    if path.is_file() and sidecar(path).is_file():
+        log(f"pretrained {pretraining} source: cached {path}")
+        return path, read_record(sidecar(path), (PRETRAIN_SCHEMA,), OptionError, f"delete {path} to pretrain it again")
+    log(f"pretraining the {pretraining} source, seed {seed} ({robust.describe()}, {train.epochs} epochs on "
+        f"{opts.source})")
+    result = pretrain(PretrainOptions(arch=opts.arch, output=path, train=train, robust=robust, force=True),
+                      log=lambda m: log("  " + m))
+    return path, result.record
+
+
+class Runs:
+    """Finished evaluations, one JSON file each, so a stopped study resumes."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str):
+        from ..formats import read_json_file
+
+        path = self.folder / f"{key}.json"
+        return read_json_file(path, OptionError, f"delete {path} to run that cell again") if path.is_file() else None
+
+    def put(self, key: str, record: dict) -> None:
+        from ..fileio import write_json
+
+        write_json(self.folder / f"{key}.json", record)
+
+
+def draw_method(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: int, work: Path, log) -> dict:
+    """Tickets of ``method`` at every sparsity (and the dense model for method 'dense'),
+    drawn from source seed ``seed``'s checkpoint with that seed."""
+    from ..prune import PruneOptions, draw_tickets
+    from ..prune._registry import get_method
+    from ..formats import TICKET_FILE
+
+    folder = work / "tickets" / pretraining / f"source{seed}"
+    scheme = get_method("omp" if method == "dense" else method)  # the dense baseline is OMP at sparsity 0
+    targets = (0.0,) if method == "dense" else tuple(sorted(opts.sparsities))
+    shared = method != "dense" and scheme.shares_trajectory
+    # imp/aimp's rounds depend on every requested sparsity: name the trajectory, draw it whole
+    stem = f"{method}[{','.join(f'{s:g}' for s in targets)}]" if shared else method
+    outputs = {s: folder / f"{stem}-{s:g}" for s in targets}
+    todo = {s: p for s, p in outputs.items() if not (p / TICKET_FILE).is_file()}
+    if shared and todo:
+        todo = outputs
+    if todo:
+        data = opts.target if scheme.draws_on == "target" else opts.source
+        prune = PruneOptions(arch=opts.arch, output=next(iter(todo.values())), method=scheme.name,
+                             scope=opts.scope, checkpoint=ckpt, pretraining=pretraining, seed=seed,
+                             train=opts.train_settings(data, opts.draw_epochs, seed, limit=opts.draw_limit),
+                             robust=opts.robustness("pgd"),
+                             prune_ratio_per_round=opts.prune_ratio_per_round, force=True)
+        t0 = time.perf_counter()
+        draw_tickets(prune, todo)
+        log(f"  drew {method} ({pretraining}, source seed {seed}) at {', '.join(f'{s:g}' for s in todo)} "
+            f"in {time.perf_counter() - t0:.0f}s")
+    return outputs
+
+
+def draw_figures(ticket: Path, omp_ticket: Path | None) -> dict:
+    """What the draw did: its last training loss (None for one-shot schemes) and the share of
+    the OMP ticket's kept weights (same source and sparsity) that it keeps too."""
+    from safetensors.torch import load_file
+
+    from ..ticket import MASKS_FILE, load_ticket_meta
+
+    params = load_ticket_meta(ticket).method_params
+    history = params.get("history") or [{}]
+    loss = params.get("train_loss", history[-1].get("train_loss"))
+    overlap = None
+    if omp_ticket is not None and omp_ticket != ticket:
+        mine, omp = load_file(str(ticket / MASKS_FILE)), load_file(str(omp_ticket / MASKS_FILE))
+        both = sum(int((mine[n].bool() & omp[n].bool()).sum()) for n in omp)
+        overlap = both / max(sum(int(m.bool().sum()) for m in omp.values()), 1)
+    return {"draw_train_loss": loss, "omp_overlap": overlap}
+
+
+def evaluate_transfer(opts: StudyOptions, mode: str, ticket: Path, seed: int, work: Path) -> dict:
+    if mode == "full":
+        from ..finetune import FinetuneOptions, finetune
+
+        r = finetune(FinetuneOptions(ticket=ticket, train=opts.train_settings(opts.target, opts.finetune_epochs, seed,
+                                                                 lr=opts.finetune_lr, limit=opts.train_limit)))
+        last = r.record["epochs"][-1]
+        return {"acc": r.top1, "mean_class_acc": r.mean_class_acc, "train_loss": last["train_loss"],
+                "curve": [e["val_top1"] for e in r.record["epochs"]], "seconds": r.record["seconds"]}
+    from ..adapt import AdaptOptions, adapt
+
+    t0 = time.perf_counter()
+    run_folder = work / "linear" / ticket.relative_to(work / "tickets") / f"seed{seed}"
+    r = adapt(AdaptOptions(source=ticket, data=opts.target, output=run_folder, precompute=True, probe="lbfgs",
+                           train_limit=opts.train_limit, augment=False, engine=opts.engine, seed=seed, force=True))
+    return {"acc": r.summary["val_top1"], "mean_class_acc": r.summary["val_mean_class_acc"],
+            "train_loss": r.summary["probe"]["train_loss"], "probe_C": r.summary["probe"]["C"],
+            "probe_converged": r.summary["probe"]["converged"], "seconds": time.perf_counter() - t0}
