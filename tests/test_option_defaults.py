@@ -17,6 +17,8 @@ COMMANDS = {
     "study": ("edge_transfer.study:StudyOptions", []),
     "demo": ("edge_transfer.demo:DemoOptions", []),
     "prune": ("edge_transfer.prune:PruneOptions", ["--arch", "resnet18", "--output", "O"]),
+    "pretrain": ("edge_transfer.pretrain:PretrainOptions", ["--arch", "resnet18", "--output", "O"]),
+    "finetune": ("edge_transfer.finetune:FinetuneOptions", ["T"]),
 }
 
 
@@ -41,8 +43,29 @@ def test_parser_defaults_are_the_dataclass_defaults(command):
     declared = defaults(options_cls)
     given = {a.lstrip("-").replace("-", "_") for a in positional if a.startswith("--")}
     compared = [f.name for f in dataclasses.fields(options_cls)
-                if f.name in declared and hasattr(args, f.name) and f.name not in given]
+                if f.name in declared and hasattr(args, f.name) and f.name not in given
+                and not dataclasses.is_dataclass(declared[f.name])]  # nested settings: built from several flags
     assert compared, "no field shared with the parser"
     differing = {n: (getattr(args, n), declared[n]) for n in compared
                  if _normalise(getattr(args, n)) != _normalise(declared[n])}
     assert not differing, f"{command}: parser default != {name} default for {differing}"
+
+
+@pytest.mark.parametrize("command, module", [("pretrain", "edge_transfer.pretrain"), ("finetune", "edge_transfer.finetune"),
+                                             ("prune", "edge_transfer.train")])
+def test_training_flags_default_to_the_stage_settings(command, module):
+    """The shared training flags build exactly the stage's default TrainSettings."""
+    import importlib
+
+    from edge_transfer.cli._train_args import train_settings
+
+    _, positional = COMMANDS[command]
+    stage = importlib.import_module(module)
+    expected = stage.default_train_settings() if hasattr(stage, "default_train_settings") else stage.TrainSettings()
+    args = build_parser().parse_args([command, *positional])
+    assert train_settings(args) == expected
+    if command == "pretrain":
+        from edge_transfer.cli._train_args import robustness
+        from edge_transfer.train import Robustness
+
+        assert robustness(args) == stage.PretrainOptions.__dataclass_fields__["robust"].default_factory() == Robustness()

@@ -77,15 +77,10 @@ def run(args) -> int:
     from ..bench.report import (HEADLINE_HEADERS, TABLE_HEADERS, footnotes, headline_rows, markdown, plot, table_rows,
                                 write_csv, write_json)
 
-    opts = BenchOptions(
-        paths=tuple(args.paths), cores=args.cores, batch_sizes=args.batch_size, engines=args.engine,
-        ticket_engines=args.ticket_engines,
-        scenario=args.scenario, streams=args.streams, time_s=args.time, warmup_s=args.warmup,
-        min_iterations=args.min_iterations, repeats=args.repeats,
-        baseline=args.baseline if args.baseline == "dense" else Path(args.baseline),
-        input_shape=args.input_shape, allow_mismatch=args.allow_mismatch, memory=not args.no_memory,
-        native_check=args.native_check, int8_peers=not args.no_int8_peers, seed=args.seed,
-    )
+    opts = _args.options_from(
+        BenchOptions, args, paths=tuple(args.paths), batch_sizes=args.batch_size, engines=args.engine,
+        time_s=args.time, warmup_s=args.warmup, baseline=args.baseline if args.baseline == "dense" else Path(args.baseline),
+        memory=not args.no_memory, int8_peers=not args.no_int8_peers)
     log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     result = run_bench(opts, log=log, argv=["edge-transfer", *sys.argv[1:]])
     print(text_table(TABLE_HEADERS, table_rows(result.records)))

@@ -10,7 +10,7 @@ from . import _args
 def _defaults() -> dict:
     from ..demo import DemoOptions
 
-    return {f.name: f.default for f in DemoOptions.__dataclass_fields__.values()}
+    return _args.defaults(DemoOptions)
 
 
 def _csv(values) -> str:
@@ -44,10 +44,7 @@ def run(args) -> int:
     from ..demo import DemoOptions, run_demo, summary_table
     from ..tables import text_table, ticket_layer_table, ticket_summary_lines
 
-    opts = DemoOptions(output=args.output, archs=tuple(args.archs), sparsities=tuple(args.sparsities),
-                       pretrain_epochs=args.pretrain_epochs, bench=not args.no_bench, bench_arch=args.bench_arch,
-                       bench_sparsities=tuple(args.bench_sparsities), bench_time_s=args.bench_time,
-                       adapt_epochs=args.adapt_epochs, study=args.study, study_output=args.study_output)
+    opts = _args.options_from(DemoOptions, args, bench=not args.no_bench, bench_time_s=args.bench_time)
     result = run_demo(opts)
     for tag, meta in result.metas.items():
         print(f"\n== {tag}")

@@ -21,10 +21,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..fileio import write_json
     from ..finetune import FinetuneOptions, finetune
-    from . import _train_args
+    from . import _args, _train_args
 
-    opts = FinetuneOptions(ticket=args.ticket, train=_train_args.train_settings(args), output=args.output, force=args.force,
-                           keep_bn_stats=args.keep_bn_stats)
+    opts = _args.options_from(FinetuneOptions, args, train=_train_args.train_settings(args))
     result = finetune(opts, log=print)
     r = result.record
     print(f"{r['ticket_label']} fine-tuned on {r['data']['spec']} ({r['epochs'][-1]['epoch']} epochs, {r['seconds']:.0f}s): "

@@ -22,8 +22,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..pretrain import PretrainOptions, pretrain, sidecar
 
-    opts = PretrainOptions(arch=args.arch, output=args.output, train=_train_args.train_settings(args),
-                           robust=_train_args.robustness(args), eval_pgd_steps=args.eval_pgd_steps, force=args.force)
+    opts = _args.options_from(PretrainOptions, args, train=_train_args.train_settings(args),
+                              robust=_train_args.robustness(args))
     result = pretrain(opts, log=print)
     r = result.record
     print(f"wrote {result.path} (and {sidecar(result.path).name}) in {r['seconds']:.0f}s: {r['pretraining']} pretraining, "

@@ -23,31 +23,35 @@ def add_arguments(parser) -> None:
     from ..prune._registry import list_methods, methods_help
     from ..train import TrainSettings
 
+    d = _args.defaults(PruneOptions)
     g = parser.add_argument_group("source model")
     g.add_argument("--arch", required=True, help="architecture name (see `edge-transfer info --list-archs`)")
     g.add_argument("--checkpoint", type=Path, help="pretrained weights; without it: random init, speed only")
     g.add_argument("--trust-checkpoint", action="store_true", help="allow arbitrary unpickling (only for files you trust)")
-    g.add_argument("--pretraining", default="unknown", choices=PRETRAINING, help="how the checkpoint was trained (recorded)")
+    g.add_argument("--pretraining", default=d["pretraining"], choices=PRETRAINING,
+                   help=f"how the checkpoint was trained (recorded; default {d['pretraining']})")
     g = parser.add_argument_group("pruning")
-    g.add_argument("--method", default="omp", choices=list_methods(),
-                   help=f"drawing scheme, default omp. {methods_help()}")
-    g.add_argument("--sparsity", type=_args.sparsity, default=0.9, help="fraction of prunable weights set to 0 (default 0.9)")
-    g.add_argument("--scope", default="global", choices=SCOPES, help="rank weights globally or per layer (default global)")
+    g.add_argument("--method", default=d["method"], choices=list_methods(),
+                   help=f"drawing scheme, default {d['method']}. {methods_help()}")
+    g.add_argument("--sparsity", type=_args.sparsity, default=d["sparsity"],
+                   help=f"fraction of prunable weights set to 0 (default {d['sparsity']})")
+    g.add_argument("--scope", default=d["scope"], choices=SCOPES, help=f"rank weights globally or per layer (default {d['scope']})")
     g.add_argument("--prune-first-conv", action="store_true", help="also prune the stem convolution (kept dense by default)")
-    block = PruneOptions.__dataclass_fields__["block"].default
+    block = d["block"]
     g.add_argument("--block", type=int, default=block, metavar="N",
                    help=f"prune whole blocks: 4 = 1x4 blocks along input channels, the layout DeepSparse's INT8 "
                         f"(VNNI) kernels run fastest; 1 = unstructured (default {block}); "
                         f"with --method {', '.join(list_methods(takes_blocks=True))}")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random init (default 0)")
+    g.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the random init (default {d['seed']})")
     g.add_argument("--mask-from", type=Path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights (its sparsity and scope replace --sparsity, --scope)")
     g = parser.add_argument_group("iterative schemes (imp, aimp)")
     g.add_argument("--prune-ratio-per-round", type=_ratio, help="fraction of the remaining weights pruned per round (default 0.2)")
     g.add_argument("--rounds", type=_args.positive_int, help="number of rounds (the per-round ratio follows from it)")
-    g.add_argument("--rewind", action=argparse.BooleanOptionalAction, default=True,
+    g.add_argument("--rewind", action=argparse.BooleanOptionalAction, default=d["rewind"],
                    help="rewind surviving weights to the checkpoint after each round (default on)")
     g = parser.add_argument_group("learnable mask (lmp) and recipes (gmp, acdc, woodfisher, rigl)")
-    g.add_argument("--score-lr", type=float, default=1e-3, help="lmp: Adam step size of the mask scores (default 1e-3)")
+    g.add_argument("--score-lr", type=float, default=d["score_lr"],
+                   help=f"lmp: Adam step size of the mask scores (default {d['score_lr']:g})")
     g.add_argument("--recipe", type=Path, help="a sparseml recipe YAML to use instead of the shipped one")
     _train_args.add_train_arguments(parser, TrainSettings(), "epochs: per round for imp/aimp, in total for lmp and recipes",
                                     "task to train on (needed by imp, aimp, lmp, recipes); lmp's is the downstream task")
@@ -61,28 +65,8 @@ def run(args) -> int:
     from ..prune import PruneOptions, draw_ticket
     from .info import print_ticket_summary
 
-    opts = PruneOptions(
-        arch=args.arch,
-        output=args.output,
-        method=args.method,
-        sparsity=args.sparsity,
-        scope=args.scope,
-        checkpoint=args.checkpoint,
-        trust_checkpoint=args.trust_checkpoint,
-        prune_first_conv=args.prune_first_conv,
-        block=args.block,
-        pretraining=args.pretraining,
-        seed=args.seed,
-        force=args.force,
-        train=_train_args.train_settings(args),
-        robust=_train_args.robustness(args, kind="pgd"),
-        prune_ratio_per_round=args.prune_ratio_per_round,
-        rounds=args.rounds,
-        rewind=args.rewind,
-        score_lr=args.score_lr,
-        recipe=args.recipe,
-        mask_from=args.mask_from,
-    )
+    opts = _args.options_from(PruneOptions, args, train=_train_args.train_settings(args),
+                              robust=_train_args.robustness(args, kind="pgd"))
     result = draw_ticket(opts, log=print)
     print_ticket_summary(result.meta)
     return 0

@@ -10,28 +10,28 @@ from . import _args
 def add_arguments(parser) -> None:
     from ..quantize.quantize import QuantizeOptions as Q
 
-    d = Q.__dataclass_fields__
+    d = _args.defaults(Q)
     parser.add_argument("source", type=Path, metavar="TICKET|EXPORT", help="ticket folder or FP32 export folder")
     parser.add_argument("--output", type=Path, required=True, help="folder to create for the INT8 models")
     g = parser.add_argument_group("calibration")
-    g.add_argument("--calibration", default=d["calibration"].default, metavar="DATA",
+    g.add_argument("--calibration", default=d["calibration"], metavar="DATA",
                    help=f"images to calibrate on: embedded:mnist-5to9, a folder of class sub-folders, or 'random' "
-                        f"(speed only) (default {d['calibration'].default})")
-    g.add_argument("--samples", type=_args.positive_int, default=d["samples"].default,
-                   help=f"calibration images (default {d['samples'].default})")
+                        f"(speed only) (default {d['calibration']})")
+    g.add_argument("--samples", type=_args.positive_int, default=d["samples"],
+                   help=f"calibration images (default {d['samples']})")
     g = parser.add_argument_group("quantization-aware fine-tuning (mask held fixed)")
-    g.add_argument("--qat-epochs", type=_args.non_negative_int, default=d["qat_epochs"].default,
-                   help=f"epochs of QAT after calibration (default {d['qat_epochs'].default}: none)")
+    g.add_argument("--qat-epochs", type=_args.non_negative_int, default=d["qat_epochs"],
+                   help=f"epochs of QAT after calibration (default {d['qat_epochs']}: none)")
     g.add_argument("--data", help="labelled images for QAT (default: the calibration data)")
-    g.add_argument("--qat-lr", type=_args.positive_float, default=d["qat_lr"].default,
-                   help=f"SGD learning rate of QAT (default {d['qat_lr'].default})")
+    g.add_argument("--qat-lr", type=_args.positive_float, default=d["qat_lr"],
+                   help=f"SGD learning rate of QAT (default {d['qat_lr']})")
     g = parser.add_argument_group("validation")
-    g.add_argument("--max-drop", type=_args.non_negative_float, default=d["max_drop"].default,
-                   help=f"accuracy points INT8 may lose against FP32 on the held-out split (default {d['max_drop'].default})")
-    g.add_argument("--validate-engines", type=_args.name_list, default=d["validate_engines"].default,
+    g.add_argument("--max-drop", type=_args.non_negative_float, default=d["max_drop"],
+                   help=f"accuracy points INT8 may lose against FP32 on the held-out split (default {d['max_drop']})")
+    g.add_argument("--validate-engines", type=_args.name_list, default=d["validate_engines"],
                    help="engines compared with the fake-quantized PyTorch model (default onnxruntime,deepsparse)")
     g.add_argument("--no-dense", action="store_true", help="skip the dense INT8 baseline in OUTPUT/dense/")
-    g.add_argument("--seed", type=int, default=d["seed"].default)
+    g.add_argument("--seed", type=int, default=d["seed"])
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
@@ -39,10 +39,7 @@ def run(args) -> int:
     from ..quantize import QuantizeOptions, quantize
     from ..tables import text_table
 
-    opts = QuantizeOptions(source=args.source, output=args.output, calibration=args.calibration, samples=args.samples,
-                           qat_epochs=args.qat_epochs, data=args.data, qat_lr=args.qat_lr, max_drop=args.max_drop,
-                           with_dense=not args.no_dense, validate_engines=args.validate_engines, seed=args.seed,
-                           force=args.force)
+    opts = _args.options_from(QuantizeOptions, args, with_dense=not args.no_dense)
     result = quantize(opts, log=print)
     v = result.manifest.validation
     print(text_table(["graph", "engine", "batch", "rel RMS error", "max rel diff", "tolerance", "parity"],

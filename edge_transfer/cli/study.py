@@ -64,15 +64,7 @@ def run(args) -> int:
     from ..study import StudyOptions, run_study
     from ..study.report import summary_lines
 
-    opts = StudyOptions(
-        arch=args.arch, source=args.source, target=args.target, methods=args.methods, sparsities=args.sparsities,
-        robust=args.robust, modes=args.modes, source_seeds=args.source_seeds, quick=args.quick, image_size=args.image_size,
-        scope=args.scope, pretrain_epochs=args.pretrain_epochs, draw_epochs=args.draw_epochs,
-        prune_ratio_per_round=args.prune_ratio_per_round, finetune_epochs=args.finetune_epochs,
-        source_limit=args.source_limit, train_limit=args.train_limit, finetune_lr=args.finetune_lr,
-        draw_limit=args.draw_limit, eps=args.eps, pgd_steps=args.pgd_steps,
-        noise_sigma=args.noise_sigma, engine=args.engine, output=args.output, cache_dir=args.cache_dir,
-        json=args.json, progress=args.progress)
+    opts = _args.options_from(StudyOptions, args)
     result = run_study(opts, log=print)
     print("\n".join(summary_lines(result.payload)))
     print(f"wrote {result.output}/ (study.json, report.md, study.png)" + (f" and {args.json}" if args.json else ""))
