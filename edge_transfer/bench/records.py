@@ -49,7 +49,7 @@ def add_best_peer_speedups(records: list[dict], runs: dict) -> None:
 
 
 def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict]:
-    from . import tolerance_for
+    from .run import tolerance_for
     from .timing import PERCENTILE_METHOD, latency_stats_ms
 
     baseline_of = {str(t.model.onnx_path): t.baseline for t in targets}

@@ -13,7 +13,8 @@ def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: No
     """Return an export folder for ``path``: itself if it is one, else the ticket exported
     into ``workdir`` (a folder named after the ticket). ``validate_engines`` is export's
     parity check; callers that check every engine themselves pass ()."""
-    from . import ExportOptions, export_ticket
+    from .export import export_ticket
+    from .options import ExportOptions
 
     path = Path(path)
     if is_export(path):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._registry import DrawContext, Drawn, register_method
+
 
 def _grouped(t, block: int):
     """``t`` of shape [out, in, *rest] viewed as [out, in // block, block, *rest]."""
@@ -89,3 +91,11 @@ def block_counts(mask, block: int) -> BlockCount:
     pruned = _grouped(~mask, block)
     full, touched = pruned.all(2), pruned.any(2)
     return BlockCount(full.numel(), int(full.sum()), bool((full == touched).all()))
+
+
+@register_method("omp", trains=False, summary="one-shot magnitude pruning of the source weights", takes_blocks=True,
+                 deterministic=True)
+def _omp(ctx: DrawContext, targets: list):
+    """One-shot magnitude pruning (scheme 1 of the robust-tickets paper)."""
+    for target in targets:
+        yield Drawn(target, magnitude_masks(ctx.weights, target, ctx.opts.scope, ctx.opts.block))

@@ -1,0 +1,186 @@
+"""``draw_ticket(PruneOptions) -> PruneResult`` and ``draw_tickets(opts, {sparsity: folder})``:
+load (or randomly initialise) the source model, run the registered scheme, write each ticket
+folder atomically."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..errors import OptionError
+from ..formats import TicketMeta
+from ..train.attacks import IS_ROBUST
+from ._registry import Drawn, DrawContext, get_method
+from .options import PruneOptions, PruneResult
+
+def _source_model(opts: PruneOptions):
+    """The model to prune and the ``source`` block of ticket.json."""
+    import torch
+
+    from ..backbones import create_backbone
+    from ..checkpoint import load_pretrained
+
+    if opts.checkpoint is None:
+        torch.manual_seed(opts.seed)
+        model = create_backbone(opts.arch)
+        return model, {"checkpoint": None, "sha256": None, "layout": None, "pretraining": "untrained"}
+    model, info = load_pretrained(opts.arch, opts.checkpoint, opts.trust_checkpoint)
+    return model, {
+        "checkpoint": info.path,
+        "sha256": info.sha256,
+        "layout": info.layout,
+        "pretraining": opts.pretraining,
+    }
+
+
+def _check_block_fits(opts: PruneOptions, model, cfg) -> None:
+    """With --block B, every prunable layer's input channels (per group) must split into whole blocks."""
+    from ..backbones import prunable_parameters
+
+    if opts.block == 1:
+        return
+    for name, w in prunable_parameters(model, cfg, opts.prune_first_conv).items():
+        if w.shape[1] % opts.block:
+            grouped = getattr(model.get_submodule(name.rpartition(".")[0]), "groups", 1) > 1
+            fix = ("drop --prune-first-conv or use --block 1" if name == f"{cfg.first_conv}.weight"
+                   else f"use --block 1 for {opts.arch}")
+            raise OptionError(f"--block {opts.block} needs input channels divisible by {opts.block}, but {name} has "
+                              f"{w.shape[1]}{' per group (a depthwise or grouped conv)' if grouped else ''}; {fix}")
+
+
+def _fit_head(model, cfg, num_classes: int, seed: int) -> bool:
+    """Give the model a fresh dense head when the training data has another class count."""
+    import torch
+
+    from ..backbones import replace_head
+
+    if model.get_submodule(cfg.head).out_features == num_classes:
+        return False
+    torch.manual_seed(seed)
+    replace_head(model, cfg, num_classes)
+    return True
+
+
+def _masks_from_ticket(path: Path, arch: str, weights: dict) -> tuple[dict, TicketMeta]:
+    from safetensors.torch import load_file
+
+    from ..errors import TicketError
+    from ..ticket import MASKS_FILE, load_ticket_meta
+
+    meta = load_ticket_meta(path)
+    if meta.arch != arch:
+        raise TicketError(f"--mask-from ticket {path} is a {meta.arch} ticket; its mask does not fit --arch {arch}")
+    masks = {k: v.bool() for k, v in load_file(str(Path(path) / MASKS_FILE)).items()}
+    if set(masks) != set(weights) or any(masks[k].shape != weights[k].shape for k in weights):
+        raise TicketError(f"--mask-from ticket {path} prunes other layers than this run "
+                          "(compare --prune-first-conv); draw both with the same prunable set")
+    return masks, meta
+
+
+def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
+                 log: Callable[[str], None] = lambda _m: None) -> list[PruneResult]:
+    """Draw one ticket per ``{sparsity: output folder}`` with ``opts.method`` (``opts.sparsity``
+    and ``opts.output`` are ignored); iterative schemes reach them all in one run."""
+    from ..backbones import get_backbone_cfg, prunable_parameters
+    from ..fileio import check_output_dir
+    from ..train import load_train_data
+
+    opts.validate()
+    for sparsity, output in outputs.items():
+        if not 0.0 <= sparsity < 1.0:
+            raise OptionError(f"--sparsity must be in [0, 1), got {sparsity}; e.g. --sparsity 0.9 for 90% zeros")
+        check_output_dir(output, opts.force)
+    cfg = get_backbone_cfg(opts.arch)
+    method = get_method(opts.method)
+    start = time.perf_counter()
+    model, source = _source_model(opts)
+    _check_block_fits(opts, model, cfg)  # before data is loaded; nothing is written yet
+    input_size = opts.train.input_size(cfg.input_size)
+    data, new_head = None, False
+    if method.trains and opts.mask_from is None:
+        data = load_train_data(opts.train, input_size)
+        new_head = _fit_head(model, cfg, data.num_classes, opts.seed)
+    weights = prunable_parameters(model, cfg, opts.prune_first_conv)
+    dense_values = {name: w.detach().clone() for name, w in weights.items()}
+    results = []
+    if opts.mask_from is not None:
+        masks, other = _masks_from_ticket(opts.mask_from, opts.arch, weights)
+        # the donor's mask decides sparsity, scope and block; --sparsity and --scope do not apply
+        drawn = [Drawn(other.achieved_sparsity, masks, {"scope": other.scope, "block": other.block,
+                                                        "mask_from": str(opts.mask_from),
+                                                        "mask_source_method": other.method,
+                                                        "mask_source_sha256": other.source.get("sha256")})]
+        outputs = {drawn[0].target: next(iter(outputs.values()))}
+    else:
+        ctx = DrawContext(model=model, cfg=cfg, weights=weights, opts=opts, data=data, log=log)
+        drawn = method.fn(ctx, sorted(outputs))
+    last = start
+    for d in drawn:
+        # a shared trajectory's ticket costs every round so far; an independent run only its own
+        elapsed = time.perf_counter() - (start if method.shares_trajectory else last)
+        meta = _write_ticket(opts, outputs[d.target], model, cfg, d, dense_values, source, input_size, data, new_head,
+                             elapsed)
+        last = time.perf_counter()
+        results.append(PruneResult(path=Path(outputs[d.target]), meta=meta))
+        log(f"wrote ticket {outputs[d.target]} ({meta.achieved_sparsity:.2%} sparse, {elapsed:.1f}s)")
+    return results
+
+
+def draw_ticket(opts: PruneOptions, log: Callable[[str], None] = lambda _m: None) -> PruneResult:
+    return draw_tickets(opts, {opts.sparsity: opts.output}, log)[0]
+
+
+def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, input_size, data, new_head,
+                  elapsed) -> TicketMeta:
+    import torch
+
+    from .. import __version__
+    from ..backbones import prunable_parameters
+    from ..fileio import atomic_output_dir
+    from ..formats import TICKET_SCHEMA, UNTRAINED_LABEL, TicketMeta
+    from ..layers import layer_records, summarise
+    from ..ticket import save_ticket
+
+    ticket_model = copy.deepcopy(model).eval()
+    weights = prunable_parameters(ticket_model, cfg, opts.prune_first_conv)
+    with torch.no_grad():
+        for name, w in weights.items():
+            w.mul_(drawn.masks[name])
+    records = layer_records(ticket_model, drawn.masks, input_size)
+    totals = summarise(records)
+    untrained = opts.checkpoint is None
+    method = "mask-from" if opts.mask_from is not None else opts.method
+    meta = TicketMeta(
+        schema=TICKET_SCHEMA,
+        arch=opts.arch,
+        method=method,
+        method_params={"scope": opts.scope, **drawn.params},
+        target_sparsity=drawn.target,
+        achieved_sparsity=totals["achieved_sparsity"],
+        scope=drawn.params.get("scope", opts.scope),
+        block=drawn.params.get("block", opts.block),  # 1 when absent (tickets drawn before --block)
+        prune_first_conv=opts.prune_first_conv,
+        num_classes=int(ticket_model.get_submodule(cfg.head).out_features),
+        input_size=tuple(input_size),
+        mean=tuple(cfg.mean),
+        std=tuple(cfg.std),
+        source=source,
+        robust=IS_ROBUST.get(source["pretraining"]),
+        untrained=untrained,
+        note=UNTRAINED_LABEL if untrained else None,
+        seed=opts.seed,
+        data=None if data is None else {"spec": data.name, "classes": data.classes, "train_images": data.train_images,
+                                        "new_head": new_head},
+        training=None if data is None else opts.train.to_dict(),
+        batchnorm={"recalibrated": False, "draw_trained": data is not None},
+        totals=totals,
+        layers=tuple(r.to_dict() for r in records),
+        wall_seconds=round(elapsed, 3),
+        tool_version=__version__,
+        options=opts.to_dict(),
+    )
+    with atomic_output_dir(output, opts.force) as tmp:
+        save_ticket(tmp, ticket_model, drawn.masks, dense_values, meta)
+    return meta
