@@ -35,6 +35,18 @@ class CheckpointInfo:
     num_classes: int
 
 
+def _pickle_imports_code(path: Path) -> bool:
+    """Whether ``path`` parses as a pickle that imports a global (a class or function it would
+    call on load), read opcode by opcode without executing any."""
+    import pickletools
+
+    try:
+        with open(path, "rb") as f:
+            return any(op.name in ("GLOBAL", "STACK_GLOBAL", "INST", "OBJ") for op, _arg, _pos in pickletools.genops(f))
+    except Exception:  # not a pickle at all: corrupt, not unsafe
+        return False
+
+
 def _read_raw(path: Path, trust: bool):
     if path.suffix == _SAFETENSORS_SUFFIX:
         from safetensors import SafetensorError
@@ -51,8 +63,9 @@ def _read_raw(path: Path, trust: bool):
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust), None
     except pickle.UnpicklingError as exc:
-        # torch names a non-allowlisted class "Unsupported global"; garbage bytes fail otherwise.
-        if not trust and "Unsupported global" in str(exc):
+        # torch names a non-allowlisted class "Unsupported global"; a plain pickle (not torch's zip
+        # layout) can fail earlier on its protocol, so look at its opcodes without running them.
+        if not trust and ("unsupported global" in str(exc).lower() or _pickle_imports_code(path)):
             raise UnsafeCheckpointError(
                 f"checkpoint {path} contains arbitrary Python objects that could run code when loaded; "
                 "if you trust its source pass --trust-checkpoint"
@@ -158,6 +171,10 @@ def load_pretrained(arch: str, path: Path, trust: bool = False):
             f"checkpoint {path} does not fit --arch {arch} ({'; '.join(parts)}); "
             "pass the architecture it was trained as"
         )
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if broken:
+        raise CheckpointError(f"checkpoint {path} has NaN or Inf values in {len(broken)} tensors (first: {broken[0]}); "
+                              "it is damaged or its training diverged: use another checkpoint")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     info = CheckpointInfo(str(Path(path).resolve()), sha256_file(Path(path)), layout, num_classes)
     return model.eval(), info

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import OptionError
+from .errors import OptionError, OutputExistsError
 from .formats import ticket_tag
 
+DEMO_MARKER = ".edge-transfer-demo"  # in every folder the demo writes: the only kind it replaces
 SOURCE_IMAGE_SIZE = 16  # the study's size: pretraining on 2 cores in about a minute
 
 
@@ -189,13 +190,23 @@ def _adapt(opts: DemoOptions, tmp: Path, log) -> dict:
                               compare_dense=True, engine="deepsparse", seed=opts.seed), log=log).payload
 
 
+def _check_demo_output(output: Path) -> None:
+    """The demo replaces its report folder on each run: only a folder it made (it holds the
+    marker) or an empty one, never a folder with the user's files."""
+    if output.is_dir() and any(output.iterdir()) and not (output / DEMO_MARKER).is_file():
+        raise OutputExistsError(f"{output} holds files the demo did not write; choose another --output "
+                                "(the demo replaces only a folder it made)")
+
+
 def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> DemoResult:
     from .fileio import atomic_output_dir, write_json
     from .system import system_info
 
     opts.validate()
+    _check_demo_output(Path(opts.output))
     start = time.perf_counter()
     with atomic_output_dir(opts.output, force=True) as tmp:
+        (tmp / DEMO_MARKER).write_text("written by `edge-transfer demo`, which replaces this folder on each run\n")
         sources = {arch: _pretrain(opts, arch, tmp / "source", log) for arch in opts.archs if opts.trained(arch)}
         rows, metas = _draw_and_export(opts, tmp, sources, log)
         bench = _bench(opts, tmp, log) if opts.bench else None

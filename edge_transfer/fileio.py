@@ -21,25 +21,49 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def check_output_dir(path: Path, force: bool) -> None:
-    """Refuse an existing output before any work is done, so a refusal writes nothing."""
+def check_output_dir(path: Path, force: bool, inputs: tuple = ()) -> None:
+    """Refuse, before any work is done, an output that exists (without ``force``), that is or
+    holds or lies inside one of ``inputs`` (replacing it would destroy what is read), or
+    whose folder cannot be written; a refusal writes nothing."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"output {path} exists and is not a folder; choose another --output")
+    out = path.resolve()
+    for source in inputs:
+        if source is None:
+            continue
+        src = Path(source).resolve()
+        if out == src or src.is_relative_to(out) or out.is_relative_to(src):
+            raise OptionError(f"--output {path} is, holds or lies inside the input {source}; "
+                              "choose an --output outside it")
     if path.exists() and not force:
         raise OutputExistsError(
             f"output folder {path} already exists; choose another --output or pass --force to replace it"
         )
+    check_writable(path)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse an output whose nearest existing folder cannot take a new entry (tried, not
+    guessed from permission bits: root ignores them, a read-only mount does not)."""
+    parent = Path(path).resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".edge-transfer-probe-", dir=parent))
+    except OSError as exc:
+        raise OptionError(f"cannot write in {parent} ({exc.strerror}); choose a writable --output") from None
 
 
 @contextmanager
-def atomic_output_dir(path: Path, force: bool):
+def atomic_output_dir(path: Path, force: bool, inputs: tuple = ()):
     """Yield a temporary sibling folder; on success it replaces ``path`` in one rename.
 
-    An interrupt or error leaves ``path`` exactly as it was (the temp folder is removed).
+    An interrupt, SIGTERM (the CLI turns it into an exception) or error leaves ``path``
+    exactly as it was (the temp folder is removed).
     """
     path = Path(path)
-    check_output_dir(path, force)
+    check_output_dir(path, force, inputs)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -72,8 +96,16 @@ def _apply_umask(folder: Path) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    if path.is_dir():
+        raise OptionError(f"{path} is a folder; give a file path to write to")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OptionError(f"cannot create {path.parent} ({exc.strerror}); choose a writable path") from None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise OptionError(f"cannot write in {path.parent} ({exc.strerror}); choose a writable path") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

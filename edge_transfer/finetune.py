@@ -46,7 +46,7 @@ class FinetuneOptions:
 
         self.train.validate()
         if self.output is not None:
-            check_output_dir(self.output, self.force)
+            check_output_dir(self.output, self.force, (self.ticket,))
 
 
 @dataclass
@@ -77,6 +77,8 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     cfg = get_backbone_cfg(meta.arch)
     input_size = tr.input_size(meta.input_size)
     data = load_train_data(tr, input_size)
+    if data.skipped:
+        log(f"warning: {data.skipped} unreadable images in {data.name} were skipped")
     model = ticket.model
     torch.manual_seed(tr.seed)
     replace_head(model, cfg, data.num_classes)
@@ -142,6 +144,6 @@ def _write(opts: FinetuneOptions, model, ticket, record: dict, input_size, num_c
         # values, which is right for speed comparisons and not an accuracy baseline
         dense_baseline="source values of the pruned tensors (speed comparison only)")
     dense_values = load_file(str(ticket.path / DENSE_FILE))
-    with atomic_output_dir(opts.output, opts.force) as tmp:
+    with atomic_output_dir(opts.output, opts.force, (opts.ticket,)) as tmp:
         save_ticket(tmp, model.eval(), ticket.masks, dense_values, meta)
         write_json(tmp / RESULTS_FILE, record)

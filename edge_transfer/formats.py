@@ -173,6 +173,7 @@ class TicketMeta(_Record):
     wall_seconds: float | None = None
     tool_version: str | None = None
     options: dict | None = None
+    files: dict | None = None  # tensor file -> sha256, checked on every load (absent before ticket/2)
     finetuned: dict | None = None  # set by `edge-transfer finetune`
     dense_baseline: str | None = None  # what dense.safetensors holds when it is not the draw's source
     extra: dict = field(default_factory=dict)

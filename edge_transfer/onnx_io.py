@@ -12,20 +12,51 @@ from pathlib import Path
 from .errors import OnnxModelError
 
 
-def _external_locations(model):
+def _graph_tensors(graph):
+    """Every tensor a graph holds, subgraphs (If/Loop/Scan bodies) and node attributes included."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("sparse_tensor"):
+                yield from (attr.sparse_tensor.values, attr.sparse_tensor.indices)
+            for sparse in attr.sparse_tensors:
+                yield from (sparse.values, sparse.indices)
+            if attr.HasField("g"):
+                yield from _graph_tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _graph_tensors(sub)
+
+
+def _external_entries(model):
     from onnx import TensorProto
 
-    def tensors():
-        yield from model.graph.initializer
-        for node in model.graph.node:
-            for attr in node.attribute:
-                if attr.HasField("t"):
-                    yield attr.t
-
-    for tensor in tensors():
+    for tensor in _graph_tensors(model.graph):
         if tensor.data_location == TensorProto.EXTERNAL:
-            entries = {e.key: e.value for e in tensor.external_data}
-            yield tensor.name, entries.get("location", "")
+            yield tensor.name, {e.key: e.value for e in tensor.external_data}
+
+
+def _check_external(path: Path, folder: Path, name: str, entries: dict) -> None:
+    location = entries.get("location", "")
+    target = (folder / location).resolve()
+    if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+        raise OnnxModelError(
+            f"{path}: tensor {name!r} points at external data {location!r} outside the model's folder; "
+            "refusing to follow it (re-save the model with its data beside it)"
+        )
+    if not target.is_file():
+        raise OnnxModelError(f"{path}: external data file {location!r} for tensor {name!r} is missing")
+    try:
+        offset, length = int(entries.get("offset", 0)), int(entries.get("length", 0))
+    except ValueError:
+        raise OnnxModelError(f"{path}: tensor {name!r} has a malformed external-data offset or length; re-export it") from None
+    if offset < 0 or length < 0 or offset + length > target.stat().st_size:
+        raise OnnxModelError(f"{path}: tensor {name!r} reads past the end of {location!r} (offset {offset}, length "
+                             f"{length}, file {target.stat().st_size} bytes); the data file is truncated: re-export it")
 
 
 def load_onnx(path: Path, load_external: bool = True):
@@ -43,15 +74,8 @@ def load_onnx(path: Path, load_external: bool = True):
     if not model.graph.node:
         raise OnnxModelError(f"{path} has an empty graph; re-export it")
     folder = path.resolve().parent
-    for name, location in _external_locations(model):
-        target = (folder / location).resolve()
-        if not target.is_relative_to(folder) or Path(location).is_absolute():
-            raise OnnxModelError(
-                f"{path}: tensor {name!r} points at external data {location!r} outside the model's folder; "
-                "refusing to follow it (re-save the model with its data beside it)"
-            )
-        if not target.is_file():
-            raise OnnxModelError(f"{path}: external data file {location!r} for tensor {name!r} is missing")
+    for name, entries in _external_entries(model):
+        _check_external(path, folder, name, entries)
     if load_external:
         from onnx.external_data_helper import load_external_data_for_model
 

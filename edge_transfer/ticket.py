@@ -18,6 +18,7 @@ from .formats import TICKET_FILE, TicketMeta
 WEIGHTS_FILE = "weights.safetensors"
 MASKS_FILE = "masks.safetensors"
 DENSE_FILE = "dense.safetensors"
+TENSOR_FILES = (WEIGHTS_FILE, MASKS_FILE, DENSE_FILE)
 
 
 @dataclass
@@ -49,26 +50,40 @@ class Ticket:
         return dense.eval()
 
 
-def save_ticket(folder: Path, model, masks: dict, dense_values: dict, meta: TicketMeta) -> None:
-    """Write a ticket into ``folder`` (an empty temp folder from ``atomic_output_dir``)."""
+def save_ticket(folder: Path, model, masks: dict, dense_values: dict, meta: TicketMeta) -> TicketMeta:
+    """Write a ticket into ``folder`` (an empty temp folder from ``atomic_output_dir``);
+    returns ``meta`` with the sha256 of each tensor file, as written into ticket.json."""
+    import dataclasses
+
     from safetensors.torch import save_file
+
+    from .fileio import sha256_file
 
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
     save_file({k: v.contiguous() for k, v in masks.items()}, str(folder / MASKS_FILE))
     save_file({k: v.detach().contiguous() for k, v in dense_values.items()}, str(folder / DENSE_FILE))
+    meta = dataclasses.replace(meta, files={name: sha256_file(folder / name) for name in TENSOR_FILES})
     meta.write(folder / TICKET_FILE)
+    return meta
 
 
-def load_ticket_meta(path: Path) -> TicketMeta:
+def load_ticket_meta(path: Path, verify_hashes: bool = True) -> TicketMeta:
     if not path.is_dir():
         raise TicketError(f"ticket folder {path} not found; draw one with `edge-transfer prune ... --output {path}`")
     if not (path / TICKET_FILE).is_file():
         raise TicketError(f"{path} has no {TICKET_FILE}; it is not a ticket folder (draw one with `edge-transfer prune`)")
     meta = TicketMeta.read(path / TICKET_FILE)
-    for name in (WEIGHTS_FILE, MASKS_FILE, DENSE_FILE):
+    for name in TENSOR_FILES:
         if not (path / name).is_file():
             raise TicketError(f"ticket {path} is missing {name}; redraw it with `edge-transfer prune`")
+    if verify_hashes and meta.files:
+        from .fileio import sha256_file
+
+        for name in TENSOR_FILES:
+            if sha256_file(path / name) != meta.files.get(name):
+                raise TicketError(f"{path / name} does not match the sha256 in {TICKET_FILE}: the ticket was "
+                                  "modified or damaged; redraw it")
     return meta
 
 

@@ -86,7 +86,23 @@ def test_tampered_ticket_is_refused(tmp_path):
     w = state["layer2.0.conv1.weight"]
     w[~masks["layer2.0.conv1.weight"].bool()] = 0.5  # "un-prune" the masked weights
     save_file(state, str(out / "weights.safetensors"))
+    with pytest.raises(TicketError, match="does not match the sha256"):
+        load_ticket(out)
+    # a ticket without recorded hashes (drawn before ticket/2) is still checked zero by zero
+    meta = json.loads((out / "ticket.json").read_text())
+    meta.pop("files")
+    (out / "ticket.json").write_text(json.dumps(meta))
     with pytest.raises(TicketError, match="not zero"):
+        load_ticket(out)
+
+
+def test_a_flipped_byte_in_a_kept_weight_is_caught(tmp_path):
+    out = tmp_path / "t"
+    draw_ticket(PruneOptions(arch="resnet18-cifar", output=out, sparsity=0.5))
+    data = bytearray((out / "weights.safetensors").read_bytes())
+    data[-3] ^= 0x01  # the last tensor's bytes: a kept weight changes, no zero moves
+    (out / "weights.safetensors").write_bytes(bytes(data))
+    with pytest.raises(TicketError, match="weights.safetensors does not match the sha256 in ticket.json"):
         load_ticket(out)
 
 

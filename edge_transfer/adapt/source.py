@@ -31,5 +31,5 @@ def source_input_size(source: Path) -> tuple:
     from ..ticket import load_ticket_meta
 
     if is_ticket(source):
-        return load_ticket_meta(Path(source)).input_size
-    return read_manifest(Path(source)).input_size
+        return load_ticket_meta(Path(source), verify_hashes=False).input_size
+    return read_manifest(Path(source), verify_hashes=False).input_size

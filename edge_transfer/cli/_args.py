@@ -43,7 +43,35 @@ def batch_size_or_dynamic(text: str) -> int | None:
 
 
 def name_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+    """Comma-separated names or numbers; an empty item is an error, not silently dropped."""
+    parts = tuple(part.strip() for part in text.split(","))
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; separate values with single commas, e.g. 1,64")
+    return parts
+
+
+def output_file(text: str):
+    """A file to write a result to: refused up front if it names a folder, so a long run does
+    not end in an error after all its work."""
+    from pathlib import Path
+
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file path, e.g. {path / 'results.json'}")
+    return path
+
+
+def finite_float(text: str) -> float:
+    """Any finite number (refuses nan and inf)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
 
 
 def _finite_float(text: str, strictly_positive: bool) -> float:

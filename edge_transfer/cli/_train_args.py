@@ -17,9 +17,9 @@ def add_train_arguments(parser, defaults, epochs_help: str = "training epochs", 
     g.add_argument("--val", default=defaults.val, help="validation ImageFolder DIR (default: fixed 80/20 split of --data)")
     g.add_argument("--epochs", type=_args.positive_int, default=defaults.epochs, help=f"{epochs_help} (default {defaults.epochs})")
     g.add_argument("--batch-size", type=_args.positive_int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
-    g.add_argument("--lr", type=float, default=defaults.lr, help=f"default {defaults.lr}")
-    g.add_argument("--momentum", type=float, default=defaults.momentum, help=f"default {defaults.momentum}")
-    g.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help=f"default {defaults.weight_decay}")
+    g.add_argument("--lr", type=_args.positive_float, default=defaults.lr, help=f"default {defaults.lr}")
+    g.add_argument("--momentum", type=_args.non_negative_float, default=defaults.momentum, help=f"default {defaults.momentum}")
+    g.add_argument("--weight-decay", type=_args.non_negative_float, default=defaults.weight_decay, help=f"default {defaults.weight_decay}")
     g.add_argument("--image-size", type=_args.positive_int, default=defaults.image_size,
                    help="train at this square size (default: the architecture's input size)")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment,
@@ -49,7 +49,7 @@ def add_robust_arguments(parser, kind_default: str | None, title: str) -> None:
     g.add_argument("--norm", default="linf", choices=NORMS, help="PGD ball (default linf)")
     g.add_argument("--eps", type=non_negative_float, default=0.1, help="PGD radius in pixel units of [0,1] images (default 0.1)")
     g.add_argument("--pgd-steps", type=_args.positive_int, default=3, help="PGD steps (default 3)")
-    g.add_argument("--pgd-step-size", type=float, help="PGD step (default 2.5 * eps / steps)")
+    g.add_argument("--pgd-step-size", type=_args.positive_float, help="PGD step (default 2.5 * eps / steps)")
     g.add_argument("--noise-sigma", type=non_negative_float, default=0.25, help="smoothing noise std (default 0.25)")
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
-from ..adapt import PROBES, AdaptOptions
+from ..adapt import PROBES, RESULTS_FILE, AdaptOptions
 from . import _args
 
 
@@ -25,9 +24,9 @@ def add_arguments(parser) -> None:
     g = parser.add_argument_group("training (defaults: the seed paper's)")
     g.add_argument("--epochs", type=_args.positive_int, default=d["epochs"])
     g.add_argument("--batch-size", type=_args.positive_int, default=d["batch_size"])
-    g.add_argument("--lr", type=float, default=d["lr"])
-    g.add_argument("--momentum", type=float, default=d["momentum"])
-    g.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    g.add_argument("--lr", type=_args.positive_float, default=d["lr"])
+    g.add_argument("--momentum", type=_args.non_negative_float, default=d["momentum"])
+    g.add_argument("--weight-decay", type=_args.non_negative_float, default=d["weight_decay"])
     g.add_argument("--lr-steps", type=_steps, default=d["lr_steps"],
                    help=f"epochs where lr is multiplied by {d['lr_decay']:g} (default {','.join(map(str, d['lr_steps']))})")
     g.add_argument("--precompute", action="store_true",
@@ -50,7 +49,7 @@ def add_arguments(parser) -> None:
                    help=f"save the head every N epochs (default {d['checkpoint_every']})")
     g.add_argument("--resume", action="store_true", help="continue the run saved in --output")
     g.add_argument("--force", action="store_true", help="start over in an --output that holds a run")
-    g.add_argument("--json", type=Path, metavar="OUT", help="also copy adapt.json here")
+    g.add_argument("--json", type=_args.output_file, metavar="OUT", help="also copy adapt.json here")
 
 
 def run(args) -> int:
@@ -61,6 +60,8 @@ def run(args) -> int:
     result = adapt(opts, log=print)
     print("\n".join(summary_lines(result.payload)))
     if args.json:
-        shutil.copyfile(result.path / "adapt.json", args.json)
+        from ..fileio import atomic_write_bytes
+
+        atomic_write_bytes(args.json, (result.path / RESULTS_FILE).read_bytes())
     print(f"wrote {result.path}/ (checkpoint.pt, adapt.json, report.md, adapt.png)")
     return 0

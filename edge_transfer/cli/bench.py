@@ -47,7 +47,7 @@ def add_arguments(parser) -> None:
     g = parser.add_argument_group("measurement")
     g.add_argument("--time", type=_args.positive_float, default=d["time_s"],
                    help=f"seconds of timed iterations per configuration (default {d['time_s']:g})")
-    g.add_argument("--warmup", type=float, default=d["warmup_s"], help=f"seconds of warm-up (default {d['warmup_s']:g})")
+    g.add_argument("--warmup", type=_args.non_negative_float, default=d["warmup_s"], help=f"seconds of warm-up (default {d['warmup_s']:g})")
     g.add_argument("--min-iterations", type=_args.positive_int, default=d["min_iterations"],
                    help=f"at least this many timed iterations (default {d['min_iterations']})")
     g.add_argument("--repeats", type=_args.positive_int, default=d["repeats"],
@@ -57,10 +57,10 @@ def add_arguments(parser) -> None:
     g.add_argument("--native-check", action="store_true", help="also run DeepSparse's Engine.benchmark to check this harness")
     g.add_argument("--seed", type=int, default=d["seed"])
     g = parser.add_argument_group("output")
-    g.add_argument("--json", type=Path, metavar="OUT.json")
-    g.add_argument("--csv", type=Path, metavar="OUT.csv")
-    g.add_argument("--markdown", type=Path, metavar="OUT.md")
-    g.add_argument("--plot", type=Path, metavar="OUT.png")
+    g.add_argument("--json", type=_args.output_file, metavar="OUT.json")
+    g.add_argument("--csv", type=_args.output_file, metavar="OUT.csv")
+    g.add_argument("--markdown", type=_args.output_file, metavar="OUT.md")
+    g.add_argument("--plot", type=_args.output_file, metavar="OUT.png")
     g.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"), help="print B/A per row of two runs and exit")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import _args
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("ticket", type=Path, nargs="?", help="ticket folder")
-    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the summary and layers as JSON")
+    parser.add_argument("--json", type=_args.output_file, metavar="OUT", help="also write the summary and layers as JSON")
     parser.add_argument("--list-archs", action="store_true", help="list the registered architectures and exit")
 
 

@@ -45,18 +45,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM (what `timeout`, CI cancellation and `kill` send), raised like Ctrl-C so every
+    ``finally`` and temp-folder cleanup runs instead of the process vanishing mid-write."""
+
+
+def _raise_terminated(_signum, _frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     from ..errors import EdgeTransferError
 
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args._run(args) or 0
     except EdgeTransferError as exc:
         print(f"edge-transfer {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"edge-transfer {args.command}: interrupted; nothing partial was written", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"edge-transfer {args.command}: {what}; nothing partial was written", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--rewind", action=argparse.BooleanOptionalAction, default=d["rewind"],
                    help="rewind surviving weights to the checkpoint after each round (default on)")
     g = parser.add_argument_group("learnable mask (lmp) and recipes (gmp, acdc, woodfisher, rigl)")
-    g.add_argument("--score-lr", type=float, default=d["score_lr"],
+    g.add_argument("--score-lr", type=_args.positive_float, default=d["score_lr"],
                    help=f"lmp: Adam step size of the mask scores (default {d['score_lr']:g})")
     g.add_argument("--recipe", type=Path, help="a sparseml recipe YAML to use instead of the shipped one")
     _train_args.add_train_arguments(parser, TrainSettings(), "epochs: per round for imp/aimp, in total for lmp and recipes",

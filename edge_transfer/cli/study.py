@@ -40,23 +40,23 @@ def add_arguments(parser) -> None:
     g.add_argument("--pretrain-epochs", type=_args.positive_int, default=d.pretrain_epochs)
     g.add_argument("--draw-epochs", type=_args.positive_int, default=d.draw_epochs,
                    help="per round for imp/aimp, in total for lmp and recipes")
-    g.add_argument("--prune-ratio-per-round", type=float, default=d.prune_ratio_per_round)
+    g.add_argument("--prune-ratio-per-round", type=_args.positive_float, default=d.prune_ratio_per_round)
     g.add_argument("--finetune-epochs", type=_args.positive_int, default=d.finetune_epochs)
-    g.add_argument("--finetune-lr", type=float, default=d.finetune_lr)
+    g.add_argument("--finetune-lr", type=_args.positive_float, default=d.finetune_lr)
     g.add_argument("--draw-limit", type=_args.positive_int, default=d.draw_limit,
                    help=f"images the training schemes draw on (default {d.draw_limit})")
     g.add_argument("--train-limit", type=_args.positive_int, default=d.train_limit,
                    help=f"target training images, the same for linear and full transfer (default {d.train_limit})")
     g.add_argument("--source-limit", type=_args.positive_int, default=d.source_limit,
                    help="pretrain on at most this many source images (default all)")
-    g.add_argument("--eps", type=float, default=d.eps, help=f"PGD L-inf radius, pixel units (default {d.eps})")
+    g.add_argument("--eps", type=_args.non_negative_float, default=d.eps, help=f"PGD L-inf radius, pixel units (default {d.eps})")
     g.add_argument("--pgd-steps", type=_args.positive_int, default=d.pgd_steps)
-    g.add_argument("--noise-sigma", type=float, default=d.noise_sigma)
+    g.add_argument("--noise-sigma", type=_args.non_negative_float, default=d.noise_sigma)
     g.add_argument("--engine", default=d.engine, help=f"linear mode's backbone engine (default {d.engine})")
     g = parser.add_argument_group("output")
     g.add_argument("--output", type=Path, default=d.output, help=f"study folder (default {d.output}); reruns resume")
     g.add_argument("--cache-dir", type=Path, help="pretrained sources (default OUTPUT/cache)")
-    g.add_argument("--json", type=Path, metavar="OUT", help="also write the results JSON here")
+    g.add_argument("--json", type=_args.output_file, metavar="OUT", help="also write the results JSON here")
     g.add_argument("--progress", action="store_true", help="progress bars for every training run")
 
 

@@ -21,6 +21,7 @@ engine's name. Backends are imported lazily so listing them costs nothing.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import numbers
 
@@ -50,7 +51,58 @@ def get_engine(name: str):
     except KeyError:
         raise UnknownNameError(f"unknown engine {name!r}; choose from: {', '.join(list_engines())}") from None
     module = importlib.import_module(module_name, __name__)
-    return getattr(module, cls_name)()
+    return _Checked(getattr(module, cls_name)())
+
+
+class _Checked:
+    """A backend whose ``compile`` refuses a batch the graph cannot take and turns the
+    engine's own load failure (an unknown operator, a malformed graph) into one line."""
+
+    def __init__(self, backend):
+        object.__setattr__(self, "_backend", backend)
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def __setattr__(self, name, value):  # settings such as OpenVINO's precision_hint belong to the backend
+        setattr(self._backend, name, value)
+
+    def compile(self, model_path, batch_size: int, *args, **kwargs):
+        from ..errors import EdgeTransferError, OnnxModelError
+
+        if not getattr(self._backend, "needs_torch_model", False):
+            _check_batch(model_path, batch_size)
+        try:
+            return self._backend.compile(model_path, batch_size, *args, **kwargs)
+        except EdgeTransferError:
+            raise
+        except Exception as exc:  # each engine raises its own types; the message is what matters
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()[:240]
+            raise OnnxModelError(f"{self._backend.name} cannot load {model_path} ({first}); check the model's "
+                                 "operators and opset, or re-export it with `edge-transfer export`") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _static_batch(path: str, _mtime_ns: int, _size: int) -> int:
+    """The graph's static batch size, 0 when dynamic (cached per file version: bench compiles
+    the same graph once per configuration and repeat)."""
+    from ..onnx_io import load_onnx
+
+    graph = load_onnx(path, load_external=False).graph
+    dims = graph.input[0].type.tensor_type.shape.dim if graph.input else ()
+    return dims[0].dim_value if dims and dims[0].HasField("dim_value") else 0
+
+
+def _check_batch(model_path, batch_size: int) -> None:
+    from pathlib import Path
+
+    from ..errors import OnnxModelError
+
+    stat = Path(model_path).stat() if Path(model_path).is_file() else None
+    static = _static_batch(str(model_path), stat.st_mtime_ns, stat.st_size) if stat else 0
+    if static > 0 and static != batch_size:
+        raise OnnxModelError(f"{model_path} has a static batch of {static}, asked to run at batch {batch_size}; "
+                             f"use --batch-size {static} or re-export it with a dynamic batch")
 
 
 def static_shape(dims, batch_size: int | None = None) -> list[int] | None:

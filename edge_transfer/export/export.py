@@ -96,9 +96,9 @@ def export_ticket(opts: ExportOptions, log: Callable[[str], None] = lambda _msg:
     from ..ticket import load_ticket
 
     opts.validate()
-    check_output_dir(opts.output, opts.force)
+    check_output_dir(opts.output, opts.force, (opts.ticket,))
     ticket = load_ticket(opts.ticket)
-    with atomic_output_dir(opts.output, opts.force) as tmp:
+    with atomic_output_dir(opts.output, opts.force, (opts.ticket,)) as tmp:
         log(f"exporting {ticket.label}")
         manifest = _export_variant(ticket.model, tmp, ticket, opts, "ticket", log)
         manifests = [manifest]

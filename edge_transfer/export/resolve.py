@@ -33,7 +33,7 @@ def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: No
     raise TicketError(f"{path} is neither a ticket folder ({TICKET_FILE}) nor an export folder ({MANIFEST_FILE})")
 
 
-def read_manifest(folder: Path, verify_hashes: bool = False) -> ExportManifest:
+def read_manifest(folder: Path, verify_hashes: bool = True) -> ExportManifest:
     """The folder's manifest, schema-checked; every file it lists must exist, and with
     ``verify_hashes`` match its recorded sha256."""
     folder = Path(folder)

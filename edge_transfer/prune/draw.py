@@ -91,7 +91,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     for sparsity, output in outputs.items():
         if not 0.0 <= sparsity < 1.0:
             raise OptionError(f"--sparsity must be in [0, 1), got {sparsity}; e.g. --sparsity 0.9 for 90% zeros")
-        check_output_dir(output, opts.force)
+        check_output_dir(output, opts.force, (opts.checkpoint, opts.mask_from))
     cfg = get_backbone_cfg(opts.arch)
     method = get_method(opts.method)
     start = time.perf_counter()
@@ -101,6 +101,8 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     data, new_head = None, False
     if method.trains and opts.mask_from is None:
         data = load_train_data(opts.train, input_size)
+        if data.skipped:
+            log(f"warning: {data.skipped} unreadable images in {data.name} were skipped")
         new_head = _fit_head(model, cfg, data.num_classes, opts.seed)
     weights = prunable_parameters(model, cfg, opts.prune_first_conv)
     dense_values = {name: w.detach().clone() for name, w in weights.items()}
@@ -181,6 +183,6 @@ def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, 
         tool_version=__version__,
         options=opts.to_dict(),
     )
-    with atomic_output_dir(output, opts.force) as tmp:
-        save_ticket(tmp, ticket_model, drawn.masks, dense_values, meta)
+    with atomic_output_dir(output, opts.force, (opts.checkpoint, opts.mask_from)) as tmp:
+        meta = save_ticket(tmp, ticket_model, drawn.masks, dense_values, meta)
     return meta

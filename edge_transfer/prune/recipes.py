@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..errors import OptionError, RecipeError
 from ..thirdparty import import_sparseml
+from .recipe_eval import check_expressions
 
 RECIPE_DIR = Path(__file__).with_name("recipe_files")
 
@@ -175,7 +176,9 @@ def _fill_variables(container: dict, values: dict) -> list[str]:
 
 
 def _evaluate(container: dict, label: str) -> dict:
-    """Resolve the recipe's ``eval(...)`` fields with sparseml's restricted evaluator."""
+    """Resolve the recipe's ``eval(...)`` fields with sparseml's restricted evaluator, after
+    checking that each is bounded arithmetic."""
+    check_expressions(container, label)
     helpers = _sparseml_helpers()
     try:
         text = helpers.evaluate_recipe_yaml_str_equations(helpers.rewrite_recipe_yaml_string_with_classes(container))

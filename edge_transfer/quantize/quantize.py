@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError, ParityError, SparsityLossError, TicketError
+from ..export.options import ExportResult
 from ..formats import DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
 from .images import RANDOM_CALIBRATION, CalibrationImages, accuracy_drop, int8_accuracy
 
@@ -83,10 +84,8 @@ def _int8_engines() -> list[str]:
     return [n for n in list_engines() if "int8" in get_engine(n).precisions]
 
 
-@dataclass
-class QuantizeResult:
-    path: Path
-    manifest: ExportManifest = field(repr=False)
+class QuantizeResult(ExportResult):
+    """An INT8 export folder: an ExportResult whose manifest records the accuracy check."""
 
     @property
     def accuracy(self) -> dict:
@@ -99,7 +98,7 @@ def resolve_ticket(source: Path) -> tuple[Path, Path | None]:
 
     source = Path(source)
     if is_export(source):
-        manifest = read_manifest(source, verify_hashes=True)
+        manifest = read_manifest(source)
         if manifest.precision != "fp32":
             raise OptionError(f"{source} is already quantized ({manifest.precision}); give the FP32 ticket or export")
         ticket_path = manifest.ticket_path
@@ -219,7 +218,7 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
     from ..ticket import load_ticket
 
     opts.validate()
-    check_output_dir(opts.output, opts.force)
+    check_output_dir(opts.output, opts.force, (opts.source,))
     ticket_path, export_path = resolve_ticket(opts.source)
     ticket = load_ticket(ticket_path)
     cfg = get_backbone_cfg(ticket.arch)
@@ -235,7 +234,7 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
     if opts.with_dense:
         dense = ticket.dense_model()
         variants.append(("dense", dense, *_fake_quant_models(dense, cfg, images)))
-    with atomic_output_dir(opts.output, opts.force) as tmp:
+    with atomic_output_dir(opts.output, opts.force, (opts.source, ticket_path)) as tmp:
         manifests = {}
         for variant, model, cls_q, bb_q in variants:
             folder = tmp / DENSE_DIR if variant == "dense" else tmp

@@ -91,7 +91,7 @@ def draw_figures(ticket: Path, omp_ticket: Path | None) -> dict:
 
     from ..ticket import MASKS_FILE, load_ticket_meta
 
-    params = load_ticket_meta(ticket).method_params
+    params = load_ticket_meta(ticket, verify_hashes=False).method_params
     history = params.get("history") or [{}]
     loss = params.get("train_loss", history[-1].get("train_loss"))
     overlap = None

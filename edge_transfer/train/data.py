@@ -104,6 +104,11 @@ class TrainData:
             return
         yield from self._stream(self._task.val, batch_size, False, 0, False)
 
+    @property
+    def skipped(self) -> int:
+        """Images that could not be decoded (so far: all of them once materialised)."""
+        return len(self._task.train.unreadable | self._task.val.unreadable)
+
     def steps_per_epoch(self, batch_size: int) -> int:
         return -(-self.train_images // batch_size)
 
@@ -121,7 +126,11 @@ class TrainData:
 def _materialise(data: TrainData, dataset):
     import torch
 
-    xs, ys = zip(*data._stream(dataset, 256, False, 0, False))
+    parts = list(data._stream(dataset, 256, False, 0, False))
+    if not parts:
+        raise OptionError(f"none of the {len(dataset)} images of {data.name} could be read; "
+                          "give PNG or JPEG files in one sub-folder per class")
+    xs, ys = zip(*parts)
     return torch.cat(xs), torch.cat(ys)
 
 

@@ -16,11 +16,13 @@ def check_sgd_settings(lr: float, momentum: float, weight_decay: float) -> None:
     """The optimiser flags every training command shares: a bad value is a one-line error."""
     from ..errors import OptionError
 
-    if lr <= 0:
-        raise OptionError(f"--lr must be > 0, got {lr}")
+    import math
+
+    if not (math.isfinite(lr) and lr > 0):  # nan compares false with everything: test what is allowed
+        raise OptionError(f"--lr must be a finite number > 0, got {lr}")
     if not 0 <= momentum < 1:
         raise OptionError(f"--momentum must be in [0, 1), got {momentum}; the papers use 0.9")
-    if weight_decay < 0:
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
         raise OptionError(f"--weight-decay must be >= 0, got {weight_decay}")
 
 
