@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 from bad_files import make_bad_files
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, run_cli
 
 SENTINEL = b"the user's own file\n"
 FAST = ["--no-progress"]
@@ -300,9 +300,10 @@ def test_a_signal_mid_work_leaves_nothing_partial(bad, tmp_path, command, sig, c
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
-    assert "Traceback" not in err and "nothing partial was written" in err
+    assert "Traceback" not in err and ("nothing partial was written" in err or "--resume" in err)
     assert (tmp_path / "beside.txt").read_bytes() == SENTINEL
-    assert not out.exists() and not (tmp_path / "out.pt").exists()
+    kept = {p.name for p in out.iterdir()} if out.exists() else set()
+    assert kept <= ({"checkpoint.pt"} if command == "adapt" else set()) and not (tmp_path / "out.pt").exists()
     assert not [p.name for p in tmp_path.rglob(".*tmp-*")], "a temp folder was left behind"
 
 
@@ -320,3 +321,24 @@ def test_some_unreadable_images_are_skipped_with_a_warning(cli, tmp_path):
                "--no-progress", "--output", tmp_path / "s.pt", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "warning: 1 unreadable images" in proc.stdout and (tmp_path / "s.pt").is_file()
+
+
+@pytest.mark.slow
+def test_adapt_stopped_mid_epoch_on_deepsparse_exits_cleanly_and_resumes(bad, tmp_path):
+    """SIGINT while the DeepSparse engine is running epochs: exit 130 (not an abort from the
+    engine's threads), the last completed epoch kept, and --resume finishes the run."""
+    import os
+
+    argv = ["adapt", str(bad["ticket"]), "--epochs", "4", "--engine", "deepsparse", "--output", str(tmp_path / "run")]
+    proc = subprocess.Popen([sys.executable, "-m", "edge_transfer.cli.main", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith("epoch 2/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "terminate called" not in err and "rerun with --resume" in err, err
+    resumed = run_cli(*argv, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout.lower() or "epoch 4/4" in resumed.stdout
+

@@ -65,3 +65,14 @@ def run(args) -> int:
         atomic_write_bytes(args.json, (result.path / RESULTS_FILE).read_bytes())
     print(f"wrote {result.path}/ (checkpoint.pt, adapt.json, report.md, adapt.png)")
     return 0
+
+
+def kept_on_interrupt(args) -> str | None:
+    """adapt keeps its last completed epoch's checkpoint (written atomically) so a stopped run resumes."""
+    from ..adapt.options import CHECKPOINT_FILE
+
+    checkpoint = Path(args.output) / CHECKPOINT_FILE
+    if checkpoint.is_file():
+        return f"the last completed epoch is kept in {checkpoint}: rerun with --resume to continue"
+    return None
+

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f".{module_name}", __package__)
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sub_parser)
-        sub_parser.set_defaults(_run=module.run)
+        sub_parser.set_defaults(_run=module.run, _kept_on_interrupt=getattr(module, "kept_on_interrupt", None))
     return parser
 
 
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (KeyboardInterrupt, Terminated) as exc:
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        print(f"edge-transfer {args.command}: {what}; nothing partial was written", file=sys.stderr)
+        kept = args._kept_on_interrupt(args) if args._kept_on_interrupt else None  # what a command keeps on purpose
+        print(f"edge-transfer {args.command}: {what}; " + (kept or "nothing partial was written"), file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
