@@ -90,7 +90,7 @@ class _Record:
                 raise cls.ERROR(f"{where} lacks {name!r}; {cls.FIX}")
             value = data[name]
             if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-                raise cls.ERROR(f"{where} has {name} = {value!r}, not a {_names(kind)}; {cls.FIX}")
+                raise cls.ERROR(f"{where} has {name} = {value!r} (expected {_names(kind)}); {cls.FIX}")
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in data.items() if k in names}
         record = cls(**known, extra={k: v for k, v in data.items() if k not in names})
