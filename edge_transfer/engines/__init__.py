@@ -62,6 +62,8 @@ class _Checked:
         object.__setattr__(self, "_backend", backend)
 
     def __getattr__(self, name):
+        if name == "_backend":  # not set yet (a copy or unpickling in progress): no recursion
+            raise AttributeError(name)
         return getattr(self._backend, name)
 
     def __setattr__(self, name, value):  # settings such as OpenVINO's precision_hint belong to the backend
