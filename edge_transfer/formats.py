@@ -187,6 +187,9 @@ class TicketMeta(_Record):
             raise TicketError(f"{where} has num_classes {self.num_classes} and sparsity {self.achieved_sparsity}; {fix}")
         if not isinstance(self.block, int) or self.block < 1:
             raise TicketError(f"{where} has block = {self.block!r}; {fix}")
+        for name, kind in (("totals", dict), ("layers", (list, tuple)), ("source", dict), ("method_params", dict)):
+            if not isinstance(getattr(self, name), kind):
+                raise TicketError(f"{where} has {name} = {getattr(self, name)!r} (expected {_names(kind)}); {fix}")
         object.__setattr__(self, "input_size", tuple(self.input_size))
         object.__setattr__(self, "mean", tuple(self.mean))
         object.__setattr__(self, "std", tuple(self.std))
