@@ -76,9 +76,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     meta = ticket.meta
     cfg = get_backbone_cfg(meta.arch)
     input_size = tr.input_size(meta.input_size)
-    data = load_train_data(tr, input_size)
-    if data.skipped:
-        log(f"warning: {data.skipped} unreadable images in {data.name} were skipped")
+    data = load_train_data(tr, input_size, log)
     model = ticket.model
     torch.manual_seed(tr.seed)
     replace_head(model, cfg, data.num_classes)

@@ -97,9 +97,7 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     tr = opts.train
     cfg = get_backbone_cfg(opts.arch)
     input_size = tr.input_size(cfg.input_size)
-    data = load_train_data(tr, input_size)
-    if data.skipped:
-        log(f"warning: {data.skipped} unreadable images in {data.name} were skipped")
+    data = load_train_data(tr, input_size, log)
     torch.manual_seed(tr.seed)
     model = create_backbone(opts.arch, num_classes=data.num_classes)
     net = pixel_model(model, cfg.mean, cfg.std)

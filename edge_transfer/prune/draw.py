@@ -100,9 +100,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     input_size = opts.train.input_size(cfg.input_size)
     data, new_head = None, False
     if method.trains and opts.mask_from is None:
-        data = load_train_data(opts.train, input_size)
-        if data.skipped:
-            log(f"warning: {data.skipped} unreadable images in {data.name} were skipped")
+        data = load_train_data(opts.train, input_size, log)
         new_head = _fit_head(model, cfg, data.num_classes, opts.seed)
     weights = prunable_parameters(model, cfg, opts.prune_first_conv)
     dense_values = {name: w.detach().clone() for name, w in weights.items()}

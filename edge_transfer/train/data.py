@@ -134,8 +134,9 @@ def _materialise(data: TrainData, dataset):
     return torch.cat(xs), torch.cat(ys)
 
 
-def load_train_data(settings: TrainSettings, input_size) -> TrainData:
-    """Load ``settings.data`` (embedded:... or a folder) for training at ``input_size`` (C, H, W)."""
+def load_train_data(settings: TrainSettings, input_size, log=None) -> TrainData:
+    """Load ``settings.data`` (embedded:... or a folder) for training at ``input_size`` (C, H, W);
+    ``log`` hears how many unreadable images were skipped."""
     from ..data import load_task
     from ..data.datasets import EMBEDDED_PREFIX, limit_train
 
@@ -151,4 +152,6 @@ def load_train_data(settings: TrainSettings, input_size) -> TrainData:
         data._train = _materialise(data, task.train)
         data._val = _materialise(data, task.val)
         data.train_images, data.val_images = len(data._train[1]), len(data._val[1])
+    if log is not None and data.skipped:
+        log(f"warning: {data.skipped} unreadable images in {data.name} were skipped")
     return data
