@@ -49,7 +49,10 @@ def main() -> int:
     parser.add_argument("--engine", default="deepsparse")
     args = parser.parse_args()
 
+    from dataclasses import replace
+
     from edge_transfer.adapt import AdaptOptions, adapt
+    from edge_transfer.adapt.options import default_train_settings
     from edge_transfer.fileio import atomic_write_text, write_json
     from edge_transfer.bench.targets import speed_only_tickets
     from edge_transfer.system import system_info
@@ -65,8 +68,9 @@ def main() -> int:
             for folder in speed_only_tickets(tmp, arch, SPARSITIES, log).values():
                 tag = folder.name
                 log(f"== {tag}")
-                result = adapt(AdaptOptions(source=folder, data=data, output=tmp / f"run-{tag}", epochs=args.epochs,
-                                            compare_dense=True, engine=args.engine, batch_size=64), log=log)
+                train = replace(default_train_settings(), data=data, epochs=args.epochs, batch_size=64)
+                result = adapt(AdaptOptions(source=folder, train=train, output=tmp / f"run-{tag}",
+                                            compare_dense=True, engine=args.engine), log=log)
                 sm = result.summary
                 runs.append({"ticket": tag, "data": data if data.startswith("embedded") else "320 embedded images at 224 px",
                              **sm})

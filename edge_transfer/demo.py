@@ -181,13 +181,17 @@ def _bench(opts: DemoOptions, tmp: Path, log):
 
 
 def _adapt(opts: DemoOptions, tmp: Path, log) -> dict:
+    from dataclasses import replace
+
     from .adapt import AdaptOptions, adapt
+    from .adapt.options import default_train_settings
 
     log(f"online learning: {opts.adapt_ticket} vs its dense baseline, embedded:mnist-5to9, "
         f"{opts.adapt_epochs} epochs on DeepSparse")
-    return adapt(AdaptOptions(source=tmp / "tickets" / opts.adapt_ticket, data="embedded:mnist-5to9",
-                              output=tmp / "adapt" / opts.adapt_ticket, epochs=opts.adapt_epochs,
-                              compare_dense=True, engine="deepsparse", seed=opts.seed), log=log).payload
+    train = replace(default_train_settings(), data="embedded:mnist-5to9", epochs=opts.adapt_epochs, seed=opts.seed)
+    return adapt(AdaptOptions(source=tmp / "tickets" / opts.adapt_ticket, train=train,
+                              output=tmp / "adapt" / opts.adapt_ticket, compare_dense=True, engine="deepsparse"),
+                 log=log).payload
 
 
 def _check_demo_output(output: Path) -> None:

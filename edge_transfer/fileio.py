@@ -13,11 +13,30 @@ from pathlib import Path
 from .errors import OutputExistsError, OptionError
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+_HASHES: dict[tuple, str] = {}  # file version -> sha256, this process only
+_RACY_NS = 2_000_000_000
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, computed once per process per file version, so a stage that writes
+    a file and the next that verifies it (export, then bench or adapt) do not both read 100 MB.
+    A version is the inode with its size, mtime and ctime (any write or ``os.utime`` moves the
+    ctime). As in git's "racily clean" rule, a file changed less than two seconds before it is
+    hashed is not cached: timestamps are coarser than the time two writes can take."""
+    import time
+
+    st = os.stat(path)
+    version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if version in _HASHES:
+        return _HASHES[version]
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
+        while block := f.read(1 << 20):
             digest.update(block)
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        if len(_HASHES) >= 4096:
+            _HASHES.clear()
+        _HASHES[version] = digest.hexdigest()
     return digest.hexdigest()
 
 

@@ -1,6 +1,7 @@
 """Online linear fine-tuning: padding without recompiling, overlap correctness, exact
 resume, dense comparison, and bad input. Tiny data made here; few steps."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from conftest import assert_one_line_error, run_cli
 from edge_transfer.adapt import AdaptOptions, adapt
+from edge_transfer.adapt.options import default_train_settings
 from edge_transfer.adapt.learner import OnlineLearner
 from edge_transfer.adapt.loop import run_epoch
 from edge_transfer.data import batches, load_task
@@ -137,9 +139,9 @@ def test_save_load_round_trip(backbone_path, tmp_path):
         OnlineLearner(compiled, 4, feature_dim=512).load(tmp_path / "head.pt")
 
 
-def _opts(small_export, data, out, **kw):
-    base = dict(source=small_export.path, data=str(data), output=out, epochs=3, batch_size=8, lr_steps=(2,),
-                engine="deepsparse", cores=1)
+def _opts(small_export, data, out, epochs=3, lr=0.01, **kw):
+    train = dataclasses.replace(default_train_settings(), data=str(data), epochs=epochs, batch_size=8, lr=lr)
+    base = dict(source=small_export.path, train=train, output=out, lr_steps=(2,), engine="deepsparse", cores=1)
     return AdaptOptions(**{**base, **kw})
 
 

@@ -72,3 +72,22 @@ def test_info_on_a_malformed_ticket_is_one_line_and_exit_2(ticket_dir, tmp_path,
     shutil.copytree(ticket_dir, bad)
     (bad / TICKET_FILE).write_text(payload)
     assert_one_line_error(run_cli("info", bad), "redraw the ticket")
+
+
+def test_file_hashes_are_cached_per_file_version_and_never_stale(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from edge_transfer import fileio
+
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"0123456789")
+    fresh = fileio.sha256_file(path)
+    assert fresh == hashlib.sha256(b"0123456789").hexdigest()
+    assert fresh not in fileio._HASHES.values()  # just written: timestamps may not have moved yet
+    monkeypatch.setattr(fileio, "_RACY_NS", -1)
+    os.utime(path, ns=(10**18, 10**18))
+    assert fileio.sha256_file(path) == fresh and fresh in fileio._HASHES.values()
+    path.write_bytes(b"0123456788")  # same size, one byte changed
+    os.utime(path, ns=(10**18 + 1, 10**18 + 1))
+    assert fileio.sha256_file(path) == hashlib.sha256(b"0123456788").hexdigest()

@@ -69,3 +69,16 @@ def test_training_flags_default_to_the_stage_settings(command, module):
         from edge_transfer.train import Robustness
 
         assert robustness(args) == stage.PretrainOptions.__dataclass_fields__["robust"].default_factory() == Robustness()
+
+
+def test_adapt_training_flags_default_to_adapt_settings():
+    from edge_transfer.adapt import AdaptOptions
+    from edge_transfer.adapt.options import default_train_settings
+    from edge_transfer.cli.adapt import train_settings
+
+    _, positional = COMMANDS["adapt"]
+    args = build_parser().parse_args(["adapt", *positional])
+    assert train_settings(args) == default_train_settings() == AdaptOptions(source=Path("t")).train
+    changed = build_parser().parse_args(["adapt", *positional, "--lr", "0.2", "--train-limit", "50", "--no-augment"])
+    t = train_settings(changed)
+    assert (t.lr, t.limit, t.augment, t.epochs) == (0.2, 50, False, default_train_settings().epochs)

@@ -2,6 +2,7 @@
 (16 px, 2 epochs on 1,000 images of embedded:mnist-0to4; about 40 s on 2 cores): fresh
 BatchNorm statistics before full and linear transfer, and a linear probe that converges."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -76,11 +77,13 @@ def test_linear_probe_converges_on_a_90_ticket(ticket90, tmp_path):
     from sklearn.preprocessing import StandardScaler
 
     from edge_transfer.adapt import AdaptOptions, adapt
+    from edge_transfer.adapt.options import default_train_settings
     from edge_transfer.batchnorm import recalibrated_ticket
 
-    common = dict(source=ticket90, data=TARGET, precompute=True, train_limit=1000, engine="onnxruntime", cores=2)
-    lbfgs = adapt(AdaptOptions(output=tmp_path / "lbfgs", **common))
-    sgd = adapt(AdaptOptions(output=tmp_path / "sgd", probe="sgd", epochs=30, **common))
+    train = dataclasses.replace(default_train_settings(), data=TARGET, limit=1000)
+    common = dict(source=ticket90, precompute=True, engine="onnxruntime", cores=2)
+    lbfgs = adapt(AdaptOptions(output=tmp_path / "lbfgs", train=train, **common))
+    sgd = adapt(AdaptOptions(output=tmp_path / "sgd", probe="sgd", train=dataclasses.replace(train, epochs=30), **common))
     record = recalibrated_ticket(ticket90, TARGET, tmp_path / "recalibrated", limit=1000)
     assert record["recalibrated"] and record["images"] == 1000
     x, y, vx, vy = _reference_features(tmp_path / "recalibrated", 1000)
@@ -95,8 +98,10 @@ def test_linear_probe_converges_on_a_90_ticket(ticket90, tmp_path):
 
 def test_adapt_records_whether_statistics_were_recalibrated(ticket90, tmp_path):
     from edge_transfer.adapt import AdaptOptions, adapt
+    from edge_transfer.adapt.options import default_train_settings
 
-    common = dict(source=ticket90, data=TARGET, precompute=True, train_limit=200, engine="onnxruntime", cores=2)
+    train = dataclasses.replace(default_train_settings(), data=TARGET, limit=200)
+    common = dict(source=ticket90, train=train, precompute=True, engine="onnxruntime", cores=2)
     kept = adapt(AdaptOptions(output=tmp_path / "kept", keep_bn_stats=True, **common))
     assert kept.summary["batchnorm"] == {"recalibrated": False, "reason": "--keep-bn-stats"}
     fresh = adapt(AdaptOptions(output=tmp_path / "fresh", compare_dense=True, **common))

@@ -7,11 +7,12 @@ from pathlib import Path
 
 def summary_lines(payload: dict) -> list[str]:
     s, st = payload["summary"], payload["settings"]
+    tr = st["train"]
     b = payload["backbone"]["sparse"]
     lines = [
-        f"backbone: {b['label']} on {st['engine']}, {st['cores_used']} cores, batch {st['batch_size']}"
-        + (" (precomputed features)" if st["precompute"] else f", augment {'on' if st['augment'] else 'off'}"),
-        f"data: {st['data']} ({st['train_images']} train / {st['val_images']} val images, {st['num_classes']} classes)"
+        f"backbone: {b['label']} on {st['engine']}, {st['cores_used']} cores, batch {tr['batch_size']}"
+        + (" (precomputed features)" if st["precompute"] else f", augment {'on' if tr['augment'] else 'off'}"),
+        f"data: {tr['data']} ({st['train_images']} train / {st['val_images']} val images, {st['num_classes']} classes)"
         + (f"; {s['unreadable_images']} unreadable images skipped" if s["unreadable_images"] else ""),
         (f"linear probe fitted in {s['probe']['seconds']:.1f}s" if "probe" in s else
          f"epochs {s['epochs_run']}: median epoch {s['epoch_seconds_median']:.2f}s ({s['images_per_sec_median']:.0f} img/s), "

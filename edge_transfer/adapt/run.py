@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -108,7 +108,8 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
 
     opts.validate()
     _check_output(opts)
-    task = limit_train(load_task(opts.data, opts.val), opts.train_limit)
+    tr = opts.train
+    task = limit_train(load_task(tr.data, tr.val), tr.limit)
     started = time.perf_counter()
     with pinned(opts.cores) as core, _one_torch_thread(), tempfile.TemporaryDirectory(prefix="edge-transfer-adapt-") as tmp:
         norm = None
@@ -123,22 +124,22 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         m = manifests["sparse"]
         input_size = m.input_size
         mean, std = norm or (m.mean, m.std)
-        crop_scale = (0.35, 1.0) if opts.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
-        train_pre = Preprocess(input_size, mean, std, augment=opts.augment and not opts.precompute, crop_scale=crop_scale)
+        crop_scale = (0.35, 1.0) if tr.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
+        train_pre = Preprocess(input_size, mean, std, augment=tr.augment and not opts.precompute, crop_scale=crop_scale)
         eval_pre = Preprocess(input_size, mean, std)
         engine = get_engine(opts.engine)
         variants = []
         for name, manifest in manifests.items():
             sub = folder if name == "sparse" else folder / "dense"
             t0 = time.perf_counter()
-            compiled = engine.compile(sub / "backbone.onnx", opts.batch_size, core.cores,
+            compiled = engine.compile(sub / "backbone.onnx", tr.batch_size, core.cores,
                                       torch_model=_torch_backbone(manifest, name))
-            learner = OnlineLearner(compiled, task.num_classes, feature_dim=manifest.feature_dim, lr=opts.lr,
-                                    momentum=opts.momentum, weight_decay=opts.weight_decay, seed=opts.seed)
+            learner = OnlineLearner(compiled, task.num_classes, feature_dim=manifest.feature_dim, lr=tr.lr,
+                                    momentum=tr.momentum, weight_decay=tr.weight_decay, seed=tr.seed)
             v = _Variant(name, manifest, compiled, learner)
-            v.val_features, val_labels = _extract(learner, task.val, eval_pre, opts.batch_size)
+            v.val_features, val_labels = _extract(learner, task.val, eval_pre, tr.batch_size)
             if opts.precompute:
-                v.train_features, v.train_labels = _extract(learner, task.train, eval_pre, opts.batch_size)
+                v.train_features, v.train_labels = _extract(learner, task.train, eval_pre, tr.batch_size)
             log(f"{name} backbone ({manifest.label}): compiled and features cached in {time.perf_counter() - t0:.1f}s")
             variants.append(v)
         checkpoint_path = Path(opts.output) / CHECKPOINT_FILE
@@ -156,43 +157,43 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         Path(opts.output).mkdir(parents=True, exist_ok=True)
         if opts.fits_probe:
             records = [probe_record(v.name, v.learner, v.train_features, v.train_labels, v.val_features, val_labels,
-                                    task.num_classes, opts.seed, log) for v in variants]
+                                    task.num_classes, tr.seed, log) for v in variants]
             variants[0].learner.save(checkpoint_path, {
                 "epoch": 1, "settings": opts.resume_settings(), "records": records,
                 "variants": {v.name: v.learner.state() for v in variants[1:]}})
-        for epoch in range(start_epoch, 0 if opts.fits_probe else opts.epochs):
-            lr = step_lr(opts.lr, epoch, opts.epochs, opts.lr_decay, opts.lr_steps)
+        for epoch in range(start_epoch, 0 if opts.fits_probe else tr.epochs):
+            lr = step_lr(tr.lr, epoch, tr.epochs, opts.lr_decay, opts.lr_steps)
             # Alternate which backbone runs first, so slow drift of the machine cancels out.
             for v in variants if epoch % 2 == 0 else variants[::-1]:
                 v.learner.set_lr(lr)
-                epoch_seed = opts.seed * 100_003 + epoch
+                epoch_seed = tr.seed * 100_003 + epoch
                 if opts.precompute:
-                    it = _feature_batches(v.train_features, v.train_labels, opts.batch_size, epoch_seed)
+                    it = _feature_batches(v.train_features, v.train_labels, tr.batch_size, epoch_seed)
                     stats = run_epoch(v.learner, it, overlap=False, extract=lambda f: f)
                 else:
-                    it = batches(task.train, train_pre, opts.batch_size, shuffle=True, seed=epoch_seed)
+                    it = batches(task.train, train_pre, tr.batch_size, shuffle=True, seed=epoch_seed)
                     stats = run_epoch(v.learner, it, overlap=opts.overlap)
                 acc = accuracy(v.learner.predict_features(v.val_features), val_labels, task.num_classes)
                 records.append({"epoch": epoch + 1, "variant": v.name, "lr": lr, **stats.to_dict(),
                                 "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"]})
                 r = records[-1]
-                log(f"epoch {epoch + 1}/{opts.epochs} {v.name:6s} lr {lr:.4g}  {r['wall_s']:.2f}s "
+                log(f"epoch {epoch + 1}/{tr.epochs} {v.name:6s} lr {lr:.4g}  {r['wall_s']:.2f}s "
                     f"({r['images_per_sec']:.0f} img/s; backbone {r['backbone_s']:.2f}s head {r['head_s']:.3f}s "
                     f"data {r['data_s']:.2f}s hidden {r['hidden_s']:.2f}s)  loss {r['train_loss']:.3f}  "
                     f"val top-1 {acc['top1']:.3f}")
-            if (epoch + 1) % opts.checkpoint_every == 0 or epoch + 1 == opts.epochs:
+            if (epoch + 1) % opts.checkpoint_every == 0 or epoch + 1 == tr.epochs:
                 variants[0].learner.save(checkpoint_path, {
                     "epoch": epoch + 1, "settings": opts.resume_settings(), "records": records,
                     "variants": {v.name: v.learner.state() for v in variants[1:]}})
         bench = {}
         if opts.compare_dense:
-            x = np.random.default_rng(0).standard_normal((opts.batch_size, *input_size), dtype=np.float32)
+            x = np.random.default_rng(0).standard_normal((tr.batch_size, *input_size), dtype=np.float32)
             bench = backbone_speedup(variants[0].compiled, variants[1].compiled, [x])
-    summary = summarise(records, bench, task, opts.epochs)
+    summary = summarise(records, bench, task, tr.epochs)
     summary["batchnorm"] = batchnorm
     payload = {
         "schema": ADAPT_SCHEMA,
-        "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
+        "settings": {**opts.to_dict(),
                      "cores_used": core.cores, "mean": list(mean), "std": list(std), "num_classes": task.num_classes,
                      "train_images": len(task.train), "val_images": len(task.val)},
         "backbone": {v.name: {"label": v.manifest.label, "sparsity": v.manifest.sparsity,

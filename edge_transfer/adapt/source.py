@@ -18,8 +18,9 @@ def fresh_statistics(opts, workdir: Path, norm, log) -> tuple[Path, dict]:
     if opts.keep_bn_stats:
         return source, {"recalibrated": False, "reason": "--keep-bn-stats"}
     out = workdir / "recalibrated" / source.resolve().name
-    record = recalibrated_ticket(source, opts.data, out, val=opts.val, limit=opts.train_limit,
-                                 with_dense=opts.compare_dense, batch_size=opts.batch_size, seed=opts.seed, norm=norm)
+    tr = opts.train
+    record = recalibrated_ticket(source, tr.data, out, val=tr.val, limit=tr.limit, with_dense=opts.compare_dense,
+                                 batch_size=tr.batch_size, seed=tr.seed, norm=norm)
     log(f"BatchNorm statistics re-estimated on {record['images']} training images"
         + (" (ticket and dense baseline)" if opts.compare_dense else ""))
     return out, record

@@ -111,12 +111,16 @@ def evaluate_transfer(opts: StudyOptions, mode: str, ticket: Path, seed: int, wo
         last = r.record["epochs"][-1]
         return {"acc": r.top1, "mean_class_acc": r.mean_class_acc, "train_loss": last["train_loss"],
                 "curve": [e["val_top1"] for e in r.record["epochs"]], "seconds": r.record["seconds"]}
+    from dataclasses import replace
+
     from ..adapt import AdaptOptions, adapt
+    from ..adapt.options import default_train_settings as online_recipe
 
     t0 = time.perf_counter()
     run_folder = work / "linear" / ticket.relative_to(work / "tickets") / f"seed{seed}"
-    r = adapt(AdaptOptions(source=ticket, data=opts.target, output=run_folder, precompute=True, probe="lbfgs",
-                           train_limit=opts.train_limit, augment=False, engine=opts.engine, seed=seed, force=True))
+    train = replace(online_recipe(), data=opts.target, limit=opts.train_limit, augment=False, seed=seed)
+    r = adapt(AdaptOptions(source=ticket, train=train, output=run_folder, precompute=True, probe="lbfgs",
+                           engine=opts.engine, force=True))
     return {"acc": r.summary["val_top1"], "mean_class_acc": r.summary["val_mean_class_acc"],
             "train_loss": r.summary["probe"]["train_loss"], "probe_C": r.summary["probe"]["C"],
             "probe_converged": r.summary["probe"]["converged"], "seconds": time.perf_counter() - t0}
