@@ -43,3 +43,7 @@ class SparsityLossError(EdgeTransferError):
 
 class RecipeError(EdgeTransferError):
     """A sparsification recipe that is not valid YAML or names an unknown modifier."""
+
+
+class DeployError(EdgeTransferError):
+    """A deploy source or deployed artifact that cannot be used as given."""

@@ -4,6 +4,7 @@ records that every stage reads and writes.
     ticket folder   ticket.json    TicketMeta      (``edge-transfer prune`` / ``finetune``)
     export folder   manifest.json  ExportManifest  (``edge-transfer export`` / ``quantize``),
                     with its dense baseline under ``dense/``
+    artifact        deploy.json    DeployManifest  (``edge-transfer deploy`` / ``learn``; deploy/manifest.py)
 
 ``from_json`` checks the schema tag and the required fields and raises the stage's typed
 error, which says what to do; ``to_json`` gives the record in its written key order.
@@ -23,12 +24,14 @@ from .errors import EdgeTransferError, OnnxModelError, TicketError
 TICKET_FILE = "ticket.json"
 MANIFEST_FILE = "manifest.json"
 DENSE_DIR = "dense"
+DEPLOY_FILE = "deploy.json"
 
 TICKET_SCHEMA = "edge-transfer.ticket/2"  # /2: finetune's keys declared (were added under /1)
 EXPORT_SCHEMA = "edge-transfer.export/2"  # /2: precision, forms, quantization, dense always present
 # the other records each stage writes
 ADAPT_SCHEMA = "edge-transfer.adapt/1"
 BENCH_SCHEMA = "edge-transfer.bench/1"
+DEPLOY_SCHEMA = "edge-transfer.deploy/1"
 FINETUNE_SCHEMA = "edge-transfer.finetune/1"
 HEAD_SCHEMA = "edge-transfer.head/2"  # /2: running feature statistics
 PRETRAIN_SCHEMA = "edge-transfer.pretrain/1"

@@ -123,7 +123,8 @@ def test_export_bad_options(tmp_path, small_ticket, args, fragment):
 @pytest.mark.slow
 def test_demo_small(tmp_path):
     """The demo end to end at toy size: a trained source, its tickets, the measured table
-    against the dense peers at the top of the report, online learning on the trained ticket."""
+    against the dense peers at the top of the report, online learning on the trained ticket, its
+    deployed artifact."""
     out = tmp_path / "demo"
     proc = run_cli("demo", "--output", out, "--archs", "resnet18-cifar", "--sparsities", "0,0.9", "--pretrain-epochs", "1",
                    "--adapt-epochs", "1", "--bench-arch", "resnet18-cifar", "--bench-time", "0.05")
@@ -146,3 +147,9 @@ def test_demo_small(tmp_path):
     assert (out / "speedup.png").stat().st_size > 0
     assert results["adapt"]["epochs_run"] == 1 and results["adapt"]["epoch_speedup"] > 0
     assert "## Online learning" in report and "epoch speedup" in report and "pretrained on digits 0-4" in report
+    # ... then deployed as one artifact, validated against the run, timed against the dense artifact, and used.
+    deployed = results["deploy"]
+    assert deployed["validation"]["passed"] and deployed["validation"]["val"]["agreement"] >= 0.995
+    assert deployed["validation"]["timing"]["sparse"]["fraction_of_supported_ops"] == 1.0
+    assert len(deployed["predictions"]) == 8 and "## Deployed" in report and "deployed artifact" in proc.stdout
+    assert (out / "deploy" / "resnet18-cifar-omp90" / "deploy.json").is_file()

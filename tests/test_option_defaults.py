@@ -19,6 +19,9 @@ COMMANDS = {
     "prune": ("edge_transfer.prune:PruneOptions", ["--arch", "resnet18", "--output", "O"]),
     "pretrain": ("edge_transfer.pretrain:PretrainOptions", ["--arch", "resnet18", "--output", "O"]),
     "finetune": ("edge_transfer.finetune:FinetuneOptions", ["T"]),
+    "deploy": ("edge_transfer.deploy:DeployOptions", ["R", "--output", "O"]),
+    "learn": ("edge_transfer.deploy:LearnOptions", ["A", "--output", "O", "--data", "D"]),
+    "predict": ("edge_transfer.deploy.predict:PredictOptions", ["A", "x.png"]),
 }
 
 
@@ -82,3 +85,12 @@ def test_adapt_training_flags_default_to_adapt_settings():
     changed = build_parser().parse_args(["adapt", *positional, "--lr", "0.2", "--train-limit", "50", "--no-augment"])
     t = train_settings(changed)
     assert (t.lr, t.limit, t.augment, t.epochs) == (0.2, 50, False, default_train_settings().epochs)
+
+
+def test_learn_training_flags_default_to_learn_settings():
+    from edge_transfer.cli._train_args import online_settings
+    from edge_transfer.deploy.learned import default_train_settings
+
+    _, positional = COMMANDS["learn"]
+    args = build_parser().parse_args(["learn", *positional])
+    assert online_settings(args, default_train_settings()) == dataclasses.replace(default_train_settings(), data="D")

@@ -10,6 +10,7 @@ from ..train import TrainSettings
 
 CHECKPOINT_FILE = "checkpoint.pt"
 RESULTS_FILE = "adapt.json"
+BACKBONE_TICKET_DIR = "ticket"  # the backbone the head was trained on (its fresh statistics), for deploy
 # Settings that must match for --resume to continue the same run (epochs may grow). The
 # checkpoint stores them flat under these names (``train_limit`` is ``train.limit``).
 TRAIN_RESUME_KEYS = ("data", "val", "batch_size", "lr", "momentum", "weight_decay", "augment", "seed")
@@ -43,6 +44,7 @@ class AdaptOptions:
     overlap: bool = True
     dataset_stats: bool = False
     checkpoint_every: int = 1
+    keep_backbone: bool = True  # copy the backbone ticket into the run, so `deploy` can build from it
     resume: bool = False
     force: bool = False
 

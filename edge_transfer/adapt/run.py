@@ -12,7 +12,7 @@ from typing import Callable
 
 from ..errors import CheckpointError, OptionError, OutputExistsError
 from ..formats import ADAPT_SCHEMA, DENSE_DIR, ExportManifest
-from .options import CHECKPOINT_FILE, RESULTS_FILE, RESUME_KEYS, AdaptOptions, AdaptResult
+from .options import BACKBONE_TICKET_DIR, CHECKPOINT_FILE, RESULTS_FILE, RESUME_KEYS, AdaptOptions, AdaptResult
 
 
 @dataclass
@@ -69,6 +69,21 @@ def _torch_backbone(manifest: ExportManifest, variant: str):
     if not ticket_path or not is_ticket(Path(ticket_path)):
         return None
     return ModuleFactory(ticket_path, variant="dense" if variant == "dense" else "ticket", backbone=True)
+
+
+def _keep_backbone(source: Path, output: Path) -> str | None:
+    """Copy the ticket the head was trained on (with its fresh BatchNorm statistics) into the
+    run folder, replacing a previous copy in one rename; None when the source was an export."""
+    import shutil
+
+    from ..fileio import atomic_output_dir
+    from ..formats import is_ticket
+
+    if not is_ticket(source):
+        return None
+    with atomic_output_dir(output / BACKBONE_TICKET_DIR, force=True, inputs=(source,)) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+    return BACKBONE_TICKET_DIR
 
 
 @contextmanager
@@ -185,6 +200,8 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
                 variants[0].learner.save(checkpoint_path, {
                     "epoch": epoch + 1, "settings": opts.resume_settings(), "records": records,
                     "variants": {v.name: v.learner.state() for v in variants[1:]}})
+        kept = _keep_backbone(source, Path(opts.output)) if opts.keep_backbone else None
+        val_predictions = variants[0].learner.predict_features(variants[0].val_features).tolist()
         bench = {}
         if opts.compare_dense:
             x = np.random.default_rng(0).standard_normal((tr.batch_size, *input_size), dtype=np.float32)
@@ -198,6 +215,9 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
                      "train_images": len(task.train), "val_images": len(task.val)},
         "backbone": {v.name: {"label": v.manifest.label, "sparsity": v.manifest.sparsity,
                               "untrained": v.manifest.untrained} for v in variants},
+        "classes": list(task.train.classes),
+        "ticket": kept,
+        "val_predictions": val_predictions,
         "system": system_info(),
         "epochs": records,
         "summary": summary,

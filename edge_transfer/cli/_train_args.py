@@ -39,6 +39,39 @@ def train_settings(args):
                          limit=args.train_limit)
 
 
+def add_online_arguments(parser, defaults, data_help: str, training_title: str):
+    """The online learner's data and optimiser flags (adapt, learn), defaults from a
+    TrainSettings. No --image-size: the backbone's exported input size is fixed. Returns the
+    two groups so a command can add its own flags beside them."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", default=defaults.data, required=defaults.data is None, help=data_help)
+    data.add_argument("--val", default=defaults.val, help="validation ImageFolder DIR (default: fixed 80/20 split of --data)")
+    data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment,
+                      help=f"RandomResizedCrop + flip (default {'on' if defaults.augment else 'off'})")
+    data.add_argument("--train-limit", type=_args.positive_int, metavar="N", default=defaults.limit,
+                      help="use at most N training images (a fixed subset)")
+    training = parser.add_argument_group(training_title)
+    training.add_argument("--epochs", type=_args.positive_int, default=defaults.epochs, help=f"default {defaults.epochs}")
+    training.add_argument("--batch-size", type=_args.positive_int, default=defaults.batch_size,
+                          help=f"default {defaults.batch_size}")
+    training.add_argument("--lr", type=_args.positive_float, default=defaults.lr, help=f"default {defaults.lr}")
+    training.add_argument("--momentum", type=_args.non_negative_float, default=defaults.momentum,
+                          help=f"default {defaults.momentum}")
+    training.add_argument("--weight-decay", type=_args.non_negative_float, default=defaults.weight_decay,
+                          help=f"default {defaults.weight_decay}")
+    training.add_argument("--seed", type=int, default=defaults.seed, help=f"data order and head init (default {defaults.seed})")
+    return data, training
+
+
+def online_settings(args, defaults):
+    """The flags of ``add_online_arguments`` as ``defaults`` with every given value."""
+    from dataclasses import replace
+
+    return replace(defaults, data=args.data, val=args.val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                   momentum=args.momentum, weight_decay=args.weight_decay, augment=args.augment, seed=args.seed,
+                   limit=args.train_limit)
+
+
 def add_robust_arguments(parser, kind_default: str | None, title: str) -> None:
     from ..train.attacks import NORMS, ROBUST_KINDS
 

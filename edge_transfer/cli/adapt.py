@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..adapt import PROBES, RESULTS_FILE, AdaptOptions
 from ..adapt.options import default_train_settings
-from . import _args
+from . import _args, _train_args
 
 
 def _steps(text: str) -> tuple[int, ...]:
@@ -17,18 +16,11 @@ def _steps(text: str) -> tuple[int, ...]:
 def add_arguments(parser) -> None:
     d, t = _args.defaults(AdaptOptions), default_train_settings()
     parser.add_argument("source", type=Path, metavar="TICKET_OR_EXPORT", help="ticket folder or export folder")
-    g = parser.add_argument_group("data")
-    g.add_argument("--data", default=t.data, help=f"{t.data} (default), embedded:digits, embedded:mnist-0to4, or an ImageFolder DIR")
-    g.add_argument("--val", help="validation ImageFolder DIR (default: fixed 80/20 split of --data)")
-    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=t.augment,
-                   help=f"RandomResizedCrop + flip (default {'on' if t.augment else 'off'})")
-    g.add_argument("--dataset-stats", action="store_true", help="normalise with the training set's mean/std, not the backbone's")
-    g = parser.add_argument_group("training (defaults: the seed paper's)")
-    g.add_argument("--epochs", type=_args.positive_int, default=t.epochs)
-    g.add_argument("--batch-size", type=_args.positive_int, default=t.batch_size)
-    g.add_argument("--lr", type=_args.positive_float, default=t.lr)
-    g.add_argument("--momentum", type=_args.non_negative_float, default=t.momentum)
-    g.add_argument("--weight-decay", type=_args.non_negative_float, default=t.weight_decay)
+    data, g = _train_args.add_online_arguments(
+        parser, t, f"{t.data} (default), embedded:digits, embedded:mnist-0to4, or an ImageFolder DIR",
+        "training (defaults: the seed paper's)")
+    data.add_argument("--dataset-stats", action="store_true",
+                      help="normalise with the training set's mean/std, not the backbone's")
     g.add_argument("--lr-steps", type=_steps, default=d["lr_steps"],
                    help=f"epochs where lr is multiplied by {d['lr_decay']:g} (default {','.join(map(str, d['lr_steps']))})")
     g.add_argument("--precompute", action="store_true",
@@ -38,10 +30,7 @@ def add_arguments(parser) -> None:
                         "a held-out 20%% of train) or sgd (the online recipe over --epochs)")
     g.add_argument("--keep-bn-stats", action="store_true",
                    help="keep a ticket's source BatchNorm statistics (default: re-estimate them on the training images)")
-    g.add_argument("--train-limit", type=_args.positive_int, metavar="N", default=t.limit,
-                   help="use at most N training images (a fixed subset)")
     g.add_argument("--no-overlap", action="store_true", help="do not overlap feature extraction with head updates")
-    g.add_argument("--seed", type=int, default=t.seed)
     g = parser.add_argument_group("engine")
     g.add_argument("--engine", default=d["engine"], help=f"{d['engine']} (default), onnxruntime, openvino or torch")
     g.add_argument("--cores", type=_args.positive_int, help="cores (default: all physical cores)")
@@ -53,22 +42,20 @@ def add_arguments(parser) -> None:
     g.add_argument("--resume", action="store_true", help="continue the run saved in --output")
     g.add_argument("--force", action="store_true", help="start over in an --output that holds a run")
     g.add_argument("--json", type=_args.output_file, metavar="OUT", help="also copy adapt.json here")
+    g.add_argument("--no-keep-backbone", action="store_true",
+                   help="do not copy the backbone ticket into the run (`deploy` needs it)")
 
 
 def train_settings(args):
-    """adapt's training flags as a TrainSettings (its image size is the export's: no flag)."""
-    from dataclasses import replace
-
-    return replace(default_train_settings(), data=args.data, val=args.val, epochs=args.epochs,
-                   batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-                   augment=args.augment, seed=args.seed, limit=args.train_limit)
+    return _train_args.online_settings(args, default_train_settings())
 
 
 def run(args) -> int:
     from ..adapt import adapt
     from ..adapt.report import summary_lines
 
-    opts = _args.options_from(AdaptOptions, args, train=train_settings(args), overlap=not args.no_overlap)
+    opts = _args.options_from(AdaptOptions, args, train=train_settings(args), overlap=not args.no_overlap,
+                              keep_backbone=not args.no_keep_backbone)
     result = adapt(opts, log=print)
     print("\n".join(summary_lines(result.payload)))
     if args.json:

@@ -34,6 +34,7 @@ def add_arguments(parser) -> None:
                         help=f"timed seconds per configuration (default {d['bench_time_s']:g})")
     parser.add_argument("--adapt-epochs", type=_args.non_negative_int, default=d["adapt_epochs"],
                         help=f"epochs of the online-learning demo (0 skips it; default {d['adapt_epochs']})")
+    parser.add_argument("--no-deploy", action="store_true", help="skip deploying the adapted ticket and `predict`")
     parser.add_argument("--study", action="store_true", help="also run the natural-vs-robust quick study (about 5 minutes)")
     parser.add_argument("--study-output", type=Path, default=d["study_output"],
                         help=f"folder of the quick study, kept between runs as its cache (default {d['study_output']})")
@@ -44,7 +45,8 @@ def run(args) -> int:
     from ..demo import DemoOptions, run_demo, summary_table
     from ..tables import text_table, ticket_layer_table, ticket_summary_lines
 
-    opts = _args.options_from(DemoOptions, args, bench=not args.no_bench, bench_time_s=args.bench_time)
+    opts = _args.options_from(DemoOptions, args, bench=not args.no_bench, bench_time_s=args.bench_time,
+                              deploy=not args.no_deploy)
     result = run_demo(opts)
     for tag, meta in result.metas.items():
         print(f"\n== {tag}")
@@ -59,6 +61,13 @@ def run(args) -> int:
 
         print("\nonline learning (embedded target task, DeepSparse):")
         print("\n".join(summary_lines(result.adapt)))
+    if result.deployed:
+        v = result.deployed["validation"]
+        t = v["timing"]
+        print(f"\ndeployed artifact ({result.deployed['path']}): val top-1 {v['val']['top1']:.4f} (run "
+              f"{v['val']['reference_top1']:.4f}, agreement {v['val']['agreement']:.2%}); batch-1 p50 "
+              f"{t['sparse']['latency_ms_p50']:.2f} ms vs dense {t['dense']['latency_ms_p50']:.2f} ms "
+              f"({t['speedup_p50']:.2f}x)")
     if result.study:
         print("\nnatural vs robust tickets (study --quick at 90% sparsity):")
         print("\n".join(result.study["headline"]))

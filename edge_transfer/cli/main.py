@@ -20,6 +20,9 @@ SUBCOMMANDS = {
     "bench": ("bench", "benchmark tickets against every dense peer (FP32 and INT8) on DeepSparse, ONNX Runtime, OpenVINO, PyTorch"),
     "adapt": ("adapt", "online linear fine-tuning: sparse backbone engine -> trainable linear head"),
     "finetune": ("finetune", "full fine-tuning of a ticket on a task with its mask held fixed"),
+    "deploy": ("deploy", "one validated artifact (backbone + head, labels, preprocessing) from an adapt run"),
+    "predict": ("predict", "classify image files or folders with a deployed artifact"),
+    "learn": ("learn", "keep learning on the device from a deployed artifact; writes a new one"),
     "study": ("study", "natural vs robust tickets: pretrain, draw every scheme, evaluate linear and full transfer"),
     "demo": ("demo", "draw, export and validate demo tickets and write a report"),
 }

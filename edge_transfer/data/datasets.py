@@ -41,7 +41,7 @@ class ImageDataset:
         if isinstance(source, torch.Tensor):
             img = source
         else:
-            img = _decode(source)
+            img = decode_image(source)
             if img is None:
                 self.unreadable.add(str(source))
                 return None
@@ -51,7 +51,9 @@ class ImageDataset:
         return self.items[index][1]
 
 
-def _decode(path: Path):
+def decode_image(path: Path):
+    """uint8 CHW tensor of a PNG or JPEG file in RGB (grayscale, palette, RGBA converted), or None
+    if it cannot be decoded."""
     from PIL import Image, UnidentifiedImageError
     import numpy as np
     import torch

@@ -1,0 +1,36 @@
+"""``edge-transfer deploy``: an adapt run or a fine-tuned ticket -> one validated artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import _args
+
+
+def add_arguments(parser) -> None:
+    from ..deploy import DeployOptions
+
+    d = _args.defaults(DeployOptions)
+    parser.add_argument("source", type=Path, metavar="SOURCE", help="adapt run folder, or a fine-tuned ticket")
+    parser.add_argument("--output", type=Path, required=True, help="artifact folder to create")
+    parser.add_argument("--engine", default=d["engine"], help=f"engine it is validated and timed on (default {d['engine']})")
+    parser.add_argument("--cores", type=_args.positive_int, help="cores (default: all physical cores)")
+    parser.add_argument("--val", help="validation data (default: the source's own val split)")
+    parser.add_argument("--time", type=_args.positive_float, default=d["time"],
+                        help=f"seconds of batch-1 timing, sparse and dense artifacts together (default {d['time']:g})")
+    parser.add_argument("--seed", type=int, default=d["seed"], help="seed of the parity inputs")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+
+def run(args) -> int:
+    from ..deploy import DeployOptions, deploy
+
+    result = deploy(_args.options_from(DeployOptions, args), log=print)
+    v = result.manifest.validation
+    t = v["timing"]
+    print(f"val top-1 {v['val']['top1']:.4f} (source {v['val']['reference_top1'] or '-'}), agreement "
+          f"{v['val']['agreement'] if v['val']['agreement'] is not None else '-'}; batch-1 p50 "
+          f"{t['sparse']['latency_ms_p50']:.2f} ms vs dense {t['dense']['latency_ms_p50']:.2f} ms "
+          f"({t['speedup_p50']:.2f}x) on {v['engine']}")
+    print(f"wrote {result.path}/ (model.onnx, head.safetensors, labels.json, deploy.json)")
+    return 0

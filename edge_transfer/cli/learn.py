@@ -1,0 +1,35 @@
+"""``edge-transfer learn``: keep learning on the device from a deployed artifact; writes a new one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import _args, _train_args
+
+
+def add_arguments(parser) -> None:
+    from ..deploy import LearnOptions
+    from ..deploy.learned import default_train_settings
+
+    d, t = _args.defaults(LearnOptions), default_train_settings()
+    parser.add_argument("artifact", type=Path, metavar="DIR", help="artifact folder from `edge-transfer deploy` or `learn`")
+    parser.add_argument("--output", type=Path, required=True, help="new artifact folder to create")
+    _train_args.add_online_arguments(parser, t, "new labelled images: an ImageFolder DIR or embedded:NAME; class "
+                                     "folders not in the artifact become new classes", "training (the online head)")
+    parser.add_argument("--engine", default=d["engine"], help=f"engine for the backbone (default {d['engine']})")
+    parser.add_argument("--cores", type=_args.positive_int, help="cores (default: all physical cores)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+
+def run(args) -> int:
+    from ..deploy import LearnOptions, learn
+    from ..deploy.learned import default_train_settings
+
+    opts = _args.options_from(LearnOptions, args, train=_train_args.online_settings(args, default_train_settings()))
+    manifest = learn(opts, log=print)
+    last = manifest.history[-1]
+    before = last.get("val_top1_before")
+    print(f"val top-1 {last['val_top1']:.4f} on {last['val_images']} images"
+          + (f" (before learning {before:.4f})" if before is not None else "") + f", {manifest.num_classes} classes")
+    print(f"wrote {args.output}/ (model.onnx, head.safetensors, labels.json, deploy.json)")
+    return 0

@@ -1,0 +1,188 @@
+"""A deployed artifact on the device:
+
+    from edge_transfer.deploy import load
+    model = load("DIR", engine="deepsparse", cores=4)
+    result = model.predict(images)          # uint8 / float arrays or PIL images
+    result.labels, result.probabilities
+    learner = model.learner()              # an OnlineLearner seeded with the deployed head
+    learner.partial_fit(model.preprocess(images), labels)
+    model.save("DIR2", learner)            # a new validated artifact
+
+One compiled model serves prediction and learning: the graph's ``features`` output feeds
+the learner, so the backbone is never recompiled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DeployError, OptionError
+from .options import FEATURES, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES
+
+
+@dataclass
+class Predictions:
+    labels: list  # the top class name per image
+    indices: object  # (N,) int64
+    probabilities: object  # (N, classes) float32
+    classes: list
+
+    def top_k(self, k: int) -> list[list[tuple[str, float]]]:
+        import numpy as np
+
+        order = np.argsort(-self.probabilities, axis=1)[:, :k]
+        return [[(self.classes[j], float(p[j])) for j in row] for row, p in zip(order, self.probabilities)]
+
+
+class _FeaturesOutput:
+    """The compiled merged graph, seen by OnlineLearner as a backbone: its features output."""
+
+    def __init__(self, compiled, index: int):
+        self.compiled, self.index = compiled, index
+        self.settings = compiled.settings
+
+    def run(self, inputs):
+        return [self.compiled.run(inputs)[self.index]]
+
+
+class DeployedModel:
+    def __init__(self, folder: Path, manifest, labels: list, engine: str, cores: int | None, batch_size: int):
+        self.folder, self.manifest, self.labels = Path(folder), manifest, labels
+        self.engine_name, self.cores, self.batch_size = engine, cores, batch_size
+        self._compiled = None
+
+    @property
+    def compiled(self):
+        """The engine's compiled model at ``batch_size``: compiled once, reused by every call."""
+        if self._compiled is None:
+            from ..engines import get_engine
+
+            self._compiled = get_engine(self.engine_name).compile(self.folder / MODEL_FILE, self.batch_size, self.cores)
+        return self._compiled
+
+    def preprocess(self, images):
+        """Images -> float32 NCHW at the input size, normalised. Accepts PIL images, uint8
+        arrays HW / HWC (C = 1, 3 or 4) / NHWC, or float NCHW arrays already normalised."""
+        import numpy as np
+
+        from ..data.batches import Preprocess
+
+        m = self.manifest
+        if isinstance(images, np.ndarray) and images.dtype.kind == "f":
+            if images.ndim == 3:
+                images = images[None]
+            if tuple(images.shape[1:]) != tuple(m.input_size):
+                raise OptionError(f"float input must be normalised NCHW of shape (N, {', '.join(map(str, m.input_size))}); "
+                                  f"got {images.shape}; pass uint8 pixels or PIL images to have them preprocessed")
+            return np.ascontiguousarray(images, dtype=np.float32)
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            images = list(images)
+        elif not isinstance(images, (list, tuple)):
+            images = [images]
+        pre = Preprocess(tuple(m.input_size), tuple(m.mean), tuple(m.std))
+        return pre.batch([_chw_uint8(img) for img in images], None).numpy()
+
+    def _run(self, x):
+        """Both outputs for any number of rows, at the compiled batch (padded, never recompiled)."""
+        import numpy as np
+
+        b, outs = self.batch_size, []
+        for start in range(0, len(x), b):
+            chunk = x[start : start + b]
+            rows = len(chunk)
+            if rows < b:
+                chunk = np.concatenate([chunk, np.zeros((b - rows, *chunk.shape[1:]), dtype=np.float32)])
+            result = self.compiled.run([chunk])
+            outs.append([r[:rows] for r in result])
+        return [np.concatenate([o[i] for o in outs]) for i in range(2)]
+
+    def predict(self, images) -> Predictions:
+        import numpy as np
+
+        x = self.preprocess(images)
+        if len(x) == 0:
+            raise OptionError("no images to predict")
+        probabilities = self._run(x)[self._output_index(PROBABILITIES)]
+        indices = probabilities.argmax(1).astype(np.int64)
+        return Predictions([self.labels[i] for i in indices], indices, probabilities, list(self.labels))
+
+    def _output_index(self, name: str) -> int:
+        return list(self.manifest.outputs).index(name)
+
+    def head_state(self):
+        from safetensors.numpy import load_file
+
+        from .source import HeadState
+
+        t = load_file(str(self.folder / HEAD_FILE))
+        return HeadState(t["weight"], t["bias"], t["feature_mean"], t["feature_m2"], int(t["feature_count"][0]))
+
+    def learner(self, classes: list | None = None, *, lr: float = 0.01, momentum: float = 0.9,
+                weight_decay: float = 5e-4, seed: int = 0):
+        """An OnlineLearner on this artifact's compiled graph, seeded with the deployed head and
+        its feature statistics. ``classes`` (a superset of ``labels``, in order) adds classes:
+        their rows start at zero, the known ones keep what was learned."""
+        import numpy as np
+        import torch
+
+        from ..adapt.learner import OnlineLearner
+
+        classes = list(classes or self.labels)
+        if classes[: len(self.labels)] != list(self.labels):
+            raise OptionError(f"classes must start with the artifact's {self.labels}; got {classes}")
+        head = self.head_state()
+        learner = OnlineLearner(_FeaturesOutput(self.compiled, self._output_index(FEATURES)), len(classes),
+                                feature_dim=self.manifest.feature_dim, lr=lr, momentum=momentum,
+                                weight_decay=weight_decay, seed=seed)
+        weight = np.zeros((len(classes), head.weight.shape[1]), dtype=np.float32)
+        bias = np.zeros(len(classes), dtype=np.float32)
+        weight[: len(self.labels)], bias[: len(self.labels)] = head.weight, head.bias
+        with torch.no_grad():
+            learner.head.weight.copy_(torch.from_numpy(weight))
+            learner.head.bias.copy_(torch.from_numpy(bias))
+        learner.stats.count, learner.stats.mean, learner.stats.m2 = head.count, head.mean.copy(), head.m2.copy()
+        learner.classes = classes
+        return learner
+
+    def save(self, output: Path, learner, *, val=None, force: bool = False, note: str = "learned on the device"):
+        """Write a new artifact with ``learner``'s head (see ``build.save_learned``)."""
+        from .learned import save_learned
+
+        return save_learned(self, Path(output), learner, val=val, force=force, note=note)
+
+
+def _chw_uint8(img):
+    """PIL image or uint8 array -> uint8 CHW tensor with 3 channels."""
+    import numpy as np
+    import torch
+
+    if hasattr(img, "convert"):  # PIL: grayscale, palette and RGBA become RGB
+        img = np.asarray(img.convert("RGB"))
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        raise OptionError(f"images must be uint8 pixels (or PIL images, or float NCHW already normalised); got {a.dtype}")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise OptionError(f"an image must be HW or HWC with 1, 3 or 4 channels; got shape {a.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(a[:, :, :3])).permute(2, 0, 1)
+    return t.expand(3, -1, -1).contiguous() if t.shape[0] == 1 else t
+
+
+def load(folder, engine: str = "deepsparse", cores: int | None = None, batch_size: int = 1,
+         verify_hashes: bool = True) -> DeployedModel:
+    """Open an artifact written by ``edge-transfer deploy`` (or ``learn``): its files are
+    checked against deploy.json's sha256 before anything runs."""
+    from ..engines import get_engine
+    from ..formats import read_json_file
+    from .manifest import read_deploy_manifest
+
+    get_engine(engine)
+    if batch_size <= 0:
+        raise OptionError(f"batch_size must be positive, got {batch_size}")
+    manifest = read_deploy_manifest(Path(folder), verify_hashes)
+    labels = read_json_file(Path(folder) / LABELS_FILE, DeployError, manifest.FIX)
+    if not isinstance(labels, list) or len(labels) != manifest.num_classes:
+        raise DeployError(f"{Path(folder) / LABELS_FILE} does not list {manifest.num_classes} class names; {manifest.FIX}")
+    return DeployedModel(Path(folder), manifest, [str(x) for x in labels], engine, cores, batch_size)

@@ -1,0 +1,208 @@
+"""``deploy(DeployOptions) -> DeployResult``: one validated artifact from an adapt run or a
+fine-tuned ticket; ``save_learned``: the same artifact with a head learned on the device."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DeployError, ParityError, SparsityLossError
+from .options import FEATURES, HEAD_FILE, LABELS_FILE, MIN_AGREEMENT, MODEL_FILE, PROBABILITIES, DeployOptions, DeployResult
+
+VAL_BATCH = 64
+
+
+def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) -> DeployResult:
+    import dataclasses
+    import tempfile
+
+    from .. import __version__
+    from ..backbones import get_backbone_cfg
+    from ..cores import pinned
+    from ..fileio import atomic_output_dir
+    from ..formats import DEPLOY_FILE, DEPLOY_SCHEMA
+    from ..ticket import load_ticket
+    from .graph import export_merged, merged_model
+    from .manifest import DeployManifest
+    from .source import read_source
+
+    started = time.perf_counter()
+    opts.validate()
+    src = read_source(opts.source)
+    task = _val_task(opts, src)
+    ticket = load_ticket(src.ticket)
+    cfg = get_backbone_cfg(ticket.arch)
+    dim = ticket.model.get_submodule(cfg.head).in_features
+    if src.head.weight.shape[1] != dim:
+        raise DeployError(f"the head takes {src.head.weight.shape[1]} features but the backbone in {src.ticket} gives "
+                          f"{dim}; the head does not belong to this backbone: rerun `edge-transfer adapt`")
+    weight, bias = src.head.folded()
+    sparse = merged_model(ticket.model, cfg, weight, bias)
+    dense = merged_model(ticket.dense_model(), cfg, weight, bias)
+    input_size = tuple(ticket.meta.input_size)
+    with pinned(opts.cores) as core, tempfile.TemporaryDirectory(prefix="edge-transfer-deploy-") as tmp, \
+            atomic_output_dir(opts.output, opts.force, (opts.source,)) as out:
+        log(f"deploying {ticket.label} with a {len(src.classes)}-class head ({src.kind}) from {opts.source}")
+        names = export_merged(sparse, out / MODEL_FILE, input_size, cfg)
+        export_merged(dense, Path(tmp) / "dense.onnx", input_size, cfg)
+        graph = _check_graph(out / MODEL_FILE, sparse, ticket, cfg, opts)
+        log(f"parity {'ok' if graph['parity_passed'] else 'FAILED'}, zero audit "
+            f"{'ok' if graph['audit_passed'] else 'FAILED'} ({graph['lost_zeros']} pruned zeros lost)")
+        _write_head(out, src.head, src.classes)
+        manifest = DeployManifest(
+            schema=DEPLOY_SCHEMA, kind=src.kind, source=str(Path(opts.source).resolve()), arch=ticket.arch,
+            method=ticket.meta.method, sparsity=ticket.meta.achieved_sparsity, label=ticket.label,
+            untrained=ticket.meta.untrained, input_size=input_size, mean=tuple(src.mean), std=tuple(src.std),
+            num_classes=len(src.classes), feature_dim=weight.shape[1], outputs=(PROBABILITIES, FEATURES), head=names,
+            tool_version=__version__)
+        val = _check_on_task(out, manifest, src, task, opts.engine, core.cores, sparse)
+        log(f"val: top-1 {val['top1']:.4f} on {val['images']} images (the run's {_fmt(val['reference_top1'])}); "
+            f"agreement with the run's predictions {_fmt(val['agreement'])}")
+        timing = _time_pair(out / MODEL_FILE, Path(tmp) / "dense.onnx", opts.engine, core.cores, opts.time, input_size)
+        log(f"batch-1 latency on {opts.engine} ({core.cores} cores): sparse p50 {timing['sparse']['latency_ms_p50']:.2f} ms "
+            f"p99 {timing['sparse']['latency_ms_p99']:.2f} ms; dense p50 {timing['dense']['latency_ms_p50']:.2f} ms "
+            f"p99 {timing['dense']['latency_ms_p99']:.2f} ms; speedup {timing['speedup_p50']:.2f}x")
+        passed = graph["parity_passed"] and graph["audit_passed"] and val["passed"]
+        validation = {"passed": passed, "engine": opts.engine, "cores": core.cores, **graph, "val": val,
+                      "timing": timing, "seconds": time.perf_counter() - started}
+        manifest = dataclasses.replace(manifest, files=_file_records(out), validation=validation,
+                                       history=({"step": "deploy", "source": str(opts.source), "kind": src.kind,
+                                                 "val_top1": val["top1"]},))
+        _raise_on_failure(graph, val)
+        manifest.write(out / DEPLOY_FILE)
+    return DeployResult(Path(opts.output), manifest)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _val_task(opts: DeployOptions, src):
+    from ..data import load_task
+
+    task = load_task(opts.val, None) if opts.val else load_task(src.data, src.val)
+    if list(task.val.classes) != list(src.classes):
+        raise DeployError(f"--val classes {task.val.classes} differ from the head's {src.classes}; "
+                          "give a validation set with the same class folders")
+    return task
+
+
+def _check_graph(path: Path, reference, ticket, cfg, opts) -> dict:
+    from ..engines import get_engine
+    from ..export.validate import audit_zeros, check_parity, seeded_input
+    from ..onnx_io import load_onnx
+
+    engines = [get_engine(n) for n in dict.fromkeys(("onnxruntime", opts.engine))]
+    inputs = seeded_input(tuple(ticket.meta.input_size), 2, opts.seed)
+    parity = check_parity(MODEL_FILE, path, lambda x: reference(x)[0], inputs, engines, cfg.rel_tolerance)
+    audit = audit_zeros(MODEL_FILE, load_onnx(path), reference, list(ticket.masks))
+    return {"parity": [r.to_dict() for r in parity], "parity_passed": all(r.passed for r in parity),
+            "audit": [r.to_dict() for r in audit], "audit_passed": all(r.passed for r in audit),
+            "lost_zeros": sum(r.lost for r in audit)}
+
+
+def _write_head(out: Path, head, classes: list) -> None:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from ..fileio import write_json
+
+    save_file({"weight": np.ascontiguousarray(head.weight, dtype=np.float32),
+               "bias": np.ascontiguousarray(head.bias, dtype=np.float32),
+               "feature_mean": np.asarray(head.mean, dtype=np.float64),
+               "feature_m2": np.asarray(head.m2, dtype=np.float64),
+               "feature_count": np.asarray([head.count], dtype=np.int64)}, str(out / HEAD_FILE))
+    write_json(out / LABELS_FILE, [str(c) for c in classes])
+
+
+def _file_records(out: Path) -> dict:
+    from ..fileio import sha256_file
+
+    return {name: {"sha256": sha256_file(out / name), "bytes": (out / name).stat().st_size}
+            for name in (MODEL_FILE, HEAD_FILE, LABELS_FILE)}
+
+
+def _predict_task(model, task):
+    """The artifact's predictions on the val split, batched exactly as adapt extracts it."""
+    import numpy as np
+
+    from ..data import batches
+    from ..data.batches import Preprocess
+
+    m = model.manifest
+    missing = [c for c in task.val.classes if c not in model.labels]
+    if missing:
+        raise DeployError(f"the validation classes {missing} are not among the artifact's {model.labels}")
+    to_artifact = np.asarray([model.labels.index(c) for c in task.val.classes])  # by class name
+    pre = Preprocess(tuple(m.input_size), tuple(m.mean), tuple(m.std))
+    preds, labels = [], []
+    for x, y in batches(task.val, pre, VAL_BATCH, shuffle=False, seed=0):
+        preds.append(model._run(x)[model._output_index(PROBABILITIES)].argmax(1))
+        labels.append(to_artifact[y])
+    if not preds:
+        raise DeployError("no readable validation images; give a folder of PNG or JPEG files per class")
+    return np.concatenate(preds), np.concatenate(labels)
+
+
+def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, reference) -> dict:
+    """Top-1 of the artifact on the engine, and its agreement with the source's own
+    predictions (the adapt run's, or the PyTorch fine-tuned model's)."""
+    import numpy as np
+    import torch
+
+    from .artifact import DeployedModel
+
+    model = DeployedModel(out, manifest, list(src.classes), engine, cores, VAL_BATCH)
+    preds, labels = _predict_task(model, task)
+    expected = src.reference_predictions
+    if expected is None and reference is not None:  # fine-tuned ticket: the PyTorch model itself
+        from ..data import batches
+        from ..data.batches import Preprocess
+
+        pre = Preprocess(tuple(manifest.input_size), tuple(manifest.mean), tuple(manifest.std))
+        with torch.no_grad():
+            expected = np.concatenate([reference(torch.from_numpy(x))[0].argmax(1).numpy()
+                                       for x, _ in batches(task.val, pre, VAL_BATCH, shuffle=False, seed=0)])
+    agreement = float((preds == expected).mean()) if expected is not None and len(expected) == len(preds) else None
+    top1 = float((preds == labels).mean())
+    ref_top1 = src.reference_top1 if agreement is not None else None
+    return {"data": task.name, "images": int(len(labels)), "top1": top1, "reference_top1": ref_top1,
+            "top1_equal": ref_top1 is not None and abs(top1 - ref_top1) < 0.5 / len(labels),
+            "agreement": agreement, "min_agreement": MIN_AGREEMENT,
+            "passed": agreement is None or agreement >= MIN_AGREEMENT}
+
+
+def _time_pair(sparse_path: Path, dense_path: Path, engine_name: str, cores: int, seconds: float, input_size) -> dict:
+    """Batch-1 latency of the sparse and dense artifacts, alternated in rounds on the same cores."""
+    import numpy as np
+
+    from ..bench.timing import latency_stats_ms, time_sync
+    from ..engines import get_engine
+
+    engine = get_engine(engine_name)
+    compiled = {"sparse": engine.compile(sparse_path, 1, cores), "dense": engine.compile(dense_path, 1, cores)}
+    x = [np.random.default_rng(0).standard_normal((1, *input_size), dtype=np.float32)]
+    latencies = {k: [] for k in compiled}
+    rounds = 4
+    for r in range(rounds):
+        for name in ("sparse", "dense") if r % 2 == 0 else ("dense", "sparse"):
+            latencies[name] += time_sync(compiled[name], x, 1, seconds / (2 * rounds), 5, 0.1).latencies_s
+    out = {k: {**latency_stats_ms(v), "requests": len(v),
+               "fraction_of_supported_ops": compiled[k].settings.get("fraction_of_supported_ops")}
+           for k, v in latencies.items()}
+    out["speedup_p50"] = out["dense"]["latency_ms_p50"] / out["sparse"]["latency_ms_p50"]
+    out["dense_note"] = "the same head on the dense baseline's backbone, built for timing only"
+    return out
+
+
+def _raise_on_failure(graph: dict, val: dict) -> None:
+    if not graph["audit_passed"]:
+        raise SparsityLossError(f"the merged graph lost {graph['lost_zeros']} pruned zeros; nothing was written")
+    if not graph["parity_passed"]:
+        worst = max(graph["parity"], key=lambda p: p["max_rel_diff"])
+        raise ParityError(f"the merged graph differs from PyTorch on {worst['engine']} (relative {worst['max_rel_diff']:.2e}); "
+                          "nothing was written")
+    if not val["passed"]:
+        raise DeployError(f"the artifact agrees with the source's predictions on {val['agreement']:.2%} of the val images "
+                          f"(needs {MIN_AGREEMENT:.1%}); nothing was written")

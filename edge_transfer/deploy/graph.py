@@ -1,0 +1,83 @@
+"""The merged graph: the ticket's backbone, its head with the feature standardisation
+folded in, a softmax; two outputs, ``probabilities`` and ``features`` (the backbone's,
+so the device keeps learning from the same compiled model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DeployError
+from .options import FEATURES, PROBABILITIES
+
+HEAD_MODULE = "linear"  # the folded nn.Linear inside the deployed head
+
+
+def merged_model(model, cfg, weight, bias):
+    """A copy of ``model`` whose head returns ``(softmax(features @ weight.T + bias), features)``.
+    Backbone parameters keep their names, so the ticket's zero audit applies to the graph."""
+    import copy
+
+    import torch
+
+    from ..backbones.split import _set_submodule
+
+    class ProbabilitiesAndFeatures(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
+
+        def forward(self, features):
+            return torch.softmax(self.linear(features), dim=1), features
+
+    head = ProbabilitiesAndFeatures()
+    with torch.no_grad():
+        head.linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+        head.linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+    merged = copy.deepcopy(model).eval()
+    _set_submodule(merged, cfg.head, head)
+    return merged.eval()
+
+
+def export_merged(model, path: Path, input_size, cfg) -> dict:
+    """Export with a dynamic batch; returns the names of the head's initializers."""
+    from ..export.graph import export_onnx
+    from ..onnx_io import initializer_arrays, load_onnx
+
+    export_onnx(model, path, input_size, None, 13, (PROBABILITIES, FEATURES))
+    arrays = initializer_arrays(load_onnx(path))
+    names = {"weight": f"{cfg.head}.{HEAD_MODULE}.weight", "bias": f"{cfg.head}.{HEAD_MODULE}.bias"}
+    missing = [n for n in names.values() if n not in arrays]
+    if missing:
+        raise RuntimeError(f"the exported graph has no initializer {missing[0]}; please report this")
+    return names
+
+
+def with_new_head(onnx_model, names: dict, weight, bias):
+    """A copy of ``onnx_model`` whose folded head is ``weight``/``bias`` (the class count may
+    change); every other initializer is kept byte for byte."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(onnx_model)
+    arrays = {names["weight"]: np.ascontiguousarray(weight, dtype=np.float32),
+              names["bias"]: np.ascontiguousarray(bias, dtype=np.float32)}
+    for init in out.graph.initializer:
+        if init.name in arrays:
+            init.CopyFrom(numpy_helper.from_array(arrays.pop(init.name), init.name))
+    if arrays:
+        raise DeployError(f"model.onnx has no head initializer {next(iter(arrays))}; rebuild it with `edge-transfer deploy`")
+    for output in out.graph.output:
+        if output.name == PROBABILITIES:
+            output.type.tensor_type.shape.dim[1].dim_value = int(weight.shape[0])
+    onnx.checker.check_model(out)
+    return out
+
+
+def backbone_unchanged(before, after, names: dict) -> int:
+    """How many initializers other than the head differ between two graphs (0 when the
+    backbone, and so every pruned zero, is exactly as validated)."""
+    a = {i.name: i.SerializeToString() for i in before.graph.initializer if i.name not in names.values()}
+    b = {i.name: i.SerializeToString() for i in after.graph.initializer if i.name not in names.values()}
+    return sum(a.get(k) != b.get(k) for k in a.keys() | b.keys())

@@ -1,0 +1,146 @@
+"""Learning goes on on the device: ``learn(LearnOptions)`` continues a deployed artifact's head
+on new labelled images (the same classes or new ones) and writes a new validated artifact;
+``save_learned`` is what ``DeployedModel.save`` runs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DeployError, OptionError, ParityError
+from ..train import TrainSettings
+from .options import MODEL_FILE
+
+PARITY_TOLERANCE = 1e-3  # the new graph's probabilities vs the head applied to its own features
+
+
+def default_train_settings() -> TrainSettings:
+    """The online recipe (adapt's optimiser) for a few epochs on the device, no augmentation."""
+    from ..adapt.options import default_train_settings as online
+
+    d = online()
+    return TrainSettings(data=None, epochs=5, batch_size=d.batch_size, lr=d.lr, momentum=d.momentum,
+                         weight_decay=d.weight_decay, augment=False, seed=0)
+
+
+@dataclass
+class LearnOptions:
+    artifact: Path
+    output: Path
+    train: TrainSettings = field(default_factory=default_train_settings)
+    engine: str = "deepsparse"
+    cores: int | None = None
+    force: bool = False
+
+    def validate(self) -> None:
+        from ..engines import get_engine
+        from ..fileio import check_output_dir
+
+        self.train.validate()
+        if self.train.image_size is not None:
+            raise OptionError("learn runs at the artifact's input size; leave image_size unset")
+        if self.cores is not None and self.cores <= 0:
+            raise OptionError(f"--cores must be a positive integer, got {self.cores}")
+        get_engine(self.engine)
+        check_output_dir(self.output, self.force, (self.artifact,))
+
+
+def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
+    """Returns the new artifact's DeployManifest."""
+    import numpy as np
+
+    from ..cores import pinned
+    from ..data import batches, load_task
+    from ..data.batches import Preprocess
+    from ..data.datasets import EMBEDDED_PREFIX, limit_train
+    from .artifact import load
+
+    opts.validate()
+    tr = opts.train
+    task = limit_train(load_task(tr.data, tr.val), tr.limit)
+    with pinned(opts.cores) as core:
+        model = load(opts.artifact, opts.engine, core.cores, batch_size=tr.batch_size)
+        new = [c for c in task.train.classes if c not in model.labels]
+        classes = model.labels + new
+        to_artifact = np.asarray([classes.index(c) for c in task.train.classes])
+        learner = model.learner(classes, lr=tr.lr, momentum=tr.momentum, weight_decay=tr.weight_decay, seed=tr.seed)
+        log(f"learning on {tr.data}: {len(task.train)} images, classes {task.train.classes}"
+            + (f" ({len(new)} new: {new})" if new else " (all known)"))
+        m = model.manifest
+        crop_scale = (0.35, 1.0) if tr.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
+        pre = Preprocess(tuple(m.input_size), tuple(m.mean), tuple(m.std), augment=tr.augment, crop_scale=crop_scale)
+        for epoch in range(tr.epochs):
+            t0, losses = time.perf_counter(), []
+            for x, y in batches(task.train, pre, tr.batch_size, shuffle=True, seed=tr.seed * 100_003 + epoch):
+                losses.append(learner.partial_fit(x, to_artifact[y]))
+            log(f"epoch {epoch + 1}/{tr.epochs}: loss {np.mean(losses):.3f}, {time.perf_counter() - t0:.1f}s")
+        before = _top1(model, classes, task, core.cores, opts.engine) if not new else None
+        manifest = save_learned(model, opts.output, learner, val=task, force=opts.force,
+                                note=f"learned {tr.epochs} epochs on {tr.data}", extra={"val_top1_before": before})
+    return manifest
+
+
+def _top1(model, classes, task, cores, engine) -> float:
+    from .artifact import DeployedModel
+    from .build import VAL_BATCH, _predict_task
+
+    preds, labels = _predict_task(DeployedModel(model.folder, model.manifest, model.labels, engine, cores, VAL_BATCH), task)
+    return float((preds == labels).mean())
+
+
+def save_learned(model, output: Path, learner, *, val=None, force: bool = False, note: str = "",
+                 extra: dict | None = None):
+    """Write ``model`` with ``learner``'s head as a new artifact: the backbone's initializers
+    are kept byte for byte (so every pruned zero stays zero), the new graph's probabilities
+    must match the head applied to its own features, and ``val`` (a Task) is scored."""
+    import dataclasses
+
+    import numpy as np
+    import onnx
+
+    from ..engines import get_engine
+    from ..fileio import atomic_output_dir
+    from ..formats import DEPLOY_FILE
+    from ..onnx_io import load_onnx
+    from .artifact import DeployedModel
+    from .build import VAL_BATCH, _file_records, _predict_task, _write_head
+    from .graph import backbone_unchanged, with_new_head
+    from .source import HeadState
+
+    classes = list(getattr(learner, "classes", model.labels))
+    if len(classes) != learner.num_classes:
+        raise OptionError(f"the learner has {learner.num_classes} classes but {len(classes)} names")
+    head = HeadState(learner.head.weight.detach().numpy().copy(), learner.head.bias.detach().numpy().copy(),
+                     learner.stats.mean.copy(), learner.stats.m2.copy(), learner.stats.count)
+    weight, bias = head.folded()
+    before = load_onnx(model.folder / MODEL_FILE)
+    after = with_new_head(before, model.manifest.head, weight, bias)
+    changed = backbone_unchanged(before, after, model.manifest.head)
+    if changed:
+        raise DeployError(f"{changed} backbone initializers changed while replacing the head; please report this")
+    manifest = dataclasses.replace(model.manifest, num_classes=len(classes))
+    with atomic_output_dir(Path(output), force, (model.folder,)) as out:
+        onnx.save(after, str(out / MODEL_FILE))
+        _write_head(out, head, classes)
+        x = np.random.default_rng(0).standard_normal((2, *manifest.input_size), dtype=np.float32)
+        probabilities, features = get_engine("onnxruntime").compile(out / MODEL_FILE, 2).run([x])
+        logits = learner.stats.standardise(features) @ head.weight.T + head.bias
+        expected = np.exp(logits - logits.max(1, keepdims=True))
+        expected /= expected.sum(1, keepdims=True)
+        diff = float(np.abs(probabilities - expected).max())
+        if diff > PARITY_TOLERANCE:
+            raise ParityError(f"the new graph's probabilities differ from the learned head by {diff:.2e}; nothing was written")
+        record = {"step": "learn", "note": note, "classes": len(classes), **(extra or {})}
+        if val is not None:
+            preds, labels = _predict_task(DeployedModel(out, manifest, classes, model.engine_name, model.cores, VAL_BATCH), val)
+            record.update(val_data=val.name, val_images=int(len(labels)), val_top1=float((preds == labels).mean()))
+        deployed = model.manifest.validation.get("deployed", model.manifest.validation)
+        validation = {"passed": True, "learned": {"parity_max_abs_diff": diff, "backbone_initializers_changed": changed,
+                                                  **record}, "deployed": deployed}
+        manifest = dataclasses.replace(manifest, kind="learned", source=str(Path(model.folder).resolve()),
+                                       files=_file_records(out), validation=validation,
+                                       history=tuple(model.manifest.history) + (record,))
+        manifest.write(out / DEPLOY_FILE)
+    return manifest

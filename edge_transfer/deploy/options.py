@@ -1,0 +1,45 @@
+"""``DeployOptions`` / ``DeployResult`` and the artifact's file names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import OptionError
+
+MODEL_FILE = "model.onnx"  # outputs: probabilities (N, classes), features (N, feature_dim)
+HEAD_FILE = "head.safetensors"  # the learned head before folding, and its feature statistics
+LABELS_FILE = "labels.json"
+PROBABILITIES, FEATURES = "probabilities", "features"
+MIN_AGREEMENT = 0.995  # the artifact's val predictions against the run's own
+
+
+@dataclass
+class DeployOptions:
+    source: Path  # an adapt run folder, or a fine-tuned ticket
+    output: Path = Path("export/deploy")
+    engine: str = "deepsparse"  # validated and timed on this engine
+    cores: int | None = None
+    # validation split: None takes the source's own (the adapt run's val images, or the
+    # fine-tuned ticket's task); a spec or folder replaces it
+    val: str | None = None
+    time: float = 2.0  # seconds of batch-1 timing per artifact (sparse and dense, alternated)
+    seed: int = 0
+    force: bool = False
+
+    def validate(self) -> None:
+        from ..engines import get_engine
+        from ..fileio import check_output_dir
+
+        if self.cores is not None and self.cores <= 0:
+            raise OptionError(f"--cores must be a positive integer, got {self.cores}")
+        if not self.time > 0:
+            raise OptionError(f"--time must be a positive number of seconds, got {self.time}")
+        get_engine(self.engine)
+        check_output_dir(self.output, self.force, (self.source,))
+
+
+@dataclass
+class DeployResult:
+    path: Path
+    manifest: object = field(repr=False)  # DeployManifest

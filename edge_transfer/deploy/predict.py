@@ -1,0 +1,61 @@
+"""``predict_files``: what ``edge-transfer predict`` runs. Files are decoded one by one
+(unreadable ones are skipped and counted), batched, and run on one compiled model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import OptionError
+
+
+@dataclass
+class PredictOptions:
+    artifact: Path
+    files: tuple = ()  # image files (the CLI expands folders)
+    engine: str = "deepsparse"
+    cores: int | None = None
+    top_k: int = 5
+    batch_size: int = 1  # images per engine call; 1 also reports latency percentiles
+
+
+def predict_files(opts: PredictOptions) -> dict:
+    from ..bench.timing import latency_stats_ms
+    from ..cores import pinned
+    from ..data.datasets import decode_image
+    from .artifact import load
+
+    top_k, batch_size, files = opts.top_k, opts.batch_size, list(opts.files)
+    with pinned(opts.cores) as core:
+        model = load(opts.artifact, engine=opts.engine, cores=core.cores, batch_size=batch_size)
+        if top_k > model.manifest.num_classes:
+            raise OptionError(f"--top-k {top_k} is more than the artifact's {model.manifest.num_classes} classes; "
+                              f"use --top-k {model.manifest.num_classes} or less")
+        images, names, unreadable = [], [], []
+        for path in files:
+            img = decode_image(path)
+            if img is None:
+                unreadable.append(str(path))
+            else:
+                images.append(img.permute(1, 2, 0).numpy())
+                names.append(str(path))
+        if not images:
+            raise OptionError(f"none of the {len(files)} files could be read as an image; give PNG or JPEG files")
+        model.compiled  # compile before the clock starts
+        rows, latencies = [], []
+        start = time.perf_counter()
+        for i in range(0, len(images), batch_size):
+            t0 = time.perf_counter()
+            result = model.predict(images[i : i + batch_size])
+            latencies.append(time.perf_counter() - t0)
+            rows += [{"file": name, "label": label, "top_k": top}
+                     for name, label, top in zip(names[i : i + batch_size], result.labels, result.top_k(top_k))]
+        seconds = time.perf_counter() - start
+    summary = {"images": len(images), "unreadable": len(unreadable), "unreadable_files": unreadable,
+               "seconds": seconds, "images_per_sec": len(images) / seconds, "engine": opts.engine, "cores": core.cores,
+               "batch_size": batch_size}
+    if batch_size == 1:
+        stats = latency_stats_ms(latencies)
+        summary.update(latency_ms_p50=stats["latency_ms_p50"], latency_ms_p99=stats["latency_ms_p99"])
+    return {"artifact": str(opts.artifact), "predictions": rows, "summary": summary}

@@ -1,0 +1,129 @@
+"""What ``deploy`` reads: an adapt run (its kept backbone ticket, learned head and feature
+statistics, and the run's own val predictions) or a fine-tuned ticket (its own head)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DeployError
+
+@dataclass
+class HeadState:
+    """A linear head on standardised features: logits = ((f - mean) / std) @ weight.T + bias."""
+
+    weight: object  # (classes, dim) float32
+    bias: object  # (classes,)
+    mean: object  # (dim,) float64; zeros and count 0 for a head on raw features
+    m2: object  # (dim,) float64: sum of squared deviations (adapt.learner.RunningStats)
+    count: int
+
+    @property
+    def std(self):
+        import numpy as np
+
+        from ..adapt.learner import MIN_STD
+
+        std = np.sqrt(self.m2 / max(self.count, 1))
+        return np.where(std < MIN_STD, 1.0, std)
+
+    def folded(self):
+        """(weight, bias) on raw features: the standardisation folded into the head."""
+        import numpy as np
+
+        if self.count == 0:
+            return self.weight.astype(np.float32), self.bias.astype(np.float32)
+        w = self.weight.astype(np.float64) / self.std
+        return w.astype(np.float32), (self.bias - w @ self.mean).astype(np.float32)
+
+
+@dataclass
+class DeploySource:
+    kind: str  # adapt-run | finetuned-ticket
+    path: Path
+    ticket: Path  # backbone weights and masks
+    head: HeadState
+    classes: list
+    data: str  # the task: its val split validates the artifact
+    val: str | None
+    mean: tuple  # the input normalisation the head was trained with
+    std: tuple
+    reference_top1: float | None
+    reference_predictions: object | None  # the run's own val predictions (adapt runs)
+
+
+def read_source(path: Path) -> DeploySource:
+    from ..adapt.options import CHECKPOINT_FILE, RESULTS_FILE
+    from ..formats import is_ticket
+
+    path = Path(path)
+    if not path.exists():
+        raise DeployError(f"{path} not found; give an adapt run folder or a fine-tuned ticket")
+    if (path / RESULTS_FILE).is_file() and (path / CHECKPOINT_FILE).is_file():
+        return _adapt_run(path)
+    if is_ticket(path):
+        return _finetuned_ticket(path)
+    raise DeployError(f"{path} is neither an adapt run folder (adapt.json and checkpoint.pt) nor a ticket; "
+                      "give the --output of `edge-transfer adapt` or of `edge-transfer finetune`")
+
+
+def _adapt_run(path: Path) -> DeploySource:
+    import numpy as np
+
+    from ..adapt.options import BACKBONE_TICKET_DIR, CHECKPOINT_FILE, RESULTS_FILE
+    from ..formats import ADAPT_SCHEMA, is_ticket, read_record
+
+    fix = "rerun `edge-transfer adapt` on a ticket (it keeps the backbone in the run folder)"
+    run = read_record(path / RESULTS_FILE, (ADAPT_SCHEMA,), DeployError, fix)
+    ticket = path / BACKBONE_TICKET_DIR
+    if not is_ticket(ticket) or "classes" not in run or "val_predictions" not in run:
+        raise DeployError(f"{path} does not hold the backbone its head was trained on (a run made from an export "
+                          f"folder, or by an earlier version); {fix}")
+    head = _head_from_checkpoint(path / CHECKPOINT_FILE, fix)
+    if head.weight.shape[0] != len(run["classes"]):
+        raise DeployError(f"the head has {head.weight.shape[0]} classes but the run lists {len(run['classes'])}; {fix}")
+    settings, train = run["settings"], run["settings"]["train"]
+    return DeploySource("adapt-run", path, ticket, head, list(run["classes"]), train["data"], train.get("val"),
+                        tuple(settings["mean"]), tuple(settings["std"]), run["summary"]["val_top1"],
+                        np.asarray(run["val_predictions"], dtype=np.int64))
+
+
+def _head_from_checkpoint(checkpoint: Path, fix: str) -> HeadState:
+    import torch
+
+    from ..formats import HEAD_SCHEMA
+
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or unsafe file
+        raise DeployError(f"cannot read the head in {checkpoint} ({type(exc).__name__}); {fix}") from None
+    if not isinstance(state, dict) or state.get("schema") != HEAD_SCHEMA:
+        raise DeployError(f"{checkpoint} is not a head of schema {HEAD_SCHEMA}; {fix}")
+    stats = state["feature_stats"]
+    head = HeadState(state["head"]["weight"].numpy(), state["head"]["bias"].numpy(), stats["mean"].numpy(),
+                     stats["m2"].numpy(), int(stats["count"]))
+    classes, dim = head.weight.shape
+    if head.bias.shape != (classes,) or head.mean.shape != (dim,) or head.m2.shape != (dim,):
+        raise DeployError(f"the head in {checkpoint} takes {dim} features but its bias or feature statistics have "
+                          f"shapes {head.bias.shape}, {head.mean.shape}; {fix}")
+    return head
+
+
+def _finetuned_ticket(path: Path) -> DeploySource:
+    import numpy as np
+
+    from ..backbones import get_backbone_cfg
+    from ..ticket import load_ticket
+
+    ticket = load_ticket(path)
+    done = ticket.meta.finetuned
+    if not done:
+        raise DeployError(f"{path} is a ticket whose head is still its source task's; adapt it "
+                          "(`edge-transfer adapt`) or fine-tune it (`edge-transfer finetune --output`) first")
+    linear = ticket.model.get_submodule(get_backbone_cfg(ticket.arch).head)
+    dim = linear.in_features
+    head = HeadState(linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy(), np.zeros(dim),
+                     np.zeros(dim), 0)
+    data, train = done["data"], done.get("train") or {}
+    return DeploySource("finetuned-ticket", path, path, head, list(data["classes"]), data["spec"], train.get("val"),
+                        ticket.meta.mean, ticket.meta.std, done.get("val_top1"), None)
