@@ -162,3 +162,16 @@ def test_deploy_bad_inputs_that_need_a_real_run(run90, artifact, tmp_path):
     assert_one_line_error(run_cli("deploy", wrong, "--output", tmp_path / "out", "--engine", "onnxruntime"),
                           "takes 100 features but the backbone", "gives 512")
     assert not (tmp_path / "out").exists()
+
+
+def test_deploy_a_finetuned_ticket(small_ticket, tmp_path):
+    """A fine-tuned ticket carries its own head: the artifact must agree with the PyTorch model."""
+    from edge_transfer.deploy import DeployOptions, deploy
+    from edge_transfer.finetune import FinetuneOptions, default_train_settings, finetune
+
+    train = dataclasses.replace(default_train_settings(), epochs=1, limit=200, progress=False)
+    finetune(FinetuneOptions(ticket=small_ticket, train=train, output=tmp_path / "ft"))
+    result = deploy(DeployOptions(source=tmp_path / "ft", output=tmp_path / "art", engine="onnxruntime", time=0.2))
+    v = result.manifest.validation
+    assert result.manifest.kind == "finetuned-ticket" and v["passed"] and v["lost_zeros"] == 0
+    assert v["val"]["agreement"] >= 0.995 and v["val"]["top1_equal"], v["val"]

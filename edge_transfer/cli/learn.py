@@ -29,7 +29,7 @@ def run(args) -> int:
     manifest = learn(opts, log=print)
     last = manifest.history[-1]
     before = last.get("val_top1_before")
-    print(f"val top-1 {last['val_top1']:.4f} on {last['val_images']} images"
+    print(f"val top-1 {last['val_top1']:.4f} on {last['val_images']} val images of --data ({','.join(last['classes_in_data'])})"
           + (f" (before learning {before:.4f})" if before is not None else "") + f", {manifest.num_classes} classes")
     print(f"wrote {args.output}/ (model.onnx, head.safetensors, labels.json, deploy.json)")
     return 0

@@ -68,6 +68,10 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
         learner = model.learner(classes, lr=tr.lr, momentum=tr.momentum, weight_decay=tr.weight_decay, seed=tr.seed)
         log(f"learning on {tr.data}: {len(task.train)} images, classes {task.train.classes}"
             + (f" ({len(new)} new: {new})" if new else " (all known)"))
+        absent = [c for c in model.labels if c not in task.train.classes]
+        if absent:  # measured: 5-9 learned, then 0-4 alone for 3 epochs: the 5-9 images all went to 0-4
+            log(f"warning: --data has no images of {', '.join(absent)}: the head will learn to predict them less, "
+                "and val scores only the classes in --data; include their images to keep them")
         m = model.manifest
         crop_scale = (0.35, 1.0) if tr.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
         pre = Preprocess(tuple(m.input_size), tuple(m.mean), tuple(m.std), augment=tr.augment, crop_scale=crop_scale)
@@ -78,7 +82,9 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
             log(f"epoch {epoch + 1}/{tr.epochs}: loss {np.mean(losses):.3f}, {time.perf_counter() - t0:.1f}s")
         before = _top1(model, classes, task, core.cores, opts.engine) if not new else None
         manifest = save_learned(model, opts.output, learner, val=task, force=opts.force,
-                                note=f"learned {tr.epochs} epochs on {tr.data}", extra={"val_top1_before": before})
+                                note=f"learned {tr.epochs} epochs on {tr.data}",
+                                extra={"val_top1_before": before, "classes_in_data": list(task.train.classes),
+                                       "classes_absent_from_data": absent})
     return manifest
 
 
