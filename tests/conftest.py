@@ -31,6 +31,23 @@ def small_export(small_ticket, tmp_path_factory):
     return export_ticket(ExportOptions(ticket=small_ticket, output=out, with_dense=True))
 
 
+@pytest.fixture(scope="session")
+def trained_ticket90(tmp_path_factory):
+    """A 90% per-layer OMP ticket of a trained resnet18-cifar (16 px, 2 epochs on 1,000 images
+    of embedded:mnist-0to4; about 40 s on 2 cores), for tests whose accuracies must mean something."""
+    from edge_transfer.pretrain import PretrainOptions, pretrain
+    from edge_transfer.prune import PruneOptions, draw_ticket
+    from edge_transfer.train import TrainSettings
+
+    folder = tmp_path_factory.mktemp("trained")
+    train = TrainSettings(data="embedded:mnist-0to4", epochs=2, image_size=16, limit=1000, lr=0.05, progress=False)
+    pretrain(PretrainOptions(arch="resnet18-cifar", output=folder / "src.pt", train=train, eval_pgd_steps=1))
+    ticket = draw_ticket(PruneOptions(arch="resnet18-cifar", output=folder / "t90", sparsity=0.9, scope="layer",
+                                      checkpoint=folder / "src.pt", pretraining="natural",
+                                      train=TrainSettings(image_size=16)))
+    return ticket.path
+
+
 def assert_one_line_error(proc, *fragments):
     """A user error: exit 2, one line on stderr naming the problem, no traceback."""
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)

@@ -15,15 +15,14 @@ TARGET = "embedded:mnist-5to9"
 
 
 @pytest.fixture(scope="module")
-def run90(small_ticket, tmp_path_factory):
-    """An adapt run of the 90% ticket: 2 epochs on 300 target images (untrained backbone: the
-    accuracies are low, but the artifact must reproduce them exactly)."""
+def run90(trained_ticket90, tmp_path_factory):
+    """An adapt run of a trained 90% ticket: 2 epochs on 300 target images."""
     from edge_transfer.adapt import AdaptOptions, adapt
     from edge_transfer.adapt.options import default_train_settings
 
     train = dataclasses.replace(default_train_settings(), data=TARGET, epochs=2, limit=300)
     out = tmp_path_factory.mktemp("deploy") / "run"
-    adapt(AdaptOptions(source=small_ticket, train=train, output=out, engine="onnxruntime", cores=2, lr_steps=()))
+    adapt(AdaptOptions(source=trained_ticket90, train=train, output=out, engine="onnxruntime", cores=2, lr_steps=()))
     return out
 
 
@@ -43,7 +42,7 @@ def _val_images(n=None):
     return [task.val.image(i)[0].numpy() for i in idx], np.array([task.val.label(i) for i in idx])
 
 
-def test_merged_graph_matches_the_learner_and_keeps_every_zero(artifact, run90, small_ticket):
+def test_merged_graph_matches_the_learner_and_keeps_every_zero(artifact, run90):
     """Checked independently of deploy's own validation: the ticket's masked weights are zero
     in model.onnx by name, and ONNX Runtime's probabilities equal the adapt learner's math
     (PyTorch backbone features, standardised, then the saved head, then softmax)."""
@@ -175,3 +174,28 @@ def test_deploy_a_finetuned_ticket(small_ticket, tmp_path):
     v = result.manifest.validation
     assert result.manifest.kind == "finetuned-ticket" and v["passed"] and v["lost_zeros"] == 0
     assert v["val"]["agreement"] >= 0.995 and v["val"]["top1_equal"], v["val"]
+
+
+def test_deploy_int8_appends_an_fp32_head_to_the_engines_int8_backbone(run90, tmp_path):
+    """--int8: DeepSparse's INT8 form of the backbone (quantize's calibration, zero audit and
+    accuracy gate) with the head kept FP32, so the artifact can still learn."""
+    from edge_transfer.deploy import DeployOptions, deploy, load
+    from edge_transfer.onnx_io import load_onnx
+
+    result = deploy(DeployOptions(source=run90, output=tmp_path / "int8", engine="deepsparse", cores=2, time=0.2,
+                                  int8=True, calibration_samples=128, max_drop=3.0))
+    m = result.manifest
+    v = m.validation
+    assert m.precision == "int8" and m.quantization["form"] == "deepsparse" and v["val"]["passed"]
+    assert v["val"]["top1"] >= v["val"]["reference_top1"] - 0.03 and v["val"]["agreement"] > 0.9
+    assert v["audit_passed"] and v["lost_zeros"] == 0 and v["parity_passed"]
+    assert v["timing"]["sparse"]["fraction_of_supported_ops"] == 1.0
+    ops = {n.op_type for n in load_onnx(result.path / "model.onnx").graph.node}
+    assert ops & {"ConvInteger", "QLinearConv"} and {"Gemm", "Softmax"} <= ops
+    model = load(result.path, engine="onnxruntime", batch_size=16)
+    images, labels = _val_images(32)
+    x = model.preprocess(images)
+    learner = model.learner()
+    learner.partial_fit(x, labels)
+    again = load(model.save(tmp_path / "learned", learner) and tmp_path / "learned", engine="onnxruntime", batch_size=16)
+    np.testing.assert_array_equal(again.predict(x).indices, learner.predict(x))

@@ -1,5 +1,5 @@
 """Transfer numbers that mean what they say, on a 90% OMP ticket of a trained resnet18-cifar
-(16 px, 2 epochs on 1,000 images of embedded:mnist-0to4; about 40 s on 2 cores): fresh
+(conftest's trained_ticket90): fresh
 BatchNorm statistics before full and linear transfer, and a linear probe that converges."""
 
 import dataclasses
@@ -15,16 +15,8 @@ TARGET = "embedded:mnist-5to9"
 
 
 @pytest.fixture(scope="module")
-def ticket90(tmp_path_factory):
-    from edge_transfer.pretrain import PretrainOptions, pretrain
-
-    folder = tmp_path_factory.mktemp("trained")
-    train = TrainSettings(data="embedded:mnist-0to4", epochs=2, image_size=16, limit=1000, lr=0.05, progress=False)
-    pretrain(PretrainOptions(arch="resnet18-cifar", output=folder / "src.pt", train=train, eval_pgd_steps=1))
-    ticket = draw_ticket(PruneOptions(arch="resnet18-cifar", output=folder / "t90", sparsity=0.9, scope="layer",
-                                      checkpoint=folder / "src.pt", pretraining="natural",
-                                      train=TrainSettings(image_size=16)))
-    return ticket.path
+def ticket90(trained_ticket90):
+    return trained_ticket90
 
 
 def test_drawn_ticket_records_its_batchnorm_statistics(ticket90):

@@ -18,6 +18,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--val", help="validation data (default: the source's own val split)")
     parser.add_argument("--time", type=_args.positive_float, default=d["time"],
                         help=f"seconds of batch-1 timing, sparse and dense artifacts together (default {d['time']:g})")
+    g = parser.add_argument_group("INT8")
+    g.add_argument("--int8", action="store_true",
+                   help="the backbone in the engine's INT8 form (calibrated on the task's training images; head FP32)")
+    g.add_argument("--calibration-samples", type=_args.positive_int, default=d["calibration_samples"],
+                   help=f"calibration images (default {d['calibration_samples']})")
+    g.add_argument("--max-drop", type=_args.non_negative_float, default=d["max_drop"],
+                   help=f"val top-1 points the INT8 artifact may lose against the run before nothing is written (default {d['max_drop']:g})")
     parser.add_argument("--seed", type=int, default=d["seed"], help="seed of the parity inputs")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
 

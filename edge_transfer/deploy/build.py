@@ -44,19 +44,28 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
     with pinned(opts.cores) as core, tempfile.TemporaryDirectory(prefix="edge-transfer-deploy-") as tmp, \
             atomic_output_dir(opts.output, opts.force, (opts.source,)) as out:
         log(f"deploying {ticket.label} with a {len(src.classes)}-class head ({src.kind}) from {opts.source}")
-        names = export_merged(sparse, out / MODEL_FILE, input_size, cfg)
-        export_merged(dense, Path(tmp) / "dense.onnx", input_size, cfg)
-        graph = _check_graph(out / MODEL_FILE, sparse, ticket, cfg, opts)
+        quantization = None
+        if opts.int8:
+            from .int8 import int8_graphs
+
+            names, quantization, audit = int8_graphs(ticket, src, weight, bias, opts, Path(tmp), out / MODEL_FILE,
+                                                     Path(tmp) / "dense.onnx", log)
+            graph = _check_appended(out / MODEL_FILE, src.head, audit, quantization, input_size, opts)
+        else:
+            names = export_merged(sparse, out / MODEL_FILE, input_size, cfg)
+            export_merged(dense, Path(tmp) / "dense.onnx", input_size, cfg)
+            graph = _check_graph(out / MODEL_FILE, sparse, ticket, cfg, opts)
         log(f"parity {'ok' if graph['parity_passed'] else 'FAILED'}, zero audit "
             f"{'ok' if graph['audit_passed'] else 'FAILED'} ({graph['lost_zeros']} pruned zeros lost)")
         _write_head(out, src.head, src.classes)
         manifest = DeployManifest(
             schema=DEPLOY_SCHEMA, kind=src.kind, source=str(Path(opts.source).resolve()), arch=ticket.arch,
             method=ticket.meta.method, sparsity=ticket.meta.achieved_sparsity, label=ticket.label,
-            untrained=ticket.meta.untrained, input_size=input_size, mean=tuple(src.mean), std=tuple(src.std),
+            untrained=ticket.meta.untrained, precision="int8" if opts.int8 else "fp32", quantization=quantization,
+            input_size=input_size, mean=tuple(src.mean), std=tuple(src.std),
             num_classes=len(src.classes), feature_dim=weight.shape[1], outputs=(PROBABILITIES, FEATURES), head=names,
             tool_version=__version__)
-        val = _check_on_task(out, manifest, src, task, opts.engine, core.cores, sparse)
+        val = _check_on_task(out, manifest, src, task, opts.engine, core.cores, sparse, opts.max_drop if opts.int8 else None)
         log(f"val: top-1 {val['top1']:.4f} on {val['images']} images (the run's {_fmt(val['reference_top1'])}); "
             f"agreement with the run's predictions {_fmt(val['agreement'])}")
         timing = _time_pair(out / MODEL_FILE, Path(tmp) / "dense.onnx", opts.engine, core.cores, opts.time, input_size)
@@ -102,6 +111,22 @@ def _check_graph(path: Path, reference, ticket, cfg, opts) -> dict:
             "lost_zeros": sum(r.lost for r in audit)}
 
 
+def _check_appended(path: Path, head, audit, quantization: dict, input_size, opts) -> dict:
+    """INT8: the appended FP32 head against its own features on every engine (the backbone's
+    parity with the fake-quant model is quantize's, carried over), and the INT8 zero audit."""
+    import numpy as np
+
+    from ..engines import get_engine
+    from .graph import head_parity
+
+    engines = [get_engine(n) for n in dict.fromkeys(("onnxruntime", opts.engine))]
+    x = np.random.default_rng(opts.seed).standard_normal((2, *input_size), dtype=np.float32)
+    parity = head_parity(path, engines, head, x) + quantization["backbone_parity"]
+    return {"parity": parity, "parity_passed": all(p["passed"] for p in parity),
+            "audit": [a.to_dict() for a in audit], "audit_passed": all(a.passed for a in audit),
+            "lost_zeros": sum(a.lost for a in audit)}
+
+
 def _write_head(out: Path, head, classes: list) -> None:
     import numpy as np
     from safetensors.numpy import save_file
@@ -145,9 +170,12 @@ def _predict_task(model, task):
     return np.concatenate(preds), np.concatenate(labels)
 
 
-def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, reference) -> dict:
+def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, reference, max_drop: float | None) -> dict:
     """Top-1 of the artifact on the engine, and its agreement with the source's own
-    predictions (the adapt run's, or the PyTorch fine-tuned model's)."""
+    predictions (the adapt run's, or the PyTorch fine-tuned model's). FP32 must agree on
+    MIN_AGREEMENT of the images; INT8 (``max_drop`` set) rounds differently from the FP32 run
+    on borderline images (measured: 97.6% agreement at an equal top-1), so it is held to
+    quantize's gate instead: top-1 at most ``max_drop`` points below the run's."""
     import numpy as np
     import torch
 
@@ -167,10 +195,15 @@ def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, refe
     agreement = float((preds == expected).mean()) if expected is not None and len(expected) == len(preds) else None
     top1 = float((preds == labels).mean())
     ref_top1 = src.reference_top1 if agreement is not None else None
+    if agreement is None:
+        gate, passed = "none (a different val set than the source's)", True
+    elif max_drop is None:
+        gate, passed = f"agreement >= {MIN_AGREEMENT:.1%}", agreement >= MIN_AGREEMENT
+    else:
+        gate, passed = f"INT8: top-1 drop <= {max_drop:g} points", 100 * (ref_top1 - top1) <= max_drop
     return {"data": task.name, "images": int(len(labels)), "top1": top1, "reference_top1": ref_top1,
             "top1_equal": ref_top1 is not None and abs(top1 - ref_top1) < 0.5 / len(labels),
-            "agreement": agreement, "min_agreement": MIN_AGREEMENT,
-            "passed": agreement is None or agreement >= MIN_AGREEMENT}
+            "agreement": agreement, "gate": gate, "passed": passed}
 
 
 def _time_pair(sparse_path: Path, dense_path: Path, engine_name: str, cores: int, seconds: float, input_size) -> dict:
@@ -200,9 +233,9 @@ def _raise_on_failure(graph: dict, val: dict) -> None:
     if not graph["audit_passed"]:
         raise SparsityLossError(f"the merged graph lost {graph['lost_zeros']} pruned zeros; nothing was written")
     if not graph["parity_passed"]:
-        worst = max(graph["parity"], key=lambda p: p["max_rel_diff"])
-        raise ParityError(f"the merged graph differs from PyTorch on {worst['engine']} (relative {worst['max_rel_diff']:.2e}); "
+        worst = next(p for p in graph["parity"] if not p["passed"])
+        raise ParityError(f"the merged graph differs from its reference on {worst['engine']} ({worst['graph']}); "
                           "nothing was written")
     if not val["passed"]:
-        raise DeployError(f"the artifact agrees with the source's predictions on {val['agreement']:.2%} of the val images "
-                          f"(needs {MIN_AGREEMENT:.1%}); nothing was written")
+        raise DeployError(f"the artifact fails its gate on the val images ({val['gate']}): top-1 {val['top1']:.4f} vs "
+                          f"the source's {val['reference_top1']:.4f}, agreement {val['agreement']:.2%}; nothing was written")

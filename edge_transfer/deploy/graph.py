@@ -81,3 +81,58 @@ def backbone_unchanged(before, after, names: dict) -> int:
     a = {i.name: i.SerializeToString() for i in before.graph.initializer if i.name not in names.values()}
     b = {i.name: i.SerializeToString() for i in after.graph.initializer if i.name not in names.values()}
     return sum(a.get(k) != b.get(k) for k in a.keys() | b.keys())
+
+
+HEAD_WEIGHT, HEAD_BIAS = "deployed_head.weight", "deployed_head.bias"
+
+
+def append_head(backbone, weight, bias):
+    """``backbone`` (an ONNX graph whose one output is the pooled ``features``, e.g. an INT8
+    form from ``quantize``) with an FP32 head appended: Gemm -> Softmax. The head stays FP32
+    so that learning on the device can replace it (``with_new_head``)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(backbone)
+    g = out.graph
+    if len(g.output) != 1:
+        raise DeployError(f"the backbone graph has {len(g.output)} outputs, expected its features only; re-export it")
+    features = g.output[0]
+    batch = features.type.tensor_type.shape.dim[0]
+    g.initializer.extend([numpy_helper.from_array(np.ascontiguousarray(weight, dtype=np.float32), HEAD_WEIGHT),
+                          numpy_helper.from_array(np.ascontiguousarray(bias, dtype=np.float32), HEAD_BIAS)])
+    g.node.extend([helper.make_node("Gemm", [features.name, HEAD_WEIGHT, HEAD_BIAS], ["deployed_head.logits"], transB=1),
+                   helper.make_node("Softmax", ["deployed_head.logits"], [PROBABILITIES], axis=1)])
+    probabilities = helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, [None, int(weight.shape[0])])
+    probabilities.type.tensor_type.shape.dim[0].CopyFrom(batch)
+    kept = onnx.ValueInfoProto()
+    kept.CopyFrom(features)
+    if kept.name != FEATURES:
+        raise DeployError(f"the backbone graph's output is {kept.name!r}, not {FEATURES!r}; re-export it")
+    del g.output[:]
+    g.output.extend([probabilities, kept])
+    onnx.checker.check_model(out)
+    return out, {"weight": HEAD_WEIGHT, "bias": HEAD_BIAS}
+
+
+def head_parity(path: Path, engines, head, x) -> list[dict]:
+    """The graph's probabilities against ``head`` (a HeadState) applied to the graph's own
+    features output, on every engine: the head is exact FP32 whatever the backbone's precision."""
+    import numpy as np
+
+    records = []
+    for engine in engines:
+        probabilities, features = engine.compile(path, len(x)).run([x])
+        weight, bias = head.folded()
+        logits = features.astype(np.float64) @ weight.T.astype(np.float64) + bias
+        expected = np.exp(logits - logits.max(1, keepdims=True))
+        expected /= expected.sum(1, keepdims=True)
+        diff = float(np.abs(probabilities - expected).max())
+        records.append({"graph": "model.onnx (head)", "engine": engine.name, "batch_size": len(x),
+                        "max_abs_diff": diff, "tolerance": HEAD_TOLERANCE, "passed": diff <= HEAD_TOLERANCE})
+    return records
+
+
+HEAD_TOLERANCE = 1e-4  # probabilities: an FP32 Gemm and softmax against float64

@@ -32,6 +32,8 @@ class DeployManifest(_Record):
     sparsity: float = 0.0
     label: str = ""
     untrained: bool = False
+    precision: str = "fp32"  # of the backbone (int8: quantization says which form); the head is FP32
+    quantization: dict | None = None
     input_size: tuple = ()
     mean: tuple = ()
     std: tuple = ()

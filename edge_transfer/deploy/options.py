@@ -24,6 +24,11 @@ class DeployOptions:
     # fine-tuned ticket's task); a spec or folder replaces it
     val: str | None = None
     time: float = 2.0  # seconds of batch-1 timing per artifact (sparse and dense, alternated)
+    # INT8: the backbone in the engine's INT8 form (quantize's calibration and INT8 zero
+    # audit), the head FP32 so learning can go on
+    int8: bool = False
+    calibration_samples: int = 256  # training images of the source's task
+    max_drop: float = 1.0  # val top-1 points the INT8 artifact may lose against the run's
     seed: int = 0
     force: bool = False
 
@@ -33,6 +38,10 @@ class DeployOptions:
 
         if self.cores is not None and self.cores <= 0:
             raise OptionError(f"--cores must be a positive integer, got {self.cores}")
+        if self.calibration_samples <= 0:
+            raise OptionError(f"--calibration-samples must be positive, got {self.calibration_samples}")
+        if self.int8 and get_engine(self.engine).int8_form is None:
+            raise OptionError(f"--engine {self.engine} does not run INT8 models; use deepsparse, onnxruntime or openvino")
         if not self.time > 0:
             raise OptionError(f"--time must be a positive number of seconds, got {self.time}")
         get_engine(self.engine)
