@@ -23,7 +23,6 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
     from ..fileio import atomic_output_dir
     from ..formats import DEPLOY_FILE, DEPLOY_SCHEMA
     from ..ticket import load_ticket
-    from .graph import export_merged, merged_model
     from .manifest import DeployManifest
     from .source import read_source
 
@@ -38,23 +37,22 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
         raise DeployError(f"the head takes {src.head.weight.shape[1]} features but the backbone in {src.ticket} gives "
                           f"{dim}; the head does not belong to this backbone: rerun `edge-transfer adapt`")
     weight, bias = src.head.folded()
-    sparse = merged_model(ticket.model, cfg, weight, bias)
-    dense = merged_model(ticket.dense_model(), cfg, weight, bias)
     input_size = tuple(ticket.meta.input_size)
     with pinned(opts.cores) as core, tempfile.TemporaryDirectory(prefix="edge-transfer-deploy-") as tmp, \
             atomic_output_dir(opts.output, opts.force, (opts.source,)) as out:
         log(f"deploying {ticket.label} with a {len(src.classes)}-class head ({src.kind}) from {opts.source}")
-        quantization = None
         if opts.int8:
-            from .int8 import int8_graphs
+            from .backbones import int8_backbones
 
-            names, quantization, audit = int8_graphs(ticket, src, weight, bias, opts, Path(tmp), out / MODEL_FILE,
-                                                     Path(tmp) / "dense.onnx", log)
-            graph = _check_appended(out / MODEL_FILE, src.head, audit, quantization, input_size, opts)
+            sparse_backbone, dense_backbone, record = int8_backbones(ticket, src, opts, Path(tmp), log)
         else:
-            names = export_merged(sparse, out / MODEL_FILE, input_size, cfg)
-            export_merged(dense, Path(tmp) / "dense.onnx", input_size, cfg)
-            graph = _check_graph(out / MODEL_FILE, sparse, ticket, cfg, opts)
+            from .backbones import fp32_backbones
+
+            sparse_backbone, dense_backbone, record = fp32_backbones(ticket, Path(tmp), log)
+        names = _append_head(sparse_backbone, out / MODEL_FILE, weight, bias)
+        _append_head(dense_backbone, Path(tmp) / "dense.onnx", weight, bias)
+        graph = _check_appended(out / MODEL_FILE, src.head, ticket, record.pop("backbone_parity"), opts)
+        quantization = record if opts.int8 else None
         log(f"parity {'ok' if graph['parity_passed'] else 'FAILED'}, zero audit "
             f"{'ok' if graph['audit_passed'] else 'FAILED'} ({graph['lost_zeros']} pruned zeros lost)")
         _write_head(out, src.head, src.classes)
@@ -65,7 +63,8 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
             input_size=input_size, mean=tuple(src.mean), std=tuple(src.std),
             num_classes=len(src.classes), feature_dim=weight.shape[1], outputs=(PROBABILITIES, FEATURES), head=names,
             tool_version=__version__)
-        val = _check_on_task(out, manifest, src, task, opts.engine, core.cores, sparse, opts.max_drop if opts.int8 else None)
+        val = _check_on_task(out, manifest, src, task, opts.engine, core.cores, ticket.model,
+                             opts.max_drop if opts.int8 else None)
         log(f"val: top-1 {val['top1']:.4f} on {val['images']} images (the run's {_fmt(val['reference_top1'])}); "
             f"agreement with the run's predictions {_fmt(val['agreement'])}")
         timing = _time_pair(out / MODEL_FILE, Path(tmp) / "dense.onnx", opts.engine, core.cores, opts.time, input_size)
@@ -97,31 +96,33 @@ def _val_task(opts: DeployOptions, src):
     return task
 
 
-def _check_graph(path: Path, reference, ticket, cfg, opts) -> dict:
-    from ..engines import get_engine
-    from ..export.validate import audit_zeros, check_parity, seeded_input
+def _append_head(backbone: Path, out: Path, weight, bias) -> dict:
+    import onnx
+
     from ..onnx_io import load_onnx
+    from .graph import append_head
 
-    engines = [get_engine(n) for n in dict.fromkeys(("onnxruntime", opts.engine))]
-    inputs = seeded_input(tuple(ticket.meta.input_size), 2, opts.seed)
-    parity = check_parity(MODEL_FILE, path, lambda x: reference(x)[0], inputs, engines, cfg.rel_tolerance)
-    audit = audit_zeros(MODEL_FILE, load_onnx(path), reference, list(ticket.masks))
-    return {"parity": [r.to_dict() for r in parity], "parity_passed": all(r.passed for r in parity),
-            "audit": [r.to_dict() for r in audit], "audit_passed": all(r.passed for r in audit),
-            "lost_zeros": sum(r.lost for r in audit)}
+    merged, names = append_head(load_onnx(backbone), weight, bias)
+    onnx.save(merged, str(out))
+    return names
 
 
-def _check_appended(path: Path, head, audit, quantization: dict, input_size, opts) -> dict:
-    """INT8: the appended FP32 head against its own features on every engine (the backbone's
-    parity with the fake-quant model is quantize's, carried over), and the INT8 zero audit."""
+def _check_appended(path: Path, head, ticket, backbone_parity: list, opts) -> dict:
+    """Parity in two links: the backbone graph against its reference (export's: PyTorch;
+    quantize's: the fake-quant model), carried over; the appended head against the head applied
+    to the graph's own features on every engine. Then the zero audit of the merged graph."""
     import numpy as np
 
     from ..engines import get_engine
+    from ..export.validate import audit_zeros
+    from ..onnx_io import load_onnx
+    from ..quantize.forms import audit_int8_zeros
     from .graph import head_parity
 
     engines = [get_engine(n) for n in dict.fromkeys(("onnxruntime", opts.engine))]
-    x = np.random.default_rng(opts.seed).standard_normal((2, *input_size), dtype=np.float32)
-    parity = head_parity(path, engines, head, x) + quantization["backbone_parity"]
+    x = np.random.default_rng(opts.seed).standard_normal((2, *ticket.meta.input_size), dtype=np.float32)
+    parity = head_parity(path, engines, head, x) + backbone_parity
+    audit = (audit_int8_zeros if opts.int8 else audit_zeros)(MODEL_FILE, load_onnx(path), ticket.model, list(ticket.masks))
     return {"parity": parity, "parity_passed": all(p["passed"] for p in parity),
             "audit": [a.to_dict() for a in audit], "audit_passed": all(a.passed for a in audit),
             "lost_zeros": sum(a.lost for a in audit)}
@@ -184,13 +185,13 @@ def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, refe
     model = DeployedModel(out, manifest, list(src.classes), engine, cores, VAL_BATCH)
     preds, labels = _predict_task(model, task)
     expected = src.reference_predictions
-    if expected is None and reference is not None:  # fine-tuned ticket: the PyTorch model itself
+    if expected is None:  # fine-tuned ticket: the PyTorch classifier itself
         from ..data import batches
         from ..data.batches import Preprocess
 
         pre = Preprocess(tuple(manifest.input_size), tuple(manifest.mean), tuple(manifest.std))
         with torch.no_grad():
-            expected = np.concatenate([reference(torch.from_numpy(x))[0].argmax(1).numpy()
+            expected = np.concatenate([reference(torch.from_numpy(x)).argmax(1).numpy()
                                        for x, _ in batches(task.val, pre, VAL_BATCH, shuffle=False, seed=0)])
     agreement = float((preds == expected).mean()) if expected is not None and len(expected) == len(preds) else None
     top1 = float((preds == labels).mean())

@@ -1,6 +1,6 @@
-"""The merged graph: the ticket's backbone, its head with the feature standardisation
-folded in, a softmax; two outputs, ``probabilities`` and ``features`` (the backbone's,
-so the device keeps learning from the same compiled model)."""
+"""The artifact's graph: a validated backbone graph with the head appended (feature
+standardisation folded in, then softmax); two outputs, ``probabilities`` and ``features``
+(the backbone's, so the device keeps learning from the same compiled model)."""
 
 from __future__ import annotations
 
@@ -8,49 +8,6 @@ from pathlib import Path
 
 from ..errors import DeployError
 from .options import FEATURES, PROBABILITIES
-
-HEAD_MODULE = "linear"  # the folded nn.Linear inside the deployed head
-
-
-def merged_model(model, cfg, weight, bias):
-    """A copy of ``model`` whose head returns ``(softmax(features @ weight.T + bias), features)``.
-    Backbone parameters keep their names, so the ticket's zero audit applies to the graph."""
-    import copy
-
-    import torch
-
-    from ..backbones.split import _set_submodule
-
-    class ProbabilitiesAndFeatures(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
-
-        def forward(self, features):
-            return torch.softmax(self.linear(features), dim=1), features
-
-    head = ProbabilitiesAndFeatures()
-    with torch.no_grad():
-        head.linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
-        head.linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-    merged = copy.deepcopy(model).eval()
-    _set_submodule(merged, cfg.head, head)
-    return merged.eval()
-
-
-def export_merged(model, path: Path, input_size, cfg) -> dict:
-    """Export with a dynamic batch; returns the names of the head's initializers."""
-    from ..export.graph import export_onnx
-    from ..onnx_io import initializer_arrays, load_onnx
-
-    export_onnx(model, path, input_size, None, 13, (PROBABILITIES, FEATURES))
-    arrays = initializer_arrays(load_onnx(path))
-    names = {"weight": f"{cfg.head}.{HEAD_MODULE}.weight", "bias": f"{cfg.head}.{HEAD_MODULE}.bias"}
-    missing = [n for n in names.values() if n not in arrays]
-    if missing:
-        raise RuntimeError(f"the exported graph has no initializer {missing[0]}; please report this")
-    return names
-
 
 def with_new_head(onnx_model, names: dict, weight, bias):
     """A copy of ``onnx_model`` whose folded head is ``weight``/``bias`` (the class count may

@@ -13,9 +13,6 @@ from ..errors import DeployError, OptionError, ParityError
 from ..train import TrainSettings
 from .options import MODEL_FILE
 
-PARITY_TOLERANCE = 1e-3  # the new graph's probabilities vs the head applied to its own features
-
-
 def default_train_settings() -> TrainSettings:
     """The online recipe (adapt's optimiser) for a few epochs on the device, no augmentation."""
     from ..adapt.options import default_train_settings as online
@@ -112,7 +109,7 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
     from ..onnx_io import load_onnx
     from .artifact import DeployedModel
     from .build import VAL_BATCH, _file_records, _predict_task, _write_head
-    from .graph import backbone_unchanged, with_new_head
+    from .graph import backbone_unchanged, head_parity, with_new_head
     from .source import HeadState
 
     classes = list(getattr(learner, "classes", model.labels))
@@ -131,19 +128,16 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
         onnx.save(after, str(out / MODEL_FILE))
         _write_head(out, head, classes)
         x = np.random.default_rng(0).standard_normal((2, *manifest.input_size), dtype=np.float32)
-        probabilities, features = get_engine("onnxruntime").compile(out / MODEL_FILE, 2).run([x])
-        logits = learner.stats.standardise(features) @ head.weight.T + head.bias
-        expected = np.exp(logits - logits.max(1, keepdims=True))
-        expected /= expected.sum(1, keepdims=True)
-        diff = float(np.abs(probabilities - expected).max())
-        if diff > PARITY_TOLERANCE:
-            raise ParityError(f"the new graph's probabilities differ from the learned head by {diff:.2e}; nothing was written")
+        parity = head_parity(out / MODEL_FILE, [get_engine("onnxruntime")], head, x)
+        if not all(p["passed"] for p in parity):
+            raise ParityError(f"the new graph's probabilities differ from the learned head by {parity[0]['max_abs_diff']:.2e}; "
+                              "nothing was written")
         record = {"step": "learn", "note": note, "classes": len(classes), **(extra or {})}
         if val is not None:
             preds, labels = _predict_task(DeployedModel(out, manifest, classes, model.engine_name, model.cores, VAL_BATCH), val)
             record.update(val_data=val.name, val_images=int(len(labels)), val_top1=float((preds == labels).mean()))
         deployed = model.manifest.validation.get("deployed", model.manifest.validation)
-        validation = {"passed": True, "learned": {"parity_max_abs_diff": diff, "backbone_initializers_changed": changed,
+        validation = {"passed": True, "learned": {"parity": parity, "backbone_initializers_changed": changed,
                                                   **record}, "deployed": deployed}
         manifest = dataclasses.replace(manifest, kind="learned", source=str(Path(model.folder).resolve()),
                                        files=_file_records(out), validation=validation,

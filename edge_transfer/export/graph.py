@@ -22,10 +22,8 @@ def fold_batchnorm(model):
     return fuse(copy.deepcopy(model).eval())
 
 
-def export_onnx(model, path: Path, input_size, batch_size: int | None, opset: int,
-                output_name: str | tuple[str, ...]) -> dict:
-    """Export ``model`` to ``path``; ``batch_size=None`` makes the batch dimension dynamic.
-    A tuple of output names names each output of a model that returns a tuple."""
+def export_onnx(model, path: Path, input_size, batch_size: int | None, opset: int, output_name: str) -> dict:
+    """Export ``model`` to ``path``; ``batch_size=None`` makes the batch dimension dynamic."""
     import onnx
     import torch
 
@@ -33,8 +31,7 @@ def export_onnx(model, path: Path, input_size, batch_size: int | None, opset: in
 
     folded = fold_batchnorm(model)
     dummy = torch.zeros(batch_size or 1, *input_size)
-    output_names = [output_name] if isinstance(output_name, str) else list(output_name)
-    dynamic = {name: {0: "batch"} for name in [INPUT_NAME, *output_names]} if batch_size is None else None
+    dynamic = {INPUT_NAME: {0: "batch"}, output_name: {0: "batch"}} if batch_size is None else None
     buffer = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(
@@ -44,7 +41,7 @@ def export_onnx(model, path: Path, input_size, batch_size: int | None, opset: in
             dynamo=False,  # the dynamo exporter needs onnx>=1.16, which deepsparse forbids
             opset_version=opset,
             input_names=[INPUT_NAME],
-            output_names=output_names,
+            output_names=[output_name],
             dynamic_axes=dynamic,
             do_constant_folding=True,
             export_params=True,

@@ -1,6 +1,8 @@
-"""``deploy --int8``: the backbone quantized by the quantize stage (calibrated on the task's
-training images, with its parity checks and INT8 zero audit), then the engine's INT8 form of
-the backbone with the FP32 head appended (so learning on the device can still replace it)."""
+"""The backbone graph an artifact is built on, made and validated by the existing stages:
+``export`` for FP32 (parity with PyTorch, zero audit), ``quantize`` for INT8 (calibration on the
+task's training images, parity with the fake-quant model, INT8 zero audit) in the engine's INT8
+form. Each comes with its dense twin (timing only). The head is appended in FP32 afterwards
+(graph.append_head), so learning on the device can still replace it."""
 
 from __future__ import annotations
 
@@ -25,22 +27,23 @@ def calibration_ticket(ticket, src, folder: Path) -> Path:
     return folder
 
 
-def int8_graphs(ticket, src, weight, bias, opts, workdir: Path, sparse_out: Path, dense_out: Path, log) -> tuple:
-    """Write the INT8 artifact graph to ``sparse_out`` and its dense twin (timing only) to
-    ``dense_out``; returns (head initializer names, the quantization record, INT8 zero audit)."""
-    import onnx
+def fp32_backbones(ticket, workdir: Path, log) -> tuple[Path, Path, dict]:
+    from ..export import ExportOptions, export_ticket
+    from ..export.options import BACKBONE_FILE
+    from ..formats import DENSE_DIR
 
+    result = export_ticket(ExportOptions(ticket=ticket.path, output=workdir / "fp32", with_dense=True),
+                           log=lambda m: log("  " + m))
+    parity = [p for p in result.manifest.validation["parity"] if p["graph"].endswith(BACKBONE_FILE)]
+    return workdir / "fp32" / BACKBONE_FILE, workdir / "fp32" / DENSE_DIR / BACKBONE_FILE, {"backbone_parity": parity}
+
+
+def int8_backbones(ticket, src, opts, workdir: Path, log) -> tuple[Path, Path, dict]:
     from ..engines import get_engine
-    from ..onnx_io import load_onnx
+    from ..formats import DENSE_DIR
     from ..quantize import FORM_FILES, QuantizeOptions, quantize
-    from ..quantize.forms import audit_int8_zeros
-    from .graph import append_head
 
     form = get_engine(opts.engine).int8_form
-    if form is None:
-        from ..errors import OptionError
-
-        raise OptionError(f"--engine {opts.engine} does not run INT8 models; use deepsparse, onnxruntime or openvino")
     source = calibration_ticket(ticket, src, workdir / "calibration-ticket")
     # quantize's accuracy gate scores the ticket's own (source-task) head: opened here, the
     # artifact's gate is its own val top-1 (build._check_on_task)
@@ -48,14 +51,9 @@ def int8_graphs(ticket, src, weight, bias, opts, workdir: Path, sparse_out: Path
                                  samples=opts.calibration_samples, max_drop=100.0, progress=False),
                  log=lambda m: log("  " + m))
     backbone = FORM_FILES[form]["backbone"]
-    names = None
-    for folder, out in ((workdir / "int8", sparse_out), (workdir / "int8" / "dense", dense_out)):
-        merged, names = append_head(load_onnx(folder / backbone), weight, bias)
-        onnx.save(merged, str(out))
-    audit = audit_int8_zeros("model.onnx", load_onnx(sparse_out), ticket.model, list(ticket.masks))
     accuracy = q.manifest.quantization.get("accuracy") or {}
     record = {"form": form, "calibration": src.data, "samples": opts.calibration_samples,
               "scheme": q.manifest.quantization.get("scheme"),
               "source_head_int8_agreement": accuracy.get("top1_agreement"),  # the ticket's own head, INT8 vs FP32
               "backbone_parity": [p for p in q.manifest.validation["parity"] if "backbone" in p["graph"]]}
-    return names, record, audit
+    return workdir / "int8" / backbone, workdir / "int8" / DENSE_DIR / backbone, record
