@@ -199,3 +199,26 @@ def test_deploy_int8_appends_an_fp32_head_to_the_engines_int8_backbone(run90, tm
     learner.partial_fit(x, labels)
     again = load(model.save(tmp_path / "learned", learner) and tmp_path / "learned", engine="onnxruntime", batch_size=16)
     np.testing.assert_array_equal(again.predict(x).indices, learner.predict(x))
+
+
+def test_fold_preprocessing_takes_uint8_images_and_still_learns(run90, artifact, tmp_path):
+    from edge_transfer.deploy import DeployOptions, deploy, load
+    from edge_transfer.onnx_io import load_onnx
+
+    result = deploy(DeployOptions(source=run90, output=tmp_path / "folded", engine="onnxruntime", time=0.2,
+                                  fold_preprocessing=True))
+    v = result.manifest.validation
+    assert v["passed"] and any("folded" in p["graph"] and p["passed"] for p in v["parity"])
+    graph_input = load_onnx(result.path / "model.onnx").graph.input[0]
+    assert graph_input.type.tensor_type.elem_type == 2  # uint8
+    folded, plain = (load(p, engine="onnxruntime", batch_size=16) for p in (result.path, artifact.path))
+    images, labels = _val_images(48)
+    x = folded.preprocess(images)
+    assert x.dtype == np.uint8 and x.shape == (48, *plain.manifest.input_size[1:], 3)
+    assert (folded.predict(images).indices == plain.predict(images).indices).mean() >= 0.95  # uint8 rounding after resize
+    with pytest.raises(Exception, match="uint8"):
+        folded.predict(plain.preprocess(images))
+    learner = folded.learner()
+    learner.partial_fit(x, labels)
+    again = load(folded.save(tmp_path / "learned", learner) and tmp_path / "learned", engine="onnxruntime", batch_size=16)
+    np.testing.assert_array_equal(again.predict(images).indices, learner.predict(x))

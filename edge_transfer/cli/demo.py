@@ -67,7 +67,7 @@ def run(args) -> int:
         print(f"\ndeployed artifact ({result.deployed['path']}): val top-1 {v['val']['top1']:.4f} (run "
               f"{v['val']['reference_top1']:.4f}, agreement {v['val']['agreement']:.2%}); batch-1 p50 "
               f"{t['sparse']['latency_ms_p50']:.2f} ms vs dense {t['dense']['latency_ms_p50']:.2f} ms "
-              f"({t['speedup_p50']:.2f}x)")
+              f"({t['speedup_p50']:.2f}x); batch-64 throughput {t['batch_64']['speedup']:.2f}x")
     if result.study:
         print("\nnatural vs robust tickets (study --quick at 90% sparsity):")
         print("\n".join(result.study["headline"]))

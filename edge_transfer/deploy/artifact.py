@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DeployError, OptionError
-from .options import FEATURES, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES
+from .options import FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES, UINT8_NHWC
 
 
 @dataclass
@@ -38,12 +38,13 @@ class Predictions:
 class _FeaturesOutput:
     """The compiled merged graph, seen by OnlineLearner as a backbone: its features output."""
 
-    def __init__(self, compiled, index: int):
-        self.compiled, self.index = compiled, index
+    def __init__(self, compiled, index: int, dtype):
+        self.compiled, self.index, self.dtype = compiled, index, dtype
         self.settings = compiled.settings
 
     def run(self, inputs):
-        return [self.compiled.run(inputs)[self.index]]
+        # OnlineLearner hands float32; a folded graph takes uint8 (the values are whole pixels)
+        return [self.compiled.run([inputs[0].astype(self.dtype, copy=False)])[self.index]]
 
 
 class DeployedModel:
@@ -61,15 +62,24 @@ class DeployedModel:
             self._compiled = get_engine(self.engine_name).compile(self.folder / MODEL_FILE, self.batch_size, self.cores)
         return self._compiled
 
+    @property
+    def takes_uint8(self) -> bool:
+        """True when the graph takes uint8 NHWC images and normalises them itself."""
+        return self.manifest.input_format == UINT8_NHWC
+
     def preprocess(self, images):
-        """Images -> float32 NCHW at the input size, normalised. Accepts PIL images, uint8
-        arrays HW / HWC (C = 1, 3 or 4) / NHWC, or float NCHW arrays already normalised."""
+        """Images -> the graph's input at the input size: normalised float32 NCHW, or uint8 NHWC
+        for an artifact built with ``--fold-preprocessing``. Accepts PIL images, uint8 arrays
+        HW / HWC (C = 1, 3 or 4) / NHWC, or (float artifacts) float NCHW already normalised."""
         import numpy as np
 
         from ..data.batches import Preprocess
 
         m = self.manifest
         if isinstance(images, np.ndarray) and images.dtype.kind == "f":
+            if self.takes_uint8:
+                raise OptionError("this artifact takes uint8 images (its graph normalises them); pass uint8 pixels "
+                                  "or PIL images")
             if images.ndim == 3:
                 images = images[None]
             if tuple(images.shape[1:]) != tuple(m.input_size):
@@ -80,8 +90,23 @@ class DeployedModel:
             images = list(images)
         elif not isinstance(images, (list, tuple)):
             images = [images]
-        pre = Preprocess(tuple(m.input_size), tuple(m.mean), tuple(m.std))
-        return pre.batch([_chw_uint8(img) for img in images], None).numpy()
+        unit = Preprocess(tuple(m.input_size), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)).batch([_chw_uint8(i) for i in images], None)
+        return self.from_unit(unit.numpy())
+
+    def from_unit(self, x):
+        """Resized float NCHW images in [0, 1] -> the graph's input (normalised, or uint8 NHWC)."""
+        import numpy as np
+
+        m = self.manifest
+        if self.takes_uint8:
+            return np.ascontiguousarray(np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+        mean = np.asarray(m.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(m.std, dtype=np.float32).reshape(1, -1, 1, 1)
+        return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
+
+    def example_input(self, n: int, seed: int = 0):
+        """Seeded input of the graph's kind, for parity checks."""
+        return example_input(self.manifest.input_size, self.manifest.input_format, n, seed)
 
     def _run(self, x):
         """Both outputs for any number of rows, at the compiled batch (padded, never recompiled)."""
@@ -92,7 +117,7 @@ class DeployedModel:
             chunk = x[start : start + b]
             rows = len(chunk)
             if rows < b:
-                chunk = np.concatenate([chunk, np.zeros((b - rows, *chunk.shape[1:]), dtype=np.float32)])
+                chunk = np.concatenate([chunk, np.zeros((b - rows, *chunk.shape[1:]), dtype=chunk.dtype)])
             result = self.compiled.run([chunk])
             outs.append([r[:rows] for r in result])
         return [np.concatenate([o[i] for o in outs]) for i in range(2)]
@@ -132,7 +157,8 @@ class DeployedModel:
         if classes[: len(self.labels)] != list(self.labels):
             raise OptionError(f"classes must start with the artifact's {self.labels}; got {classes}")
         head = self.head_state()
-        learner = OnlineLearner(_FeaturesOutput(self.compiled, self._output_index(FEATURES)), len(classes),
+        dtype = np.uint8 if self.takes_uint8 else np.float32
+        learner = OnlineLearner(_FeaturesOutput(self.compiled, self._output_index(FEATURES), dtype), len(classes),
                                 feature_dim=self.manifest.feature_dim, lr=lr, momentum=momentum,
                                 weight_decay=weight_decay, seed=seed)
         weight = np.zeros((len(classes), head.weight.shape[1]), dtype=np.float32)
@@ -150,6 +176,17 @@ class DeployedModel:
         from .learned import save_learned
 
         return save_learned(self, Path(output), learner, val=val, force=force, note=note)
+
+
+def example_input(input_size, input_format: str, n: int, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    c, h, w = input_size
+    if input_format == UINT8_NHWC:
+        return rng.integers(0, 256, (n, h, w, c), dtype=np.uint8)
+    assert input_format == FLOAT_NCHW, input_format
+    return rng.standard_normal((n, c, h, w), dtype=np.float32)
 
 
 def _chw_uint8(img):

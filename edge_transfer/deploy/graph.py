@@ -93,3 +93,41 @@ def head_parity(path: Path, engines, head, x) -> list[dict]:
 
 
 HEAD_TOLERANCE = 1e-4  # probabilities: an FP32 Gemm and softmax against float64
+
+
+IMAGE_INPUT = "image"  # a folded artifact's input: uint8 NHWC at the input size
+
+
+def fold_preprocessing(model, mean, std):
+    """``model`` taking uint8 NHWC images instead of normalised float NCHW: Cast, Transpose,
+    then x * 1/(255 std) - mean/std per channel, folded into one Mul and one Add."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    if len(g.input) != 1:
+        raise DeployError(f"the graph has {len(g.input)} inputs; folding preprocessing needs exactly one")
+    old = g.input[0]
+    dims = old.type.tensor_type.shape.dim  # N, C, H, W
+    std, mean = np.asarray(std, dtype=np.float32), np.asarray(mean, dtype=np.float32)
+    scale = (1.0 / (255.0 * std)).reshape(1, -1, 1, 1).astype(np.float32)
+    shift = (-mean / std).reshape(1, -1, 1, 1).astype(np.float32)
+    g.initializer.extend([numpy_helper.from_array(scale, "deployed_input.scale"),
+                          numpy_helper.from_array(shift, "deployed_input.shift")])
+    prefix = [helper.make_node("Cast", [IMAGE_INPUT], ["deployed_input.float"], to=TensorProto.FLOAT),
+              helper.make_node("Transpose", ["deployed_input.float"], ["deployed_input.nchw"], perm=[0, 3, 1, 2]),
+              helper.make_node("Mul", ["deployed_input.nchw", "deployed_input.scale"], ["deployed_input.scaled"]),
+              helper.make_node("Add", ["deployed_input.scaled", "deployed_input.shift"], [old.name])]
+    nodes = list(g.node)
+    del g.node[:]
+    g.node.extend(prefix + nodes)
+    image = helper.make_tensor_value_info(IMAGE_INPUT, TensorProto.UINT8, [None, dims[2].dim_value, dims[3].dim_value,
+                                                                           dims[1].dim_value])
+    image.type.tensor_type.shape.dim[0].CopyFrom(dims[0])
+    del g.input[:]
+    g.input.extend([image])
+    onnx.checker.check_model(out)
+    return out

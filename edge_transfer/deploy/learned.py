@@ -71,11 +71,12 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
                 "and val scores only the classes in --data; include their images to keep them")
         m = model.manifest
         crop_scale = (0.35, 1.0) if tr.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
-        pre = Preprocess(tuple(m.input_size), tuple(m.mean), tuple(m.std), augment=tr.augment, crop_scale=crop_scale)
+        # [0, 1] pixels, then the artifact's own input form (normalised, or uint8 when folded)
+        unit = Preprocess(tuple(m.input_size), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), augment=tr.augment, crop_scale=crop_scale)
         for epoch in range(tr.epochs):
             t0, losses = time.perf_counter(), []
-            for x, y in batches(task.train, pre, tr.batch_size, shuffle=True, seed=tr.seed * 100_003 + epoch):
-                losses.append(learner.partial_fit(x, to_artifact[y]))
+            for x, y in batches(task.train, unit, tr.batch_size, shuffle=True, seed=tr.seed * 100_003 + epoch):
+                losses.append(learner.partial_fit(model.from_unit(x), to_artifact[y]))
             log(f"epoch {epoch + 1}/{tr.epochs}: loss {np.mean(losses):.3f}, {time.perf_counter() - t0:.1f}s")
         before = _top1(model, classes, task, core.cores, opts.engine) if not new else None
         manifest = save_learned(model, opts.output, learner, val=task, force=opts.force,
@@ -100,7 +101,6 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
     must match the head applied to its own features, and ``val`` (a Task) is scored."""
     import dataclasses
 
-    import numpy as np
     import onnx
 
     from ..engines import get_engine
@@ -127,8 +127,7 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
     with atomic_output_dir(Path(output), force, (model.folder,)) as out:
         onnx.save(after, str(out / MODEL_FILE))
         _write_head(out, head, classes)
-        x = np.random.default_rng(0).standard_normal((2, *manifest.input_size), dtype=np.float32)
-        parity = head_parity(out / MODEL_FILE, [get_engine("onnxruntime")], head, x)
+        parity = head_parity(out / MODEL_FILE, [get_engine("onnxruntime")], head, model.example_input(2))
         if not all(p["passed"] for p in parity):
             raise ParityError(f"the new graph's probabilities differ from the learned head by {parity[0]['max_abs_diff']:.2e}; "
                               "nothing was written")

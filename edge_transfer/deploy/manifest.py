@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from ..errors import DeployError
 from ..formats import DEPLOY_FILE, DEPLOY_SCHEMA, _Record, _shape
-from .options import HEAD_FILE, LABELS_FILE, MODEL_FILE
+from .options import FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, UINT8_NHWC
 
 # How an image becomes the model's input (data.batches.Preprocess without augmentation).
 PREPROCESSING = {"channels": "RGB (grayscale, palette and RGBA converted)", "layout": "NCHW float32",
@@ -34,7 +34,8 @@ class DeployManifest(_Record):
     untrained: bool = False
     precision: str = "fp32"  # of the backbone (int8: quantization says which form); the head is FP32
     quantization: dict | None = None
-    input_size: tuple = ()
+    input_size: tuple = ()  # C, H, W
+    input_format: str = FLOAT_NCHW  # or UINT8_NHWC (--fold-preprocessing: the graph normalises)
     mean: tuple = ()
     std: tuple = ()
     preprocessing: dict = field(default_factory=lambda: dict(PREPROCESSING))
@@ -55,6 +56,8 @@ class DeployManifest(_Record):
         object.__setattr__(self, "std", _shape(self.std, where, "std", DeployError, fix))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "history", tuple(self.history))
+        if self.input_format not in (FLOAT_NCHW, UINT8_NHWC):
+            raise DeployError(f"{where} has input_format {self.input_format!r}; {fix}")
         if self.num_classes < 2 or self.feature_dim < 1:
             raise DeployError(f"{where} has num_classes {self.num_classes}, feature_dim {self.feature_dim}; {fix}")
         if not all(isinstance(self.head.get(k), str) for k in ("weight", "bias")):

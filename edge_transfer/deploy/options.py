@@ -11,6 +11,7 @@ MODEL_FILE = "model.onnx"  # outputs: probabilities (N, classes), features (N, f
 HEAD_FILE = "head.safetensors"  # the learned head before folding, and its feature statistics
 LABELS_FILE = "labels.json"
 PROBABILITIES, FEATURES = "probabilities", "features"
+FLOAT_NCHW, UINT8_NHWC = "float32 NCHW, normalised", "uint8 NHWC"  # the graph's input, per --fold-preprocessing
 MIN_AGREEMENT = 0.995  # the artifact's val predictions against the run's own
 
 
@@ -28,7 +29,10 @@ class DeployOptions:
     # audit), the head FP32 so learning can go on
     int8: bool = False
     calibration_samples: int = 256  # training images of the source's task
-    max_drop: float = 1.0  # val top-1 points the INT8 artifact may lose against the run's
+    max_drop: float = 1.0  # val top-1 points an INT8 or folded artifact may lose against the run's
+    # the graph takes uint8 NHWC images at the input size and normalises them itself, so a
+    # device needs nothing but the engine (and a resize)
+    fold_preprocessing: bool = False
     seed: int = 0
     force: bool = False
 
