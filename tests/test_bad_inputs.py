@@ -293,6 +293,12 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing(cli, bad, tmp_path, argv
     assert not (bad["bomb"].parent / "PWNED").exists()
 
 
+def _default_sigint():
+    """In the child before exec: a shell without job control starts background jobs with SIGINT
+    ignored, and Python then keeps it ignored; give the CLI the disposition an interactive user's has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # (command, a run long enough to be interrupted mid-work); each writes with a temp folder
 SIGNALLED = {
     "prune": ["prune", "--arch", "resnet18-cifar", "--method", "imp", "--data", "embedded:mnist-0to4", "--epochs", "50",
@@ -316,7 +322,8 @@ def test_a_signal_mid_work_leaves_nothing_partial(bad, tmp_path, command, sig, c
     import os
 
     proc = subprocess.Popen([sys.executable, "-m", "edge_transfer.cli.main", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=_default_sigint)
     import select
 
     select.select([proc.stdout], [], [], 20)  # its first progress line, or 20 s: the work has begun
@@ -355,7 +362,8 @@ def test_adapt_stopped_mid_epoch_on_deepsparse_exits_cleanly_and_resumes(bad, tm
 
     argv = ["adapt", str(bad["ticket"]), "--epochs", "4", "--engine", "deepsparse", "--output", str(tmp_path / "run")]
     proc = subprocess.Popen([sys.executable, "-m", "edge_transfer.cli.main", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=_default_sigint)
     for line in proc.stdout:
         if line.startswith("epoch 2/"):
             break

@@ -9,6 +9,15 @@ from pathlib import Path
 from ..errors import DeployError
 from .options import FEATURES, PROBABILITIES
 
+def _copy(model):
+    """A deep copy of an ModelProto: the caller's graph is never edited in place."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
 def with_new_head(onnx_model, names: dict, weight, bias):
     """A copy of ``onnx_model`` whose folded head is ``weight``/``bias`` (the class count may
     change); every other initializer is kept byte for byte."""
@@ -16,8 +25,7 @@ def with_new_head(onnx_model, names: dict, weight, bias):
     import onnx
     from onnx import numpy_helper
 
-    out = onnx.ModelProto()
-    out.CopyFrom(onnx_model)
+    out = _copy(onnx_model)
     arrays = {names["weight"]: np.ascontiguousarray(weight, dtype=np.float32),
               names["bias"]: np.ascontiguousarray(bias, dtype=np.float32)}
     for init in out.graph.initializer:
@@ -51,8 +59,7 @@ def append_head(backbone, weight, bias):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    out = onnx.ModelProto()
-    out.CopyFrom(backbone)
+    out = _copy(backbone)
     g = out.graph
     if len(g.output) != 1:
         raise DeployError(f"the backbone graph has {len(g.output)} outputs, expected its features only; re-export it")
@@ -105,8 +112,7 @@ def fold_preprocessing(model, mean, std):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
+    out = _copy(model)
     g = out.graph
     if len(g.input) != 1:
         raise DeployError(f"the graph has {len(g.input)} inputs; folding preprocessing needs exactly one")
