@@ -77,8 +77,11 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
             t0, losses = time.perf_counter(), []
             for x, y in batches(task.train, unit, tr.batch_size, shuffle=True, seed=tr.seed * 100_003 + epoch):
                 losses.append(learner.partial_fit(model.from_unit(x), to_artifact[y]))
+            if not losses:
+                raise OptionError(f"none of the {len(task.train)} training images of {tr.data} could be read; "
+                                  "give PNG or JPEG files in one sub-folder per class")
             log(f"epoch {epoch + 1}/{tr.epochs}: loss {np.mean(losses):.3f}, {time.perf_counter() - t0:.1f}s")
-        before = _top1(model, classes, task, core.cores, opts.engine) if not new else None
+        before = _top1(model, task, core.cores, opts.engine) if not new else None
         manifest = save_learned(model, opts.output, learner, val=task, force=opts.force,
                                 note=f"learned {tr.epochs} epochs on {tr.data}",
                                 extra={"val_top1_before": before, "classes_in_data": list(task.train.classes),
@@ -86,7 +89,8 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
     return manifest
 
 
-def _top1(model, classes, task, cores, engine) -> float:
+def _top1(model, task, cores, engine) -> float:
+    """The source artifact's val top-1 on ``task`` (its head is untouched: the learner holds the new one)."""
     from .artifact import DeployedModel
     from .build import VAL_BATCH, _predict_task
 
