@@ -29,6 +29,30 @@ from ..formats import HEAD_SCHEMA
 MIN_STD = 1e-6  # features that never vary are left unscaled
 
 
+def feature_std(m2, count: int):
+    """Per-feature standard deviation from a sum of squared deviations over ``count`` rows;
+    features that never vary get 1 (left unscaled)."""
+    import numpy as np
+
+    std = np.sqrt(m2 / max(count, 1))
+    return np.where(std < MIN_STD, 1.0, std)
+
+
+def run_fixed_batch(compiled, x, batch_size: int) -> list:
+    """Every output of ``compiled`` (compiled for ``batch_size``) for any number of rows: short
+    chunks are padded with zero rows whose outputs are dropped, so it never recompiles."""
+    import numpy as np
+
+    outs = []
+    for start in range(0, len(x), batch_size):
+        chunk = x[start : start + batch_size]
+        rows = len(chunk)
+        if rows < batch_size:
+            chunk = np.concatenate([chunk, np.zeros((batch_size - rows, *chunk.shape[1:]), dtype=chunk.dtype)])
+        outs.append([r[:rows] for r in compiled.run([chunk])])
+    return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))] if outs else []
+
+
 class OnlineLearner:
     def __init__(self, backbone, num_classes: int, *, feature_dim: int | None = None, lr: float = 0.01,
                  momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0):
@@ -62,16 +86,8 @@ class OnlineLearner:
         import numpy as np
 
         images = np.ascontiguousarray(images, dtype=np.float32)
-        n, b = len(images), self.batch_size
-        out = []
-        for start in range(0, n, b):
-            chunk = images[start : start + b]
-            rows = len(chunk)
-            if rows < b:  # pad, never recompile
-                chunk = np.concatenate([chunk, np.zeros((b - rows, *chunk.shape[1:]), dtype=np.float32)])
-            feats = self.backbone.run([chunk])[0].reshape(b, -1)[:rows]
-            out.append(feats)
-        feats = np.concatenate(out) if out else np.zeros((0, self.feature_dim), dtype=np.float32)
+        outs = run_fixed_batch(self.backbone, images, self.batch_size)
+        feats = outs[0].reshape(len(images), -1) if outs else np.zeros((0, self.feature_dim), dtype=np.float32)
         if feats.shape[1] != self.feature_dim:
             raise OptionError(f"the backbone gives {feats.shape[1]} features but the head expects {self.feature_dim}; "
                               "use the backbone.onnx the head was trained on")
@@ -218,10 +234,7 @@ class RunningStats:
 
     @property
     def std(self):
-        import numpy as np
-
-        std = np.sqrt(self.m2 / max(self.count, 1))
-        return np.where(std < MIN_STD, 1.0, std)
+        return feature_std(self.m2, self.count)
 
     def standardise(self, rows):
         import numpy as np

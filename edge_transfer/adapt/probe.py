@@ -40,12 +40,9 @@ class ProbeFit:
 
 
 def _standardise(features, mean, var):
-    import numpy as np
+    from .learner import feature_std
 
-    from .learner import MIN_STD
-
-    std = np.sqrt(var)
-    return (features - mean) / np.where(std < MIN_STD, 1.0, std)
+    return (features - mean) / feature_std(var, 1)
 
 
 def _fit(x, y, C: float, seed: int):

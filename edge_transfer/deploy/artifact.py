@@ -110,17 +110,9 @@ class DeployedModel:
 
     def _run(self, x):
         """Both outputs for any number of rows, at the compiled batch (padded, never recompiled)."""
-        import numpy as np
+        from ..adapt.learner import run_fixed_batch
 
-        b, outs = self.batch_size, []
-        for start in range(0, len(x), b):
-            chunk = x[start : start + b]
-            rows = len(chunk)
-            if rows < b:
-                chunk = np.concatenate([chunk, np.zeros((b - rows, *chunk.shape[1:]), dtype=chunk.dtype)])
-            result = self.compiled.run([chunk])
-            outs.append([r[:rows] for r in result])
-        return [np.concatenate([o[i] for o in outs]) for i in range(2)]
+        return run_fixed_batch(self.compiled, x, self.batch_size)
 
     def predict(self, images) -> Predictions:
         import numpy as np

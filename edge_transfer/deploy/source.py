@@ -20,12 +20,9 @@ class HeadState:
 
     @property
     def std(self):
-        import numpy as np
+        from ..adapt.learner import feature_std
 
-        from ..adapt.learner import MIN_STD
-
-        std = np.sqrt(self.m2 / max(self.count, 1))
-        return np.where(std < MIN_STD, 1.0, std)
+        return feature_std(self.m2, self.count)
 
     def folded(self):
         """(weight, bias) on raw features: the standardisation folded into the head."""
