@@ -53,8 +53,14 @@ class Terminated(BaseException):
     ``finally`` and temp-folder cleanup runs instead of the process vanishing mid-write."""
 
 
-def _raise_terminated(_signum, _frame):
-    raise Terminated()
+_SIGNALLED: list[int] = []  # signals received during this command
+
+
+def _on_signal(signum, _frame):
+    import signal
+
+    _SIGNALLED.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,19 +69,30 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import EdgeTransferError
 
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    handled = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with SIGINT ignored
+        handled.append(signal.SIGINT)
+    previous = {s: signal.signal(s, _on_signal) for s in handled}
+    _SIGNALLED.clear()
     try:
         return args._run(args) or 0
     except EdgeTransferError as exc:
         print(f"edge-transfer {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, Terminated) as exc:
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    except BaseException as exc:
+        # A signal raised inside native code can come back as another exception (measured: Ctrl-C
+        # during `import deepsparse` surfaced as pydantic-core's Rust PanicException), so the
+        # signal that arrived decides, not the exception's type.
+        if not _SIGNALLED and not isinstance(exc, (KeyboardInterrupt, Terminated)):
+            raise
+        terminated = isinstance(exc, Terminated) or signal.SIGTERM in _SIGNALLED
+        what = "terminated" if terminated else "interrupted"
         kept = args._kept_on_interrupt(args) if args._kept_on_interrupt else None  # what a command keeps on purpose
         print(f"edge-transfer {args.command}: {what}; " + (kept or "nothing partial was written"), file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return 143 if terminated else 130
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":
