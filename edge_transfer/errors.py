@@ -47,3 +47,7 @@ class RecipeError(EdgeTransferError):
 
 class DeployError(EdgeTransferError):
     """A deploy source or deployed artifact that cannot be used as given."""
+
+
+class ClusterError(EdgeTransferError):
+    """A dask cluster that cannot be reached or cannot run this edge-transfer as given."""

@@ -53,6 +53,13 @@ def add_arguments(parser) -> None:
     g.add_argument("--pgd-steps", type=_args.positive_int, default=d.pgd_steps)
     g.add_argument("--noise-sigma", type=_args.non_negative_float, default=d.noise_sigma)
     g.add_argument("--engine", default=d.engine, help=f"linear mode's backbone engine (default {d.engine})")
+    g = parser.add_argument_group("where cells run")
+    g.add_argument("--cluster", metavar="ADDRESS|local:N",
+                   help="run the cells on dask: local:N starts N worker processes here, tcp://host:8786 uses a "
+                        "scheduler started with `dask scheduler` (default: serially in this process)")
+    g.add_argument("--cores", type=_args.positive_int,
+                   help="threads of every cell; the same cell gives the same numbers only at the same --cores "
+                        "(default: this machine's cores, shared between local:N workers; 1 on a remote cluster)")
     g = parser.add_argument_group("output")
     g.add_argument("--output", type=Path, default=d.output, help=f"study folder (default {d.output}); reruns resume")
     g.add_argument("--cache-dir", type=Path, help="pretrained sources (default OUTPUT/cache)")

@@ -120,7 +120,7 @@ def evaluate_transfer(opts: StudyOptions, mode: str, ticket: Path, seed: int, wo
     run_folder = work / "linear" / ticket.relative_to(work / "tickets") / f"seed{seed}"
     train = replace(online_recipe(), data=opts.target, limit=opts.train_limit, augment=False, seed=seed)
     r = adapt(AdaptOptions(source=ticket, train=train, output=run_folder, precompute=True, probe="lbfgs",
-                           engine=opts.engine, force=True, keep_backbone=False))
+                           engine=opts.engine, cores=opts.cores, force=True, keep_backbone=False))
     return {"acc": r.summary["val_top1"], "mean_class_acc": r.summary["val_mean_class_acc"],
             "train_loss": r.summary["probe"]["train_loss"], "probe_C": r.summary["probe"]["C"],
             "probe_converged": r.summary["probe"]["converged"], "seconds": time.perf_counter() - t0}

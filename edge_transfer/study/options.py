@@ -45,6 +45,10 @@ class StudyOptions:
     pgd_steps: int = 3
     noise_sigma: float = 0.25
     engine: str = "deepsparse"  # linear mode's backbone engine
+    # threads of every cell (torch, BLAS, the engine): part of the key, because a cell's numbers
+    # depend on it. None: this machine's cores, shared between local:N workers; 1 per remote worker
+    cores: int | None = None
+    cluster: str | None = None  # local:N or a dask scheduler address; None: serially in this process
     output: Path = Path("export/study")
     cache_dir: Path | None = None  # pretrained sources; default OUTPUT/cache
     json: Path | None = None
@@ -83,6 +87,12 @@ class StudyOptions:
                 raise OptionError(f"{name} must be at least 10 images, got {limit}")
         if not 0 < self.prune_ratio_per_round < 1:
             raise OptionError(f"--prune-ratio-per-round must be in (0, 1), got {self.prune_ratio_per_round}")
+        if self.cores is not None and self.cores < 1:
+            raise OptionError(f"--cores must be a positive integer, got {self.cores}")
+        if self.cluster is not None:
+            from ..cluster import ClusterSpec
+
+            ClusterSpec.parse(self.cluster)
         if self.finetune_lr <= 0:
             raise OptionError(f"--finetune-lr must be > 0, got {self.finetune_lr}")
         if self.noise_sigma < 0:
@@ -119,7 +129,7 @@ class StudyOptions:
         with more methods or seeds reuses every finished cell and a changed setting does not."""
         shaping = {k: v for k, v in asdict(self).items()
                    if k not in ("methods", "sparsities", "robust", "modes", "source_seeds", "quick", "output",
-                                "cache_dir", "json", "progress")}
+                                "cache_dir", "json", "progress", "cluster")}
         return digest(shaping)
 
 

@@ -1,59 +1,68 @@
-"""``run_study``: every cell in turn (seed-major, so an interrupted study still has whole
-replicates), then the aggregate, the reports and ``study.json``."""
+"""``run_study``: every cell (serially or on a dask cluster), then the aggregate, the reports
+and ``study.json``."""
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
 from ..formats import STUDY_SCHEMA
-from .cells import Runs, draw_figures, draw_method, evaluate_transfer, pretrained_source
+from .graph import Cell, plan, run_cells
 from .options import StudyOptions, StudyResult
 
 def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) -> StudyResult:
-    from ..fileio import write_json
-    from ..system import system_info
-    from ..formats import TICKET_FILE
-    from .report import aggregate, source_summary, write_reports
+    from ..cluster import ClusterSpec, local_cores
 
     opts = opts.resolved()
     opts.validate()
+    spec = ClusterSpec.parse(opts.cluster) if opts.cluster else None
+    opts = replace(opts, cores=local_cores(spec, opts.cores))
+    if spec is None:
+        return _run(opts, None, log)
+    from ..cluster import check_shared_folder, open_cluster
+
+    # workers see the client's paths only if they are absolute (and on a shared filesystem)
+    opts = replace(opts, output=Path(opts.output).resolve(),
+                   cache_dir=None if opts.cache_dir is None else Path(opts.cache_dir).resolve())
+    with open_cluster(spec, log, pin_cores=opts.cores) as client:
+        for folder in {Path(opts.output), Path(opts.cache_dir or Path(opts.output) / "cache")}:
+            check_shared_folder(client, folder)
+        return _run(opts, client, log)
+
+
+def _run(opts: StudyOptions, client, log: Callable[[str], None]) -> StudyResult:
+    from ..fileio import write_json
+    from ..system import system_info
+    from .report import aggregate, source_summary, write_reports
+
     started = time.perf_counter()
-    work = Path(opts.output) / f"work-{opts.key()}"
-    runs = Runs(work / "runs")
-    sources, records = {}, []
-    methods = ("dense", *opts.methods)
-    n_evals = len(opts.robust) * opts.source_seeds * len(opts.modes) * (1 + len(opts.methods) * len(opts.sparsities))
+    cells = plan(opts)
+    evals = [c for c in cells if c.kind == "eval"]
     log(f"study: {opts.arch}, {opts.source} -> {opts.target}; {len(opts.robust)} pretrainings x "
         f"{opts.source_seeds} source seeds x {len(opts.methods)} methods x {len(opts.sparsities)} sparsities, modes "
-        f"{'/'.join(opts.modes)}: {n_evals} transfer evaluations")
+        f"{'/'.join(opts.modes)}: {len(evals)} transfer evaluations in {len(cells)} cells, {opts.cores} core(s) each"
+        + (f", on {opts.cluster}" if client is not None else ""))
     done = 0
-    for seed in range(opts.source_seeds):  # seed-major: an interrupted study still has whole replicates
-        for pretraining in opts.robust:
-            sources[(pretraining, seed)] = pretrained_source(opts, pretraining, seed, log)
-            ckpt = sources[(pretraining, seed)][0]
-            drawn = {m: draw_method(opts, m, pretraining, ckpt, seed, work, log) for m in methods}
-            for method in methods:
-                for sparsity, ticket in drawn[method].items():
-                    ticket_id = hashlib.sha256((ticket / TICKET_FILE).read_bytes()).hexdigest()[:12]
-                    figures = {} if method == "dense" else draw_figures(ticket, drawn.get("omp", {}).get(sparsity))
-                    for mode in opts.modes:
-                        # keyed by the ticket's own record, so a redrawn ticket is evaluated again
-                        key = f"{ticket.relative_to(work / 'tickets')}-{ticket_id}-{mode}".replace("/", "_")
-                        record = runs.get(key)
-                        if record is None:
-                            record = {"pretraining": pretraining, "method": method, "sparsity": sparsity,
-                                      "mode": mode, "source_seed": seed, "ticket": str(ticket), **figures,
-                                      **evaluate_transfer(opts, mode, ticket, seed, work)}
-                            runs.put(key, record)
-                        records.append(record)
-                        done += 1
-                        log(f"[{done}/{n_evals}] {pretraining:9s} source {seed} {method:6s} {sparsity:4.0%} "
-                            f"{mode:6s}: top-1 {record['acc']:.4f}, train loss {record['train_loss']:.3f} "
-                            f"({time.perf_counter() - started:.0f}s elapsed)")
+
+    def report(cell: Cell, result) -> None:
+        nonlocal done
+        if cell.kind == "pretrain":
+            log(f"{cell.pretraining} source {cell.seed}: pretrained, val top-1 {result[1]['val_clean']['top1']:.4f} "
+                f"({result[1]['seconds']:.0f}s; cached under {result[0].parent})")
+            return
+        if cell.kind == "draw":
+            log(f"{cell.pretraining} source {cell.seed}: drew {cell.method} at {', '.join(f'{s:g}' for s in result)}")
+            return
+        done += 1
+        log(f"[{done}/{len(evals)}] {cell.pretraining:9s} source {cell.seed} {cell.method:6s} {cell.sparsity:4.0%} "
+            f"{cell.mode:6s}: top-1 {result['acc']:.4f}, train loss {result['train_loss']:.3f} "
+            f"({time.perf_counter() - started:.0f}s elapsed)")
+
+    outcomes = run_cells(opts, cells, client, report)
+    records = [outcomes[c] for c in evals]
+    sources = {(c.pretraining, c.seed): outcomes[c] for c in cells if c.kind == "pretrain"}
     results, gaps, headline = aggregate(records, opts)
     payload = {
         "schema": STUDY_SCHEMA,
