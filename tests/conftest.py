@@ -13,6 +13,20 @@ def run_cli(*args, cwd=None):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
+# --cores 1: the cluster tests run the same cells on local:2 (one core per worker) and compare
+QUICK_STUDY = ["study", "--quick", "--methods", "omp,imp", "--sparsities", "0.9", "--image-size", "8",
+               "--train-limit", "64", "--engine", "onnxruntime", "--cores", "1"]
+
+
+@pytest.fixture(scope="session")
+def quick_study(tmp_path_factory):
+    """The quick study, serially: (folder, process); its study.json is folder/out/study.json."""
+    folder = tmp_path_factory.mktemp("study")
+    proc = run_cli(*QUICK_STUDY, "--output", folder / "out", "--json", folder / "study.json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return folder, proc
+
+
 @pytest.fixture(scope="session")
 def small_ticket(tmp_path_factory):
     """A 90% OMP ticket of resnet18-cifar (random init): small and quick to export."""

@@ -4,18 +4,7 @@ import json
 
 import pytest
 
-from conftest import assert_one_line_error, run_cli
-
-QUICK = ["study", "--quick", "--methods", "omp,imp", "--sparsities", "0.9", "--image-size", "8",
-         "--train-limit", "64", "--engine", "onnxruntime"]
-
-
-@pytest.fixture(scope="module")
-def quick_study(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("study")
-    proc = run_cli(*QUICK, "--output", folder / "out", "--json", folder / "study.json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return folder, proc
+from conftest import QUICK_STUDY as QUICK, assert_one_line_error, run_cli
 
 
 def test_quick_study_prints_its_table_and_no_conclusion(quick_study):

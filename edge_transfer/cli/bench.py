@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import OptionError
 from . import _args
 
 
@@ -56,6 +57,11 @@ def add_arguments(parser) -> None:
     g.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     g.add_argument("--native-check", action="store_true", help="also run DeepSparse's Engine.benchmark to check this harness")
     g.add_argument("--seed", type=int, default=d["seed"])
+    g = parser.add_argument_group("fleet (dask)")
+    g.add_argument("--cluster", metavar="ADDRESS|local:N",
+                   help="run the same bench once on every worker of a dask cluster (workers need --resources bench=1)")
+    g.add_argument("--workers", type=_args.name_list, metavar="A,B",
+                   help="only these workers (addresses or host names) of --cluster")
     g = parser.add_argument_group("output")
     g.add_argument("--json", type=_args.output_file, metavar="OUT.json")
     g.add_argument("--csv", type=_args.output_file, metavar="OUT.csv")
@@ -82,6 +88,10 @@ def run(args) -> int:
         time_s=args.time, warmup_s=args.warmup, baseline=args.baseline if args.baseline == "dense" else Path(args.baseline),
         memory=not args.no_memory, int8_peers=not args.no_int8_peers)
     log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    if args.workers and not args.cluster:
+        raise OptionError("--workers selects workers of --cluster; give --cluster ADDRESS too")
+    if args.cluster:
+        return _fleet(opts, args, log)
     result = run_bench(opts, log=log, argv=["edge-transfer", *sys.argv[1:]])
     print(text_table(TABLE_HEADERS, table_rows(result.records)))
     print()
@@ -103,4 +113,22 @@ def run(args) -> int:
         print(f"edge-transfer bench: error: outputs differ from the {result.invalid[0]['reference']} reference past "
               f"{opts.tolerance:.0e} for {rows}; results are marked INVALID (pass --allow-mismatch to exit 0)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _fleet(opts, args, log) -> int:
+    from ..bench.fleet import run_fleet_bench
+    from ..bench.fleet_report import fleet_markdown, fleet_plot, fleet_text
+    from ..fileio import atomic_write_text, write_json
+
+    if args.csv:
+        raise OptionError("--csv is not written for a fleet bench; use --json (every record has its host) or --markdown")
+    fleet = run_fleet_bench(opts, args.cluster, args.workers, log=log, argv=["edge-transfer", *sys.argv[1:]])
+    print(fleet_text(fleet))
+    if args.json:
+        write_json(args.json, fleet)
+    if args.markdown:
+        atomic_write_text(args.markdown, fleet_markdown(fleet))
+    if args.plot:
+        fleet_plot(args.plot, fleet)
     return 0

@@ -15,6 +15,7 @@ def follow(client, futures: dict, on_finished: Callable[[str, object], None] = l
 
     names = {f.key: name for name, f in futures.items()}
     pending, failed = set(futures.values()), 0
+    seen = set(client.scheduler_info()["workers"])
     with tqdm(total=len(futures), desc=desc, unit="cell", file=sys.stderr, dynamic_ncols=True) as bar:
         while pending:
             try:
@@ -26,13 +27,17 @@ def follow(client, futures: dict, on_finished: Callable[[str, object], None] = l
                 with tqdm.external_write_mode(file=sys.stdout):
                     on_finished(names[future.key], future)
             bar.update(len(done))
-            bar.set_postfix_str(f"running {_running(client, names)}, failed {failed}")
+            workers = client.scheduler_info()["workers"]
+            for address in sorted(seen - set(workers)):
+                bar.write(f"worker {address} left; the cells it was running go to another worker", file=sys.stderr)
+            seen = set(workers)
+            bar.set_postfix_str(f"running {_running(client, workers, names)}, failed {failed}")
     return failed
 
 
-def _running(client, keys) -> int:
+def _running(client, workers: dict, keys) -> int:
     """Cells executing now: the scheduler assigns a worker more tasks than it has threads
     (its queue), so what a worker runs is its assigned cells, up to its threads."""
-    threads = {address: w["nthreads"] for address, w in client.scheduler_info()["workers"].items()}
+    threads = {address: w["nthreads"] for address, w in workers.items()}
     return sum(min(sum(k in keys for k in assigned), threads.get(address, 1))
                for address, assigned in client.processing().items())

@@ -73,7 +73,7 @@ def cell_threads(cores: int):
         torch.set_num_threads(before)
 
 
-def execute(opts: StudyOptions, cell: Cell, *deps):
+def execute(opts: StudyOptions, cell: Cell, *deps, log: Callable[[str], None] = lambda _m: None):
     """Run one cell (on a worker or here). Its outputs are written under the study folder by
     the stages' atomic writers, so a cell killed midway leaves nothing another attempt uses."""
     from .cells import Runs, draw_method, pretrained_source
@@ -81,10 +81,10 @@ def execute(opts: StudyOptions, cell: Cell, *deps):
     work = Path(opts.output) / f"work-{opts.key()}"
     with cell_threads(opts.cores):
         if cell.kind == "pretrain":
-            return pretrained_source(opts, cell.pretraining, cell.seed, log=lambda _m: None)
+            return pretrained_source(opts, cell.pretraining, cell.seed, log)
         if cell.kind == "draw":
             (ckpt, _record), = deps
-            return draw_method(opts, cell.method, cell.pretraining, ckpt, cell.seed, work, log=lambda _m: None)
+            return draw_method(opts, cell.method, cell.pretraining, ckpt, cell.seed, work, log)
         return _evaluate(opts, cell, work, Runs(work / "runs"), *deps)
 
 
@@ -108,14 +108,16 @@ def _evaluate(opts: StudyOptions, cell: Cell, work: Path, runs, drawn: dict, omp
 
 
 def run_cells(opts: StudyOptions, cells: list[Cell], client=None,
-              on_done: Callable[[Cell, object], None] = lambda _c, _r: None) -> dict[Cell, object]:
+              on_done: Callable[[Cell, object], None] = lambda _c, _r: None,
+              log: Callable[[str], None] = lambda _m: None) -> dict[Cell, object]:
     """Every cell's result. Serially in plan order; on a cluster all at once, with dask
-    dependencies and priorities in plan order. Raises the first failed cell's error after the
+    dependencies and priorities in plan order (the stages' own messages stay on the workers).
+    Raises the first failed cell's error after the
     others have finished (what finished is kept for the rerun)."""
     if client is None:
         results = {}
         for cell in cells:
-            results[cell] = execute(opts, cell, *(results[d] for d in cell.deps(opts)))
+            results[cell] = execute(opts, cell, *(results[d] for d in cell.deps(opts)), log=log)
             on_done(cell, results[cell])
         return results
     from ..cluster.progress import follow

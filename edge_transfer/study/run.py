@@ -48,9 +48,11 @@ def _run(opts: StudyOptions, client, log: Callable[[str], None]) -> StudyResult:
 
     def report(cell: Cell, result) -> None:
         nonlocal done
+        if cell.kind != "eval" and client is None:  # the stages said it themselves
+            return
         if cell.kind == "pretrain":
             log(f"{cell.pretraining} source {cell.seed}: pretrained, val top-1 {result[1]['val_clean']['top1']:.4f} "
-                f"({result[1]['seconds']:.0f}s; cached under {result[0].parent})")
+                f"({result[1]['seconds']:.0f}s of training; checkpoint in {result[0].parent})")
             return
         if cell.kind == "draw":
             log(f"{cell.pretraining} source {cell.seed}: drew {cell.method} at {', '.join(f'{s:g}' for s in result)}")
@@ -60,7 +62,7 @@ def _run(opts: StudyOptions, client, log: Callable[[str], None]) -> StudyResult:
             f"{cell.mode:6s}: top-1 {result['acc']:.4f}, train loss {result['train_loss']:.3f} "
             f"({time.perf_counter() - started:.0f}s elapsed)")
 
-    outcomes = run_cells(opts, cells, client, report)
+    outcomes = run_cells(opts, cells, client, report, log)
     records = [outcomes[c] for c in evals]
     sources = {(c.pretraining, c.seed): outcomes[c] for c in cells if c.kind == "pretrain"}
     results, gaps, headline = aggregate(records, opts)
