@@ -139,3 +139,42 @@ def test_a_worker_that_cannot_see_the_output_folder_is_refused(tmp_path):
 def test_study_cluster_bad_input(tmp_path, cluster, fragments):
     assert_one_line_error(run_cli(*QUICK_STUDY, "--cluster", cluster, "--output", tmp_path / "s"), *fragments)
     assert not (tmp_path / "s").exists()
+
+
+def test_fleet_bench_on_local_cluster_gives_a_record_per_worker(small_export, tmp_path):
+    out = tmp_path / "fleet.json"
+    proc = run_cli("bench", small_export.path, "--cluster", "local:2", "--engine", "onnxruntime", "--batch-size", "1",
+                   "--time", "0.2", "--warmup", "0", "--repeats", "1", "--min-iterations", "5", "--no-memory",
+                   "--no-int8-peers", "--json", out, "--plot", tmp_path / "fleet.png", "--markdown", tmp_path / "fleet.md")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fleet = json.loads(out.read_text())
+    assert fleet["schema"] == "edge-transfer.fleet/1" and len(fleet["benches"]) == 2
+    workers = {b["address"] for b in fleet["benches"]}
+    assert len(workers) == 2
+    for bench in fleet["benches"]:
+        records = bench["result"]["results"]
+        assert {r["variant"] for r in records} >= {"ticket", "dense"}
+        for r in records:
+            assert r["worker"] == bench["address"] and r["host"] and r["cpu_model"] and r["physical_cores"] >= 1
+            assert isinstance(r["isa_flags"], list)
+    # the artifact reached the host once: the second worker found it in the host's cache
+    sent = [line for line in proc.stderr.splitlines() if "artifacts sent" in line]
+    assert len(sent) == 2 and sum(line.split(": ")[1].startswith("1 of") for line in sent) <= 1
+    assert proc.stdout.count("speedup over it") == 2  # one table per worker
+    assert (tmp_path / "fleet.png").stat().st_size > 0 and "## " in (tmp_path / "fleet.md").read_text()
+
+
+def test_fleet_bench_refuses_a_worker_without_the_bench_resource(small_export, tmp_path):
+    scheduler, address = _scheduler(tmp_path)
+    worker = _worker(address, tmp_path)
+    try:
+        assert_one_line_error(run_cli("bench", small_export.path, "--cluster", address, "--engine", "onnxruntime"),
+                              "has no 'bench' resource", "--resources bench=1")
+    finally:
+        _stop(worker, scheduler)
+
+
+def test_fleet_bench_bad_input(small_export):
+    assert_one_line_error(run_cli("bench", small_export.path, "--workers", "a"), "--workers", "--cluster")
+    assert_one_line_error(run_cli("bench", small_export.path, "--cluster", "local:1", "--workers", "nohost"),
+                          "--workers 'nohost' is not a worker")

@@ -120,7 +120,10 @@ def run_cells(opts: StudyOptions, cells: list[Cell], client=None,
             results[cell] = execute(opts, cell, *(results[d] for d in cell.deps(opts)), log=log)
             on_done(cell, results[cell])
         return results
+    from distributed import KilledWorker
+
     from ..cluster.progress import follow
+    from ..errors import ClusterError
 
     token = f"{opts.key()}-{time.time_ns()}"
     futures = {}
@@ -133,5 +136,9 @@ def run_cells(opts: StudyOptions, cells: list[Cell], client=None,
         if future.status == "finished":
             on_done(by_name[name], future.result())
 
-    follow(client, {cell.name: f for cell, f in futures.items()}, finished, desc="study cells")
-    return {cell: future.result() for cell, future in futures.items()}
+    failed = follow(client, {cell.name: f for cell, f in futures.items()}, finished, desc="study cells")
+    try:
+        return {cell: future.result() for cell, future in futures.items()}
+    except KilledWorker as exc:
+        raise ClusterError(f"{exc} ({failed} of {len(cells)} cells failed); the finished cells are kept under "
+                           f"{opts.output}: rerun the same command to resume") from None
