@@ -21,6 +21,7 @@ def system_info() -> dict:
     import psutil
 
     from . import __version__
+    from .interrupts import native_section
 
     info = {
         "cpu_model": cpu_model(),
@@ -31,17 +32,18 @@ def system_info() -> dict:
         "python": platform.python_version(),
         "edge_transfer": __version__,
     }
-    for module in ("torch", "onnx", "onnxruntime", "deepsparse", "numpy"):
+    with native_section():  # importing DeepSparse loads its native engine
+        for module in ("torch", "onnx", "onnxruntime", "deepsparse", "numpy"):
+            try:
+                info[module] = __import__(module).__version__
+            except ImportError:
+                info[module] = None
         try:
-            info[module] = __import__(module).__version__
-        except ImportError:
-            info[module] = None
-    try:
-        from deepsparse.cpu import cpu_architecture
+            from deepsparse.cpu import cpu_architecture
 
-        arch = cpu_architecture()
-        info["isa"] = arch.isa
-        info["vnni"] = bool(arch.vnni)
-    except Exception:  # DeepSparse probes the CPU natively; a failure just leaves these out.
-        info["isa"] = None
+            arch = cpu_architecture()
+            info["isa"] = arch.isa
+            info["vnni"] = bool(arch.vnni)
+        except Exception:  # DeepSparse probes the CPU natively; a failure just leaves these out.
+            info["isa"] = None
     return info

@@ -374,3 +374,26 @@ def test_adapt_stopped_mid_epoch_on_deepsparse_exits_cleanly_and_resumes(bad, tm
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout.lower() or "epoch 4/4" in resumed.stdout
 
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_epoch_exits_130_with_the_checkpoint_kept(bad, tmp_path):
+    """Once an epoch is done, the backbone thread is inside DeepSparse when Ctrl-C comes: the
+    process must stop that thread and exit 130, not abort at exit (before the fix: -6,
+    "terminate called without an active exception", for SIGTERM too)."""
+    import os
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "edge_transfer.cli.main", "adapt", str(bad["ticket"]), "--engine",
+                             "deepsparse", "--epochs", "50", "--output", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (out / "checkpoint.pt").exists(), "no epoch finished"
+    time.sleep(0.3)  # into the next epoch
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "terminate called" not in err and "--resume" in err
+    assert {p.name for p in out.iterdir()} == {"checkpoint.pt"}

@@ -4,6 +4,7 @@ k. Queues hold one item, so at most two batches are in flight."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -47,25 +48,49 @@ def _timed(iterator, stats: EpochStats, field: str):
 
 
 def _in_thread(iterator):
-    """Run ``iterator`` in a worker thread, one item ahead; exceptions surface in the reader."""
+    """Run ``iterator`` in a worker thread, one item ahead; exceptions surface in the reader.
+
+    When the reader stops early (an exception, Ctrl-C), the worker is told to stop and is
+    joined before this generator closes: a daemon thread still inside the engine when the
+    interpreter exits makes DeepSparse abort the process ("terminate called without an active
+    exception", measured with Ctrl-C mid-epoch) instead of exiting with 130.
+    """
     q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
 
     def worker():
         try:
             for item in iterator:
-                q.put(item)
-            q.put(_DONE)
+                if not put(item):
+                    break
+            else:
+                put(_DONE)
         except BaseException as exc:
-            q.put(exc)
+            put(exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:  # an upstream stage's generator: stops its own worker
+                close()
 
     thread = threading.Thread(target=worker, daemon=True)
     thread.start()
-    while (item := q.get()) is not _DONE:
-        if isinstance(item, BaseException):
-            thread.join()
-            raise item
-        yield item
-    thread.join()
+    try:
+        while (item := q.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def run_epoch(learner, batch_iter, overlap: bool = True, extract=None) -> EpochStats:
@@ -93,10 +118,11 @@ def run_epoch(learner, batch_iter, overlap: bool = True, extract=None) -> EpochS
     features = backbone(data)
     if overlap:
         features = _in_thread(features)
-    for feats, labels in features:
-        t0 = time.perf_counter()
-        stats.loss_sum += learner.fit_features(feats, labels) * len(labels)
-        stats.head_s += time.perf_counter() - t0
-        stats.images += len(labels)
+    with contextlib.closing(features):  # on an early exit, the stage threads stop now, not at exit
+        for feats, labels in features:
+            t0 = time.perf_counter()
+            stats.loss_sum += learner.fit_features(feats, labels) * len(labels)
+            stats.head_s += time.perf_counter() - t0
+            stats.images += len(labels)
     stats.wall_s = time.perf_counter() - start
     return stats

@@ -53,11 +53,14 @@ def time_async(compiled, inputs, batch_size: int, streams: int, seconds: float, 
     latencies: list[float] = []
     ends: list[float] = []
     errors: list[BaseException] = []
+    stop = threading.Event()
     clock = time.perf_counter
     start = clock()
 
     def take() -> bool:
         nonlocal issued
+        if stop.is_set():
+            return False
         with lock:
             done = issued >= min_iterations and clock() - start >= seconds and issued % streams == 0
             if done:
@@ -80,8 +83,13 @@ def time_async(compiled, inputs, batch_size: int, streams: int, seconds: float, 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(streams)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    finally:  # Ctrl-C: no stream may still be inside the engine at exit (DeepSparse aborts the process)
+        stop.set()
+        for t in threads:
+            t.join()
     if errors:
         raise errors[0]
     return Timing(latencies, max(ends) - start, batch_size * len(latencies))

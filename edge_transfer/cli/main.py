@@ -48,44 +48,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(BaseException):
-    """SIGTERM (what `timeout`, CI cancellation and `kill` send), raised like Ctrl-C so every
-    ``finally`` and temp-folder cleanup runs instead of the process vanishing mid-write."""
-
-
-_SIGNALLED: list[int] = []  # signals received during this command
-
-
-def _on_signal(signum, _frame):
-    import signal
-
-    _SIGNALLED.append(signum)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-
 def main(argv: list[str] | None = None) -> int:
     import signal
 
+    from .. import interrupts
     from ..errors import EdgeTransferError
 
     args = build_parser().parse_args(argv)
     handled = [signal.SIGTERM]
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with SIGINT ignored
         handled.append(signal.SIGINT)
-    previous = {s: signal.signal(s, _on_signal) for s in handled}
-    _SIGNALLED.clear()
+    previous = {s: signal.signal(s, interrupts.on_signal) for s in handled}
+    interrupts.received.clear()
     try:
         return args._run(args) or 0
-    except EdgeTransferError as exc:
-        print(f"edge-transfer {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except BaseException as exc:
         # A signal raised inside native code can come back as another exception (measured: Ctrl-C
-        # during `import deepsparse` surfaced as pydantic-core's Rust PanicException), so the
-        # signal that arrived decides, not the exception's type.
-        if not _SIGNALLED and not isinstance(exc, (KeyboardInterrupt, Terminated)):
+        # during `import deepsparse` surfaced as pydantic-core's Rust PanicException, or as an
+        # engine load error), so the signal that arrived decides, not the exception's type.
+        if not interrupts.received and not isinstance(exc, (KeyboardInterrupt, interrupts.Terminated)):
+            if isinstance(exc, EdgeTransferError):
+                print(f"edge-transfer {args.command}: error: {exc}", file=sys.stderr)
+                return 2
             raise
-        terminated = isinstance(exc, Terminated) or signal.SIGTERM in _SIGNALLED
+        terminated = isinstance(exc, interrupts.Terminated) or signal.SIGTERM in interrupts.received
         what = "terminated" if terminated else "interrupted"
         kept = args._kept_on_interrupt(args) if args._kept_on_interrupt else None  # what a command keeps on purpose
         print(f"edge-transfer {args.command}: {what}; " + (kept or "nothing partial was written"), file=sys.stderr)

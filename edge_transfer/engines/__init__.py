@@ -55,8 +55,9 @@ def get_engine(name: str):
 
 
 class _Checked:
-    """A backend whose ``compile`` refuses a batch the graph cannot take and turns the
-    engine's own load failure (an unknown operator, a malformed graph) into one line."""
+    """A backend whose ``compile`` refuses a batch the graph cannot take, turns the engine's own
+    load failure (an unknown operator, a malformed graph) into one line, and holds Ctrl-C until
+    the native engine is built (see ``interrupts``)."""
 
     def __init__(self, backend):
         object.__setattr__(self, "_backend", backend)
@@ -69,13 +70,21 @@ class _Checked:
     def __setattr__(self, name, value):  # settings such as OpenVINO's precision_hint belong to the backend
         setattr(self._backend, name, value)
 
+    def version(self) -> str:
+        from ..interrupts import native_section
+
+        with native_section():  # the first call imports the engine's native library
+            return self._backend.version()
+
     def compile(self, model_path, batch_size: int, *args, **kwargs):
         from ..errors import EdgeTransferError, OnnxModelError
+        from ..interrupts import native_section
 
         if not getattr(self._backend, "needs_torch_model", False):
             _check_batch(model_path, batch_size)
         try:
-            return self._backend.compile(model_path, batch_size, *args, **kwargs)
+            with native_section():  # Ctrl-C waits for the engine to be built (or not started)
+                return self._backend.compile(model_path, batch_size, *args, **kwargs)
         except EdgeTransferError:
             raise
         except Exception as exc:  # each engine raises its own types; the message is what matters
