@@ -44,7 +44,7 @@ def _workers(pid: int) -> list:
 
 
 def test_a_worker_killed_mid_cell_is_replaced_and_every_cell_is_there_once(quick_study, tmp_path):
-    cmd = [sys.executable, "-m", "edge_transfer.cli.main", *QUICK_STUDY, "--robust", "natural",
+    cmd = [sys.executable, "-m", "edge_transfer.cli.main", *QUICK_STUDY, "--robust", "natural", "--methods", "omp",
            "--cluster", "local:2", "--output", str(tmp_path / "out")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed, deadline = None, time.monotonic() + 120
@@ -64,9 +64,10 @@ def test_a_worker_killed_mid_cell_is_replaced_and_every_cell_is_there_once(quick
     assert killed is not None, "no busy worker was found to kill"
     assert proc.returncode == 0, err[-3000:]
     cluster = _records(tmp_path / "out" / "study.json")
-    serial = {cell: r for cell, r in _records(quick_study[0] / "out" / "study.json").items() if cell[0] == "natural"}
+    serial = {cell: r for cell, r in _records(quick_study[0] / "out" / "study.json").items()
+              if cell[0] == "natural" and cell[2] != "imp"}
     assert "left; the cells it was running go to another worker" in err
-    assert len(cluster) == 6 and cluster == serial
+    assert len(cluster) == len(serial) >= 2 and cluster == serial
 
 
 def _scheduler(tmp_path):
