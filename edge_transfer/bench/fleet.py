@@ -129,7 +129,6 @@ def run_fleet_bench(opts: BenchOptions, cluster: str, workers: tuple[str, ...] |
                     log: Callable[[str], None] = lambda _m: None, argv: list[str] | None = None) -> dict:
     """Every chosen worker's bench result and identity (``edge-transfer.fleet/1``)."""
     from ..cluster import ClusterSpec, open_cluster
-    from ..cluster.connect import check_workers
     from ..cluster.progress import follow
 
     opts.validate()
@@ -138,8 +137,8 @@ def run_fleet_bench(opts: BenchOptions, cluster: str, workers: tuple[str, ...] |
     baseline = pack(Path(opts.baseline)) if opts.baseline != "dense" else None
     packed = dict(paths + ([baseline] if baseline else []))
     started = time.perf_counter()
-    with open_cluster(spec, log, resources={RESOURCE: 1}) as client:
-        chosen = _choose(client, check_workers(client), workers)
+    with open_cluster(spec, log, resources={RESOURCE: 1}) as (client, identities):
+        chosen = _choose(client, identities, workers)
         for address in chosen:
             sent = _ship(client, address, packed)
             log(f"{address}: {sent} of {len(packed)} artifacts sent, {len(packed) - sent} already there")

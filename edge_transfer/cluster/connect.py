@@ -135,7 +135,8 @@ def check_shared_folder(client, folder: Path) -> None:
 @contextmanager
 def open_cluster(spec: ClusterSpec, log: Callable[[str], None] = lambda _m: None, *, resources: dict | None = None,
                  pin_cores: int | None = None) -> Iterator:
-    """A checked ``distributed.Client``; a local cluster is shut down on exit."""
+    """``(client, workers)``: a checked ``distributed.Client`` and each worker's identity by
+    address (see ``check_workers``); a local cluster is shut down on exit."""
     cluster = None
     if spec.local_workers:
         cluster = _start_local(spec.local_workers, resources)
@@ -152,7 +153,7 @@ def open_cluster(spec: ClusterSpec, log: Callable[[str], None] = lambda _m: None
         workers = check_workers(client)
         log(f"cluster {spec.describe()}: {len(workers)} workers on "
             f"{len({w['host'] for w in workers.values()})} host(s), edge-transfer {next(iter(workers.values()))['edge_transfer']}")
-        yield client
+        yield client, workers
     finally:
         client.close()
         if cluster is not None:

@@ -26,7 +26,7 @@ def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) 
     # workers see the client's paths only if they are absolute (and on a shared filesystem)
     opts = replace(opts, output=Path(opts.output).resolve(),
                    cache_dir=None if opts.cache_dir is None else Path(opts.cache_dir).resolve())
-    with open_cluster(spec, log, pin_cores=opts.cores) as client:
+    with open_cluster(spec, log, pin_cores=opts.cores) as (client, _workers):
         for folder in {Path(opts.output), Path(opts.cache_dir or Path(opts.output) / "cache")}:
             check_shared_folder(client, folder)
         return _run(opts, client, log)
