@@ -22,6 +22,11 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+def usable_cores() -> int:
+    """Physical cores this process may run on: the machine's, capped by its CPU affinity."""
+    return min(physical_cores(), len(os.sched_getaffinity(0)))
+
+
 def pin_cores(requested: int | None) -> CoreSetting:
     """Pin this process to ``requested`` CPUs (one per physical core where possible).
 
@@ -29,7 +34,7 @@ def pin_cores(requested: int | None) -> CoreSetting:
     physical cores warns once and is clamped; the clamp goes into the results.
     """
     available = sorted(os.sched_getaffinity(0))
-    limit = min(physical_cores(), len(available))
+    limit = usable_cores()
     requested = requested or limit
     cores = min(requested, limit)
     clamped = cores < requested

@@ -6,15 +6,21 @@ import os
 import platform
 
 
-def cpu_model() -> str:
+def cpuinfo_field(*names: str) -> str | None:
+    """The first /proc/cpuinfo line starting with one of ``names``, after its colon; None
+    where there is no such file or line."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(names):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
+
+
+def cpu_model() -> str:
+    return cpuinfo_field("model name") or platform.processor() or "unknown"
 
 
 def system_info() -> dict:

@@ -5,7 +5,6 @@ cluster is one ``ClusterError`` line, raised before any work is sent."""
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,14 +46,14 @@ class ClusterSpec:
 def local_cores(spec: ClusterSpec | None, requested: int | None) -> int:
     """Cores of one cell: what was asked, else this machine's cores shared between the local
     workers (so N workers never oversubscribe it), else one per remote worker."""
-    from ..cores import physical_cores
+    from ..cores import usable_cores
 
     if requested:
         return requested
     if spec is None:
-        return min(physical_cores(), len(os.sched_getaffinity(0)))
+        return usable_cores()
     if spec.local_workers:
-        return max(1, min(physical_cores(), len(os.sched_getaffinity(0))) // spec.local_workers)
+        return max(1, usable_cores() // spec.local_workers)
     return 1
 
 

@@ -28,15 +28,10 @@ def source_digest() -> str:
 
 
 def isa_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    present = set(line.split(":", 1)[1].split())
-                    return [flag for flag in ISA_FLAGS if flag in present]
-    except OSError:
-        pass
-    return []
+    from ..system import cpuinfo_field
+
+    present = set((cpuinfo_field("flags", "Features") or "").split())  # x86 / arm64
+    return [flag for flag in ISA_FLAGS if flag in present]
 
 
 def identity() -> dict:
