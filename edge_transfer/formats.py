@@ -55,14 +55,75 @@ def ticket_tag(method: str, sparsity: float, block: int = 1, scope: str | None =
             + ("-layer" if scope == "layer" else ""))
 
 
+# Bounds on what a small file can make the reader allocate or recurse into (hostile records):
+# the largest record written here (a bench or study JSON) is a few MB and 8 levels deep.
+MAX_JSON_BYTES = 64 << 20
+MAX_JSON_DEPTH = 64
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,841
+MAX_FEATURE_DIM = 1 << 16
+MAX_CHANNELS = 16
+MAX_INPUT_SIDE = 4096  # pixels; a 3x4096x4096 float32 input is 200 MB per image
+
+
 def read_json_file(path: Path, error: type[EdgeTransferError], fix: str):
-    """The parsed JSON at ``path``; an unreadable or invalid file raises ``error`` naming ``fix``."""
+    """The parsed JSON at ``path``; an unreadable, invalid, oversized or too deeply nested file
+    raises ``error`` naming ``fix``."""
+    import os
+    import stat
+
+    path = Path(path)
     try:
-        return json.loads(Path(path).read_text())
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise error(f"{path} is not a regular file; {fix}")
+            if st.st_size > MAX_JSON_BYTES:
+                raise error(f"{path} is {st.st_size / 2**20:.0f} MiB, over the {MAX_JSON_BYTES >> 20} MiB a record may "
+                            f"take; {fix}")
+            data = json.loads(f.read(MAX_JSON_BYTES + 1).decode("utf-8"))
     except FileNotFoundError:
         raise error(f"{path} not found; {fix}") from None
+    except RecursionError:
+        raise error(f"{path} nests deeper than {MAX_JSON_DEPTH} levels; {fix}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{path} is not readable JSON ({getattr(exc, 'msg', exc)}); {fix}") from None
+        raise error(f"{path} is not readable JSON ({getattr(exc, 'msg', None) or getattr(exc, 'strerror', None) or exc}); "
+                    f"{fix}") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise error(f"{path} nests deeper than {MAX_JSON_DEPTH} levels; {fix}")
+    return data
+
+
+def _depth(value) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def confined_name(name, where: str, error: type[EdgeTransferError], fix: str, subfolders: bool = False) -> str:
+    """``name``, a file name recorded in ``where``, if it stays inside the record's folder: no
+    absolute path, no ``..``, no sub-folder unless ``subfolders``; else ``error``."""
+    from pathlib import PurePosixPath
+
+    parts = PurePosixPath(name).parts if isinstance(name, str) else ()
+    if (not parts or PurePosixPath(name).is_absolute() or any(p in ("..", ".") for p in parts) or "\\" in name
+            or "\0" in name or (len(parts) > 1 and not subfolders)):
+        raise error(f"{where} names the file {name!r}, which is not inside its folder; {fix}")
+    return name
+
+
+def confined_file(folder: Path, name: str, where: str, error: type[EdgeTransferError], fix: str,
+                  subfolders: bool = False) -> Path:
+    """``folder / name`` for a recorded ``name`` (see ``confined_name``), also refused when a
+    link takes it out of ``folder``."""
+    path = Path(folder) / confined_name(name, where, error, fix, subfolders)
+    if not path.resolve().is_relative_to(Path(folder).resolve()):
+        raise error(f"{where} names {name!r}, a link that leaves its folder; {fix}")
+    return path
 
 
 def read_record(path: Path, schemas: tuple[str, ...], error: type[EdgeTransferError], fix: str) -> dict:
@@ -132,10 +193,22 @@ def _plain(value):
 
 
 def _shape(value, where: str, name: str, error, fix: str, kind=(int, float)) -> tuple:
+    """Three positive finite numbers (mean, std); with ``kind=int`` an input size C, H, W
+    bounded by MAX_CHANNELS and MAX_INPUT_SIDE, checked before anything is allocated from it."""
+    import math
+
     if (not isinstance(value, (list, tuple)) or len(value) != 3
-            or not all(isinstance(v, kind) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise error(f"{where} has {name} = {value!r}, not three positive numbers; {fix}")
+            or not all(isinstance(v, kind) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value)):
+        raise error(f"{where} has {name} = {value!r}, not three positive finite numbers; {fix}")
+    if kind is int and (value[0] > MAX_CHANNELS or max(value[1:]) > MAX_INPUT_SIDE):
+        raise error(f"{where} has {name} = {list(value)}, over {MAX_CHANNELS} channels or {MAX_INPUT_SIDE} pixels a "
+                    f"side; {fix}")
     return tuple(value)
+
+
+def _bounded(value, where: str, name: str, upper: int, error, fix: str) -> None:
+    if value is not None and not 0 <= value <= upper:
+        raise error(f"{where} has {name} = {value}, outside [0, {upper}]; {fix}")
 
 
 @dataclass(frozen=True)
@@ -186,8 +259,9 @@ class TicketMeta(_Record):
         _shape(self.input_size, where, "input_size", TicketError, fix, kind=int)
         _shape(self.mean, where, "mean", TicketError, fix)
         _shape(self.std, where, "std", TicketError, fix)
-        if self.num_classes < 1 or not 0.0 <= self.achieved_sparsity <= 1.0:
-            raise TicketError(f"{where} has num_classes {self.num_classes} and sparsity {self.achieved_sparsity}; {fix}")
+        if not 1 <= self.num_classes <= MAX_CLASSES or not 0.0 <= self.achieved_sparsity <= 1.0:
+            raise TicketError(f"{where} has num_classes {self.num_classes} and sparsity {self.achieved_sparsity} "
+                              f"(at most {MAX_CLASSES} classes, sparsity in [0, 1]); {fix}")
         if not isinstance(self.block, int) or self.block < 1:
             raise TicketError(f"{where} has block = {self.block!r}; {fix}")
         for name, kind in (("totals", dict), ("layers", (list, tuple)), ("source", dict), ("method_params", dict)):
@@ -263,6 +337,15 @@ class ExportManifest(_Record):
             object.__setattr__(self, "ticket", TicketMeta.from_json(meta, f"{where} (its ticket record)"))
         if self.precision == "int8" and not isinstance(self.forms, dict):
             raise OnnxModelError(f"{where} is INT8 but lists no forms; {fix}")
+        _bounded(self.num_classes, where, "num_classes", MAX_CLASSES, OnnxModelError, fix)
+        _bounded(self.feature_dim, where, "feature_dim", MAX_FEATURE_DIM, OnnxModelError, fix)
+        for name in self.files:
+            confined_name(name, where, OnnxModelError, fix)
+        for files in (self.forms or {}).values():
+            for name in files.values() if isinstance(files, dict) else [files]:
+                confined_name(name, where, OnnxModelError, fix)
+        if self.dense is not None:
+            confined_name(self.dense, where, OnnxModelError, fix, subfolders=True)
 
     def to_json(self, without: tuple[str, ...] = ()) -> dict:
         out = super().to_json(without)

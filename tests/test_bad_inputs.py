@@ -8,15 +8,20 @@ left behind. Signals: SIGINT exits 130 and SIGTERM 143, with nothing partial wri
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
+import numpy as np
 import pytest
-from bad_files import make_bad_files
+from bad_files import make_bad_files, make_device_files
 from conftest import assert_one_line_error, run_cli
+
+from edge_transfer.cli.main import SUBCOMMANDS
 
 SENTINEL = b"the user's own file\n"
 FAST = ["--no-progress"]
@@ -226,6 +231,129 @@ CASES = [
     ("demo-output-file", ["demo", "--output", "{nan}"], "not a folder"),
 ]
 
+ORT = ["--engine", "onnxruntime"]
+
+# The device side (issue: deploy, predict, learn, the API, quantize, --cluster, --compare met
+# hostile files and images). {own_X}: a copy of X made inside the case folder, so that the
+# byte-for-byte check below covers the input a wrong output would have replaced.
+DEVICE_CASES = [
+    # outputs that are, or lie inside, an input (--json files included)
+    ("predict-json-onto-image", ["predict", "{artifact}", "{own_image}", "--json", "{own_image}"], "lies inside the input"),
+    ("predict-json-into-artifact", ["predict", "{own_artifact}", "{image}", "--json", "{own_artifact}/deploy.json"],
+     "lies inside the input"),
+    ("predict-json-into-images", ["predict", "{artifact}", "{own_images}", "--json", "{own_images}/p.json"],
+     "lies inside the input"),
+    ("info-json-into-ticket", ["info", "{own_ticket}", "--json", "{own_ticket}/ticket.json"], "lies inside the input"),
+    ("bench-json-into-export", ["bench", "{own_export}", *BENCH, "--json", "{own_export}/manifest.json"],
+     "lies inside the input"),
+    ("bench-cluster-json-into-export", ["bench", "{own_export}", "--cluster", "local:1", "--json",
+                                        "{own_export}/manifest.json"], "lies inside the input"),
+    ("bench-csv-onto-model", ["bench", "{own_export}", *BENCH, "--csv", "{own_export}/model.onnx"], "lies inside"),
+    ("bench-markdown-onto-compared", ["bench", "--compare", "{own_c_good}", "{c_good}", "--markdown", "{own_c_good}"],
+     "lies inside the input"),
+    ("adapt-json-into-ticket", ["adapt", "{own_ticket}", "--output", "{out}", "--json", "{own_ticket}/adapt.json"],
+     "lies inside the input"),
+    ("finetune-json-into-ticket", ["finetune", "{own_ticket}", "--json", "{own_ticket}/f.json"], "lies inside the input"),
+    ("deploy-output-into-val", ["deploy", "{run}", "--val", "{own_images}", "--output", "{own_images}/art"],
+     "lies inside the input"),
+    ("deploy-output-into-run", ["deploy", "{own_run}", "--output", "{own_run}/art"], "lies inside"),
+    ("learn-output-into-data", ["learn", "{artifact}", "--data", "{own_images}", "--output", "{own_images}/new"],
+     "lies inside the input"),
+    ("learn-onto-artifact", ["learn", "{own_artifact}", "--data", "embedded:mnist-5to9", "--output", "{own_artifact}",
+                             "--force"], "lies inside"),
+    ("quantize-output-into-calibration", ["quantize", "{ticket}", "--calibration", "{own_images}", "--output",
+                                          "{own_images}/q"], "lies inside the input"),
+    ("study-json-into-target", ["study", "--target", "{own_images}", "--json", "{own_images}/s.json", "--output", "{out}"],
+     "lies inside the input"),
+    ("pretrain-output-into-data", ["pretrain", "--arch", "resnet18-cifar", "--data", "{own_images}", "--output",
+                                   "{own_images}/s.pt"], "lies inside the input"),
+    # recorded file names that leave their folder
+    ("quantize-manifest-file-up", ["quantize", "{m_file_up}", "--output", "{out}"], "not inside its folder"),
+    ("bench-manifest-file-up", ["bench", "{m_file_up}", *BENCH], "not inside its folder"),
+    ("bench-manifest-dense-up", ["bench", "{m_dense_up}", *BENCH], "not inside its folder"),
+    ("predict-files-up", ["predict", "{a_files_up}", "{image}", *ORT], "not inside its folder"),
+    ("predict-files-absolute", ["predict", "{a_files_absolute}", "{image}", *ORT], "not inside its folder"),
+    ("predict-labels-link-out", ["predict", "{a_link_out}", "{image}", *ORT], "leaves its folder"),
+    ("predict-model-external-out", ["predict", "{a_model_outside}", "{image}", *ORT], "outside the model's folder"),
+    # sizes and nesting read from a small file, bounded before allocation
+    ("predict-input-size-huge", ["predict", "{a_size_huge}", "{image}", *ORT], "pixels a side"),
+    ("predict-classes-huge", ["predict", "{a_classes_huge}", "{image}", *ORT], "classes"),
+    ("predict-features-huge", ["predict", "{a_features_huge}", "{image}", *ORT], "features"),
+    ("predict-deploy-nested", ["predict", "{a_nested}", "{image}", *ORT], "nests deeper"),
+    ("predict-deploy-huge", ["predict", "{a_huge_json}", "{image}", *ORT], "MiB"),
+    ("predict-deploy-not-json", ["predict", "{a_not_json}", "{image}", *ORT], "not readable JSON"),
+    ("predict-deploy-list", ["predict", "{a_list}", "{image}", *ORT], "not an object"),
+    ("predict-labels-nested", ["predict", "{a_labels_nested}", "{image}", *ORT], "nests deeper"),
+    ("deploy-adapt-nested", ["deploy", "{r_nested}", "--output", "{out}"], "nests deeper"),
+    ("info-ticket-nested", ["info", "{t_nested}"], "nests deeper"),
+    ("info-ticket-classes-huge", ["info", "{t_classes_huge}"], "at most"),
+    ("export-ticket-size-huge", ["export", "{t_size_huge}", "--output", "{out}"], "pixels a side"),
+    ("quantize-manifest-classes-huge", ["quantize", "{m_classes_huge}", "--output", "{out}"], "num_classes"),
+    ("bench-manifest-size-huge", ["bench", "{m_size_huge}", *BENCH], "pixels a side"),
+    ("bench-compare-nested", ["bench", "--compare", "{c_nested}", "{c_good}"], "nests deeper"),
+    # fields checked against the graph and each other
+    ("predict-std-inf", ["predict", "{a_std_inf}", "{image}", *ORT], "finite"),
+    ("predict-mean-nan", ["predict", "{a_mean_nan}", "{image}", *ORT], "finite"),
+    ("predict-size-not-the-graphs", ["predict", "{a_size_other}", "{image}", *ORT], "takes"),
+    ("predict-format-not-the-graphs", ["predict", "{a_format_other}", "{image}", *ORT], "takes"),
+    ("predict-classes-not-the-graphs", ["predict", "{a_classes_other}", "{image}", *ORT], "columns"),
+    ("predict-outputs-missing", ["predict", "{a_outputs_none}", "{image}", *ORT], "outputs"),
+    ("predict-outputs-reversed", ["predict", "{a_outputs_reversed}", "{image}", *ORT], "gives"),
+    ("predict-outputs-text", ["predict", "{a_outputs_text}", "{image}", *ORT], "not a list"),
+    ("predict-history-int", ["predict", "{a_history_int}", "{image}", *ORT], "not a list"),
+    ("predict-head-name", ["predict", "{a_head_name}", "{image}", *ORT], "does not hold"),
+    ("predict-labels-duplicate", ["predict", "{a_labels_dup}", "{image}", *ORT], "distinct"),
+    ("predict-model-garbage", ["predict", "{a_model_garbage}", "{image}", *ORT], "not a readable ONNX"),
+    ("predict-tampered", ["predict", "{a_tampered}", "{image}", *ORT], "sha256"),
+    ("learn-head-garbage", ["learn", "{a_head_garbage}", "--data", "{images}", *ORT, "--output", "{out}"],
+     "not a readable safetensors"),
+    ("learn-head-width", ["learn", "{a_head_width}", "--data", "{images}", *ORT, "--output", "{out}"], "head on 512"),
+    ("learn-head-nan", ["learn", "{a_head_nan}", "--data", "{images}", *ORT, "--output", "{out}"], "non-finite"),
+    ("learn-tampered", ["learn", "{a_tampered}", "--data", "{images}", *ORT, "--output", "{out}"], "sha256"),
+    ("deploy-no-settings", ["deploy", "{r_no_settings}", *ORT, "--output", "{out}"], "lacks settings"),
+    ("deploy-mean-inf", ["deploy", "{r_mean_inf}", *ORT, "--output", "{out}"], "finite"),
+    ("deploy-data-not-text", ["deploy", "{r_data_int}", *ORT, "--output", "{out}"], "settings.train.data"),
+    ("deploy-predictions-text", ["deploy", "{r_preds_text}", *ORT, "--output", "{out}"], "class indices"),
+    ("deploy-classes-duplicate", ["deploy", "{r_classes_dup}", *ORT, "--output", "{out}"], "distinct"),
+    ("deploy-no-feature-stats", ["deploy", "{r_no_stats}", *ORT, "--output", "{out}"], "feature statistics"),
+    ("deploy-head-nan", ["deploy", "{r_head_nan}", *ORT, "--output", "{out}"], "NaN"),
+    ("deploy-checkpoint-pickle", ["deploy", "{r_ckpt_bomb}", *ORT, "--output", "{out}"], "cannot read the head"),
+    # a gate is never skipped silently
+    ("deploy-predictions-incomplete", ["deploy", "{r_preds_short}", *ORT, "--time", "0.05", "--output", "{out}"],
+     "cover 17 images"),
+    # hostile images: a bomb is an unreadable file like any other
+    ("predict-only-a-bomb", ["predict", "{artifact}", "{bomb_png}", *ORT], "decompression bomb"),
+    ("predict-only-a-jpeg-bomb", ["predict", "{artifact}", "{bomb_jpeg}", *ORT], "none of the 1 files"),
+    ("predict-only-truncated", ["predict", "{artifact}", "{truncated_png}", *ORT], "none of the 1 files"),
+    ("learn-data-all-bombs", ["learn", "{artifact}", "--data", "{bombs}", *ORT, "--output", "{out}"], "could be read"),
+    ("quantize-calibration-bombs", ["quantize", "{ticket}", "--calibration", "{bombs}", "--output", "{out}"],
+     "could be read"),
+    ("deploy-val-bombs", ["deploy", "{run}", "--val", "{bombs}", *ORT, "--output", "{out}"], "no readable validation"),
+    # other options of the device commands
+    ("quantize-samples-huge", ["quantize", "{ticket}", "--output", "{out}", "--samples", "10000000000"], "100,000"),
+    ("deploy-calibration-samples-huge", ["deploy", "{run}", "--int8", "--calibration-samples", "10000000000",
+                                         "--output", "{out}"], "100,000"),
+    ("predict-batch-huge", ["predict", "{artifact}", "{image}", *ORT, "--batch-size", "1000000000"], "4096"),
+    ("learn-batch-huge", ["learn", "{artifact}", "--data", "{images}", *ORT, "--batch-size", "1000000000", "--output",
+                          "{out}"], "4096"),
+    ("predict-engine", ["predict", "{artifact}", "{image}", "--engine", "tensorrt"], "unknown engine"),
+    ("predict-cores-0", ["predict", "{artifact}", "{image}", "--cores", "0"], "positive"),
+    ("learn-batch-0", ["learn", "{artifact}", "--data", "{images}", "--batch-size", "0", "--output", "{out}"], "positive"),
+    ("learn-data-missing", ["learn", "{artifact}", "--data", "{missing}", *ORT, "--output", "{out}"], "not found"),
+    ("deploy-val-missing", ["deploy", "{run}", "--val", "{missing}", *ORT, "--output", "{out}"], "not found"),
+    # cluster and compare
+    ("bench-cluster-empty", ["bench", "{export}", "--cluster", ""], "neither local:N"),
+    ("bench-cluster-http", ["bench", "{export}", "--cluster", "http://127.0.0.1:8787"], "tcp"),
+    ("bench-cluster-ws", ["bench", "{export}", "--cluster", "ws://127.0.0.1:8786"], "tcp"),
+    ("study-cluster-output-file", ["study", "--cluster", "local:1", "--output", "{garbage}"], "not a folder"),
+    ("study-cluster-output-readonly", ["study", "--cluster", "local:1", "--output", "/proc/edge-transfer-test/s"],
+     "writable"),
+    ("bench-compare-text-numbers", ["bench", "--compare", "{c_text_numbers}", "{c_good}"], "no readable results"),
+    ("bench-compare-null-cores", ["bench", "--compare", "{c_good}", "{c_null_cores}"], "no readable results"),
+    ("bench-compare-results-dict", ["bench", "--compare", "{c_results_dict}", "{c_good}"], "no readable results"),
+    ("bench-compare-speedup-text", ["bench", "--compare", "{c_speedup_text}", "{c_good}"], "no readable results"),
+]
+
 
 def _case(row):
     case_id, argv, fragment, *inside = row  # inside: the output exists, holding this file of the user's
@@ -262,6 +390,11 @@ def bad(small_ticket, small_export, tmp_path_factory):
     return make_bad_files(tmp_path_factory.mktemp("bad"), small_ticket, small_export.path)
 
 
+@pytest.fixture(scope="module")
+def device(bad, run90, artifact, tmp_path_factory):
+    return make_device_files(tmp_path_factory.mktemp("device"), bad, run90, artifact.path)
+
+
 def test_the_table_covers_every_subcommand_with_100_cases():
     from edge_transfer.cli.main import SUBCOMMANDS
 
@@ -269,8 +402,13 @@ def test_the_table_covers_every_subcommand_with_100_cases():
     assert len(CASES) >= 100 and set(per_command) == set(SUBCOMMANDS), per_command
 
 
-@pytest.mark.parametrize("argv, fragment, inside", [_case(r) for r in CASES])
-def test_bad_input_is_one_line_exit_2_and_loses_nothing(cli, bad, tmp_path, argv, fragment, inside):
+def test_the_device_table_has_60_cases_over_the_device_commands():
+    per_command = Counter(row[1][0] for row in DEVICE_CASES)
+    assert len(DEVICE_CASES) >= 60 and {"deploy", "predict", "learn", "quantize", "bench"} <= set(per_command), per_command
+
+
+def _run_case(cli, files, tmp_path, argv, fragment, inside):
+    import re
     import shutil
 
     case = tmp_path / "case"
@@ -280,17 +418,29 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing(cli, bad, tmp_path, argv
     if inside:
         out.mkdir()
         (out / inside).write_bytes(SENTINEL)
-    names = {**{k: str(v) for k, v in bad.items()}, "out": str(out), "case": str(case)}
-    if any("{own_ticket}" in a for a in argv):
-        names["own_ticket"] = str(shutil.copytree(bad["ticket"], case / "ticket"))
+    names = {**{k: str(v) for k, v in files.items()}, "out": str(out), "case": str(case)}
+    for own in {m for a in argv for m in re.findall(r"\{own_(\w+)\}", a)}:  # a copy inside the case folder
+        source = Path(files[own])
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        names[f"own_{own}"] = str(copy(source, case / f"own-{source.name}"))
     before = {p: p.read_bytes() for p in case.rglob("*") if p.is_file()}
     proc = cli(*[a.format(**names) for a in argv], cwd=case)
     assert_one_line_error(proc, fragment)
     after = {p: p.read_bytes() for p in case.rglob("*") if p.is_file()}
-    assert after == before, "files beside or inside the output changed"
+    assert after == before, "files beside or inside the output, or a copied input, changed"
     assert not [p.name for p in case.rglob(".*tmp-*")], "a temp folder was left behind"
     assert inside or not out.exists()
-    assert not (bad["bomb"].parent / "PWNED").exists()
+    assert not (files["bomb"].parent / "PWNED").exists()
+
+
+@pytest.mark.parametrize("argv, fragment, inside", [_case(r) for r in CASES])
+def test_bad_input_is_one_line_exit_2_and_loses_nothing(cli, bad, tmp_path, argv, fragment, inside):
+    _run_case(cli, bad, tmp_path, argv, fragment, inside)
+
+
+@pytest.mark.parametrize("argv, fragment, inside", [_case(r) for r in DEVICE_CASES])
+def test_hostile_device_input_is_one_line_exit_2_and_loses_nothing(cli, bad, device, tmp_path, argv, fragment, inside):
+    _run_case(cli, {**bad, **device}, tmp_path, argv, fragment, inside)
 
 
 def _default_sigint():
@@ -309,16 +459,32 @@ SIGNALLED = {
     "pretrain": ["pretrain", "--arch", "resnet18-cifar", "--data", "embedded:mnist-0to4", "--epochs", "50", "--output",
                  "{out}.pt"],
     "adapt": ["adapt", "{ticket}", "--epochs", "50", "--train-limit", "256", "--output", "{out}"],
+    # the device side: the source artifact or run must come out byte for byte intact
+    "deploy": ["deploy", "{run}", "--engine", "onnxruntime", "--time", "30", "--output", "{out}"],
+    "learn": ["learn", "{artifact}", "--data", "embedded:mnist-5to9", "--epochs", "50", "--engine", "onnxruntime",
+              "--output", "{out}"],
 }
+SOURCE_OF = {"deploy": "run90", "learn": "artifact"}
+
+
+def _digest(folder: Path) -> dict:
+    import hashlib
+
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("command", sorted(SIGNALLED))
-def test_a_signal_mid_work_leaves_nothing_partial(bad, tmp_path, command, sig, code):
+def test_a_signal_mid_work_leaves_nothing_partial(bad, request, tmp_path, command, sig, code):
     out = tmp_path / "out"
     (tmp_path / "beside.txt").write_bytes(SENTINEL)
-    argv = [a.format(out=out, ticket=bad["ticket"]) for a in SIGNALLED[command]]
+    source = None
+    if command in SOURCE_OF:
+        found = request.getfixturevalue(SOURCE_OF[command])
+        source = Path(getattr(found, "path", found))
+        before = _digest(source)
+    argv = [a.format(out=out, ticket=bad["ticket"], run=source, artifact=source) for a in SIGNALLED[command]]
     import os
 
     proc = subprocess.Popen([sys.executable, "-m", "edge_transfer.cli.main", *argv], stdout=subprocess.PIPE,
@@ -336,6 +502,9 @@ def test_a_signal_mid_work_leaves_nothing_partial(bad, tmp_path, command, sig, c
     kept = {p.name for p in out.iterdir()} if out.exists() else set()
     assert kept <= ({"checkpoint.pt"} if command == "adapt" else set()) and not (tmp_path / "out.pt").exists()
     assert not [p.name for p in tmp_path.rglob(".*tmp-*")], "a temp folder was left behind"
+    if source is not None:
+        assert _digest(source) == before, "the source changed"
+        assert not [p.name for p in source.parent.rglob(".*tmp-*")], "a temp folder was left beside the source"
 
 
 def test_some_unreadable_images_are_skipped_with_a_warning(cli, tmp_path):
@@ -378,3 +547,76 @@ def test_adapt_stopped_mid_epoch_on_deepsparse_exits_cleanly_and_resumes(bad, tm
     resumed = run_cli(*argv, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout.lower() or "epoch 3/3" in resumed.stdout
+
+
+# The Python API on a device: every misuse is the package's typed error naming the fix
+# (EdgeTransferError), never a bare RuntimeError from torch or the engine.
+def _learner(model):
+    return model.learner()
+
+
+API_CASES = [
+    ("predict-empty-list", lambda m, f: m.predict([]), "no images"),
+    ("predict-empty-uint8", lambda m, f: m.predict(np.zeros((0, 16, 16, 3), np.uint8)), "no images"),
+    ("predict-empty-float", lambda m, f: m.predict(np.zeros((0, 3, 16, 16), np.float32)), "no images"),
+    ("predict-float-shape", lambda m, f: m.predict(np.zeros((2, 3, 8, 8), np.float32)), "normalised NCHW of shape"),
+    ("predict-float-nan", lambda m, f: m.predict(np.full((1, 3, 16, 16), np.nan, np.float32)), "NaN"),
+    ("predict-file-names", lambda m, f: m.predict([str(f["image"])]), "uint8 pixels"),
+    ("predict-no-pixels", lambda m, f: m.predict([np.zeros((0, 5, 3), np.uint8)]), "HW or HWC"),
+    ("predict-5-channels", lambda m, f: m.predict([np.zeros((8, 8, 5), np.uint8)]), "1, 3 or 4 channels"),
+    ("predict-huge-image", lambda m, f: m.predict([np.zeros((8193, 8193), np.uint8)]), "downscale"),
+    ("partial-fit-size", lambda m, f: _learner(m).partial_fit(np.zeros((2, 3, 8, 8), np.float32), [0, 1]),
+     "model.preprocess"),
+    ("partial-fit-nhwc", lambda m, f: _learner(m).partial_fit(np.zeros((2, 16, 16, 3), np.float32), [0, 1]),
+     "model.preprocess"),
+    ("partial-fit-empty", lambda m, f: _learner(m).partial_fit(np.zeros((0, 3, 16, 16), np.float32), []), "no images"),
+    ("partial-fit-labels", lambda m, f: _learner(m).partial_fit(np.zeros((2, 3, 16, 16), np.float32), [0]),
+     "2 images but 1 labels"),
+    ("partial-fit-label-range", lambda m, f: _learner(m).partial_fit(np.zeros((2, 3, 16, 16), np.float32), [0, 9]),
+     "labels must be in"),
+    ("learner-classes", lambda m, f: m.learner(["x", "y"]), "must start with"),
+    ("save-inside-artifact", lambda m, f: m.save(m.folder / "new", _learner(m)), "lies inside"),
+    ("load-batch-0", lambda m, f: load_artifact(f["artifact"], batch_size=0), "batch_size"),
+    ("load-batch-huge", lambda m, f: load_artifact(f["artifact"], batch_size=10**9), "batch_size"),
+    ("load-engine", lambda m, f: load_artifact(f["artifact"], engine="tensorrt"), "unknown engine"),
+    ("load-an-export", lambda m, f: load_artifact(f["export"]), "deploy.json"),
+    ("load-huge-input", lambda m, f: load_artifact(f["a_size_huge"]), "pixels a side"),
+    ("load-graph-mismatch", lambda m, f: load_artifact(f["a_size_other"]), "takes"),
+]
+
+
+def load_artifact(folder, **kw):
+    from edge_transfer.deploy import load
+
+    return load(folder, **{"engine": "onnxruntime", **kw})
+
+
+@pytest.fixture(scope="module")
+def api_model(device):
+    return load_artifact(device["artifact"], batch_size=4)
+
+
+@pytest.mark.parametrize("call, fragment", [pytest.param(c, f, id=i) for i, c, f in API_CASES])
+def test_the_python_api_raises_typed_errors_that_name_the_fix(api_model, bad, device, call, fragment):
+    from edge_transfer.errors import EdgeTransferError
+
+    with pytest.raises(EdgeTransferError, match=re.escape(fragment)):
+        call(api_model, {**bad, **device})
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
+def test_every_subcommand_help_works(cli, tmp_path, command):
+    proc = cli(command, "--help", cwd=tmp_path)
+    assert proc.returncode == 0 and "usage: edge-transfer" in proc.stdout and not proc.stderr, proc.stderr
+
+
+def test_a_bomb_among_good_images_is_skipped_and_the_run_goes_on(cli, device, tmp_path):
+    predicted = cli("predict", device["artifact"], device["mixed"], *ORT, "--json", tmp_path / "p.json", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    assert "bomb.png: unreadable (declares 30000x30000 pixels" in predicted.stdout or "decompression bomb" in predicted.stdout
+    assert "20 images (1 unreadable, skipped)" in predicted.stdout
+    learned = cli("learn", device["artifact"], "--data", device["mixed"], "--epochs", "1", *ORT, "--output",
+                  tmp_path / "new", cwd=tmp_path)
+    assert learned.returncode == 0, learned.stderr
+    assert "unreadable images in" in learned.stdout and "bomb.png" in learned.stdout
+    assert (tmp_path / "new" / "deploy.json").is_file()

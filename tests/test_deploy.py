@@ -9,29 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_line_error, run_cli
-
-TARGET = "embedded:mnist-5to9"
-
-
-@pytest.fixture(scope="module")
-def run90(trained_ticket90, tmp_path_factory):
-    """An adapt run of a trained 90% ticket: 2 epochs on 300 target images."""
-    from edge_transfer.adapt import AdaptOptions, adapt
-    from edge_transfer.adapt.options import default_train_settings
-
-    train = dataclasses.replace(default_train_settings(), data=TARGET, epochs=2, limit=300)
-    out = tmp_path_factory.mktemp("deploy") / "run"
-    adapt(AdaptOptions(source=trained_ticket90, train=train, output=out, engine="onnxruntime", cores=2, lr_steps=()))
-    return out
-
-
-@pytest.fixture(scope="module")
-def artifact(run90, tmp_path_factory):
-    from edge_transfer.deploy import DeployOptions, deploy
-
-    out = tmp_path_factory.mktemp("deploy") / "artifact"
-    return deploy(DeployOptions(source=run90, output=out, engine="deepsparse", cores=2, time=0.5))
+from conftest import TARGET, assert_one_line_error, run_cli
 
 
 def _val_images(n=None):

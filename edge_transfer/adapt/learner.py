@@ -122,6 +122,8 @@ class OnlineLearner:
         labels = self._check_labels(labels)
         if len(images) != len(labels):
             raise OptionError(f"{len(images)} images but {len(labels)} labels")
+        if len(images) == 0:
+            raise OptionError("no images to learn from; pass at least one labelled image")
         return self.fit_features(self.features(images), labels)
 
     def predict_features(self, features):

@@ -159,6 +159,18 @@ def _key(r: dict) -> tuple:
     return (r["engine"], r["model"], r["variant"], r["batch_size"], r["cores"], r["scenario"])
 
 
+def _comparable(r) -> bool:
+    """A bench record with the fields compare reads, of the types it formats and sorts."""
+    import math
+
+    def number(v, none_ok=False):
+        return (v is None and none_ok) or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+
+    return (isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("engine", "model", "variant", "scenario"))
+            and all(isinstance(r.get(k), int) and not isinstance(r.get(k), bool) for k in ("batch_size", "cores"))
+            and number(r.get("items_per_sec")) and number(r.get("speedup"), none_ok=True))
+
+
 def compare(path_a: Path, path_b: Path) -> tuple[list[str], list[list]]:
     """Rows matched by (engine, model, variant, batch, cores, scenario): B / A items/s."""
     from ..formats import BENCH_SCHEMA, read_record
@@ -167,10 +179,10 @@ def compare(path_a: Path, path_b: Path) -> tuple[list[str], list[list]]:
     for path in (path_a, path_b):
         data = read_record(Path(path), (BENCH_SCHEMA,), OptionError, fix)
         results = data.get("results")
-        try:
-            runs.append({_key(r): r for r in results if float(r["items_per_sec"]) > 0 and "speedup" in r})
-        except (KeyError, TypeError, ValueError):
-            raise OptionError(f"{path} has no readable results; {fix}") from None
+        if not isinstance(results, list) or not results or not all(_comparable(r) for r in results):
+            raise OptionError(f"{path} has no readable results (each needs engine, model, variant and scenario as "
+                              f"text, batch_size and cores as integers, items_per_sec and speedup as numbers); {fix}")
+        runs.append({_key(r): r for r in results if r["items_per_sec"] > 0 and "speedup" in r})
     a, b = runs
     rows = []
     for key in sorted(set(a) & set(b)):

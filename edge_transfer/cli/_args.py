@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def sparsity(text: str) -> float:
@@ -50,15 +51,68 @@ def name_list(text: str) -> tuple[str, ...]:
     return parts
 
 
-def output_file(text: str):
+# What a command reads and what it writes, marked by the argument's type so that ``main``
+# can refuse, before any work, an output that is, holds or lies inside an input (``--json
+# IMG`` would replace the image, ``--json ART/deploy.json`` the artifact's record).
+class InputPath(type(Path())):
+    """A file or folder the command reads."""
+
+
+class InputSpec(str):
+    """Data given as ``embedded:NAME`` or a folder: an input where it names an existing path."""
+
+
+class OutputFile(type(Path())):
+    """A file the command writes (``--json``, ``--csv``, ``--markdown``, ``--plot``)."""
+
+
+class OutputFolder(type(Path())):
+    """A folder (or checkpoint) the command creates."""
+
+
+def input_path(text: str) -> InputPath:
+    return InputPath(text)
+
+
+def input_spec(text: str) -> InputSpec:
+    return InputSpec(text)
+
+
+def output_folder(text: str) -> OutputFolder:
+    return OutputFolder(text)
+
+
+def output_file(text: str) -> OutputFile:
     """A file to write a result to: refused up front if it names a folder, so a long run does
     not end in an error after all its work."""
-    from pathlib import Path
-
-    path = Path(text)
+    path = OutputFile(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file path, e.g. {path / 'results.json'}")
     return path
+
+
+def _flat(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def check_outputs_apart(args) -> None:
+    """Refuse any output (file or folder) that is, holds or lies inside an input of the same
+    command; nothing has been read or written yet."""
+    from ..errors import OptionError
+
+    inputs = [Path(v) for value in vars(args).values() for v in _flat(value)
+              if isinstance(v, InputPath) or (isinstance(v, InputSpec) and ":" not in v and Path(v).exists())]
+    for dest, value in vars(args).items():
+        for out in _flat(value):
+            if not isinstance(out, (OutputFile, OutputFolder)):
+                continue
+            resolved = out.resolve()
+            for source in inputs:
+                src = source.resolve()
+                if resolved == src or src.is_relative_to(resolved) or resolved.is_relative_to(src):
+                    flag = "--" + dest.replace("_", "-")
+                    raise OptionError(f"{flag} {out} is, holds or lies inside the input {source}; choose a path "
+                                      "outside it")
 
 
 def finite_float(text: str) -> float:

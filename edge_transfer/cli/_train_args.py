@@ -13,8 +13,8 @@ non_negative_float = _args.non_negative_float
 def add_train_arguments(parser, defaults, epochs_help: str = "training epochs", data_help: str | None = None) -> None:
     """``defaults`` is a TrainSettings whose values become the flags' defaults."""
     g = parser.add_argument_group("training data and optimiser (SGD, momentum; lr x0.1 at 1/3 and 2/3 of the epochs)")
-    g.add_argument("--data", default=defaults.data, help=data_help or "embedded:mnist-0to4, embedded:mnist-5to9 or an ImageFolder DIR")
-    g.add_argument("--val", default=defaults.val, help="validation ImageFolder DIR (default: fixed 80/20 split of --data)")
+    g.add_argument("--data", type=_args.input_spec, default=defaults.data, help=data_help or "embedded:mnist-0to4, embedded:mnist-5to9 or an ImageFolder DIR")
+    g.add_argument("--val", type=_args.input_spec, default=defaults.val, help="validation ImageFolder DIR (default: fixed 80/20 split of --data)")
     g.add_argument("--epochs", type=_args.positive_int, default=defaults.epochs, help=f"{epochs_help} (default {defaults.epochs})")
     g.add_argument("--batch-size", type=_args.positive_int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
     g.add_argument("--lr", type=_args.positive_float, default=defaults.lr, help=f"default {defaults.lr}")
@@ -44,8 +44,8 @@ def add_online_arguments(parser, defaults, data_help: str, training_title: str):
     TrainSettings. No --image-size: the backbone's exported input size is fixed. Returns the
     two groups so a command can add its own flags beside them."""
     data = parser.add_argument_group("data")
-    data.add_argument("--data", default=defaults.data, required=defaults.data is None, help=data_help)
-    data.add_argument("--val", default=defaults.val, help="validation ImageFolder DIR (default: fixed 80/20 split of --data)")
+    data.add_argument("--data", type=_args.input_spec, default=defaults.data, required=defaults.data is None, help=data_help)
+    data.add_argument("--val", type=_args.input_spec, default=defaults.val, help="validation ImageFolder DIR (default: fixed 80/20 split of --data)")
     data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment,
                       help=f"RandomResizedCrop + flip (default {'on' if defaults.augment else 'off'})")
     data.add_argument("--train-limit", type=_args.positive_int, metavar="N", default=defaults.limit,

@@ -15,7 +15,7 @@ def _steps(text: str) -> tuple[int, ...]:
 
 def add_arguments(parser) -> None:
     d, t = _args.defaults(AdaptOptions), default_train_settings()
-    parser.add_argument("source", type=Path, metavar="TICKET_OR_EXPORT", help="ticket folder or export folder")
+    parser.add_argument("source", type=_args.input_path, metavar="TICKET_OR_EXPORT", help="ticket folder or export folder")
     data, g = _train_args.add_online_arguments(
         parser, t, f"{t.data} (default), embedded:digits, embedded:mnist-0to4, or an ImageFolder DIR",
         "training (defaults: the seed paper's)")
@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--cores", type=_args.positive_int, help="cores (default: all physical cores)")
     g.add_argument("--compare-dense", action="store_true", help="run the same schedule on the dense baseline and report speedups")
     g = parser.add_argument_group("output")
-    g.add_argument("--output", type=Path, default=d["output"], help="run folder: checkpoint, adapt.json, report.md, adapt.png")
+    g.add_argument("--output", type=_args.output_folder, default=d["output"], help="run folder: checkpoint, adapt.json, report.md, adapt.png")
     g.add_argument("--checkpoint-every", type=_args.positive_int, default=d["checkpoint_every"],
                    help=f"save the head every N epochs (default {d['checkpoint_every']})")
     g.add_argument("--resume", action="store_true", help="continue the run saved in --output")

@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
     from ..bench import BenchOptions as B
 
     d = _args.defaults(B)
-    parser.add_argument("paths", type=Path, nargs="*", metavar="PATH",
+    parser.add_argument("paths", type=_args.input_path, nargs="*", metavar="PATH",
                         help="export folder, INT8 folder (edge-transfer quantize), ticket folder or .onnx file; none: resnet50 "
                              "OMP 0/0.8/0.9/0.95, FP32 and INT8 (untrained)")
     g = parser.add_argument_group("what to run")
@@ -41,7 +41,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--cores", type=_args.positive_int, help="cores for every engine (default: all physical cores)")
     g.add_argument("--scenario", choices=SCENARIOS, default=d["scenario"], help="one request at a time, or --streams concurrent")
     g.add_argument("--streams", type=_args.positive_int, help="concurrent requests in async (default: cores)")
-    g.add_argument("--baseline", default="dense", help="'dense' (each export's dense/) or a PATH used for every target")
+    g.add_argument("--baseline", type=_args.input_spec, default="dense", help="'dense' (each export's dense/) or a PATH used for every target")
     g.add_argument("--input-shape", type=_shape, help="CxHxW for graphs with dynamic dims")
     g.add_argument("--no-int8-peers", action="store_true",
                    help="do not quantize a dense INT8 peer where the run has none (it is timed by default)")
@@ -67,7 +67,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--csv", type=_args.output_file, metavar="OUT.csv")
     g.add_argument("--markdown", type=_args.output_file, metavar="OUT.md")
     g.add_argument("--plot", type=_args.output_file, metavar="OUT.png")
-    g.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"), help="print B/A per row of two runs and exit")
+    g.add_argument("--compare", type=_args.input_path, nargs=2, metavar=("A.json", "B.json"), help="print B/A per row of two runs and exit")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -88,9 +88,9 @@ def run(args) -> int:
         time_s=args.time, warmup_s=args.warmup, baseline=args.baseline if args.baseline == "dense" else Path(args.baseline),
         memory=not args.no_memory, int8_peers=not args.no_int8_peers)
     log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    if args.workers and not args.cluster:
+    if args.workers and args.cluster is None:
         raise OptionError("--workers selects workers of --cluster; give --cluster ADDRESS too")
-    if args.cluster:
+    if args.cluster is not None:  # '' (an unset variable) is refused by the parser, not run locally
         return _fleet(opts, args, log)
     result = run_bench(opts, log=log, argv=["edge-transfer", *sys.argv[1:]])
     print(text_table(TABLE_HEADERS, table_rows(result.records)))

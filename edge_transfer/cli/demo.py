@@ -19,7 +19,7 @@ def _csv(values) -> str:
 
 def add_arguments(parser) -> None:
     d = _defaults()
-    parser.add_argument("--output", type=Path, default=d["output"], help=f"report folder, replaced on each run (default {d['output']})")
+    parser.add_argument("--output", type=_args.output_folder, default=d["output"], help=f"report folder, replaced on each run (default {d['output']})")
     parser.add_argument("--archs", type=_args.name_list, default=d["archs"], help=f"architectures (default {_csv(d['archs'])})")
     parser.add_argument("--sparsities", type=_args.sparsity_list, default=d["sparsities"],
                         help=f"OMP sparsities (default {_csv(d['sparsities'])})")

@@ -11,11 +11,11 @@ def add_arguments(parser) -> None:
     from ..deploy import DeployOptions
 
     d = _args.defaults(DeployOptions)
-    parser.add_argument("source", type=Path, metavar="SOURCE", help="adapt run folder, or a fine-tuned ticket")
-    parser.add_argument("--output", type=Path, required=True, help="artifact folder to create")
+    parser.add_argument("source", type=_args.input_path, metavar="SOURCE", help="adapt run folder, or a fine-tuned ticket")
+    parser.add_argument("--output", type=_args.output_folder, required=True, help="artifact folder to create")
     parser.add_argument("--engine", default=d["engine"], help=f"engine it is validated and timed on (default {d['engine']})")
     parser.add_argument("--cores", type=_args.positive_int, help="cores (default: all physical cores)")
-    parser.add_argument("--val", help="validation data (default: the source's own val split)")
+    parser.add_argument("--val", type=_args.input_spec, help="validation data (default: the source's own val split)")
     parser.add_argument("--time", type=_args.positive_float, default=d["time"],
                         help=f"seconds of batch-1 timing, sparse and dense artifacts together (default {d['time']:g})")
     g = parser.add_argument_group("INT8")
@@ -25,7 +25,7 @@ def add_arguments(parser) -> None:
                    help=f"calibration images (default {d['calibration_samples']})")
     g.add_argument("--max-drop", type=_args.non_negative_float, default=d["max_drop"],
                    help=f"val top-1 points an INT8 or --fold-preprocessing artifact may lose against the run before nothing is "
-                        f"written (default {d['max_drop']:g}; an FP32 one must agree on 99.5% of the images)")
+                        f"written (default {d['max_drop']:g}; an FP32 one must agree on 99.5%% of the images)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="seed of the parity inputs")
     parser.add_argument("--fold-preprocessing", action="store_true",
                         help="the graph takes uint8 NHWC images at the input size and normalises them itself")

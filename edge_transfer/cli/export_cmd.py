@@ -11,8 +11,8 @@ def add_arguments(parser) -> None:
     from ..export import OPSETS, ExportOptions
 
     d = _args.defaults(ExportOptions)
-    parser.add_argument("ticket", type=Path, help="ticket folder from `edge-transfer prune`")
-    parser.add_argument("--output", type=Path, required=True, help="export folder to create")
+    parser.add_argument("ticket", type=_args.input_path, help="ticket folder from `edge-transfer prune`")
+    parser.add_argument("--output", type=_args.output_folder, required=True, help="export folder to create")
     g = parser.add_argument_group("graph")
     g.add_argument("--batch-size", type=_args.batch_size_or_dynamic, default=d["batch_size"], metavar="N|dynamic",
                    help="static batch size, or 'dynamic' (default)")

@@ -9,9 +9,9 @@ def add_arguments(parser) -> None:
     from ..finetune import default_train_settings
     from . import _args, _train_args
 
-    parser.add_argument("ticket", type=Path, metavar="TICKET", help="ticket folder")
+    parser.add_argument("ticket", type=_args.input_path, metavar="TICKET", help="ticket folder")
     _train_args.add_train_arguments(parser, default_train_settings(), data_help="target task: embedded:mnist-5to9 (default) or a DIR")
-    parser.add_argument("--output", type=Path, help="write the fine-tuned ticket (same mask) and finetune.json here")
+    parser.add_argument("--output", type=_args.output_folder, help="write the fine-tuned ticket (same mask) and finetune.json here")
     parser.add_argument("--json", type=_args.output_file, metavar="OUT", help="write the result record as JSON")
     parser.add_argument("--force", action="store_true", help="replace an existing --output folder")
     parser.add_argument("--keep-bn-stats", action="store_true",

@@ -8,7 +8,7 @@ from . import _args
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("ticket", type=Path, nargs="?", help="ticket folder")
+    parser.add_argument("ticket", type=_args.input_path, nargs="?", help="ticket folder")
     parser.add_argument("--json", type=_args.output_file, metavar="OUT", help="also write the summary and layers as JSON")
     parser.add_argument("--list-archs", action="store_true", help="list the registered architectures and exit")
 

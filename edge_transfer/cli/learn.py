@@ -12,8 +12,8 @@ def add_arguments(parser) -> None:
     from ..deploy.learned import default_train_settings
 
     d, t = _args.defaults(LearnOptions), default_train_settings()
-    parser.add_argument("artifact", type=Path, metavar="DIR", help="artifact folder from `edge-transfer deploy` or `learn`")
-    parser.add_argument("--output", type=Path, required=True, help="new artifact folder to create")
+    parser.add_argument("artifact", type=_args.input_path, metavar="DIR", help="artifact folder from `edge-transfer deploy` or `learn`")
+    parser.add_argument("--output", type=_args.output_folder, required=True, help="new artifact folder to create")
     _train_args.add_online_arguments(parser, t, "new labelled images: an ImageFolder DIR or embedded:NAME; class "
                                      "folders not in the artifact become new classes", "training (the online head)")
     parser.add_argument("--engine", default=d["engine"], help=f"engine for the backbone (default {d['engine']})")

@@ -9,6 +9,7 @@ import importlib
 import sys
 
 from .. import __version__
+from . import _args
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = {s: signal.signal(s, interrupts.on_signal) for s in handled}
     interrupts.received.clear()
     try:
+        _args.check_outputs_apart(args)
         return args._run(args) or 0
     except BaseException as exc:
         # A signal raised inside native code can come back as another exception (measured: Ctrl-C

@@ -13,8 +13,8 @@ def add_arguments(parser) -> None:
     from ..deploy.predict import PredictOptions
 
     d = _args.defaults(PredictOptions)
-    parser.add_argument("artifact", type=Path, metavar="DIR", help="artifact folder from `edge-transfer deploy`")
-    parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="image files or folders (PNG, JPEG)")
+    parser.add_argument("artifact", type=_args.input_path, metavar="DIR", help="artifact folder from `edge-transfer deploy`")
+    parser.add_argument("inputs", type=_args.input_path, nargs="+", metavar="INPUT", help="image files or folders (PNG, JPEG)")
     parser.add_argument("--engine", default=d["engine"], help=f"{d['engine']} (default), onnxruntime or openvino")
     parser.add_argument("--cores", type=_args.positive_int, help="cores (default: all physical cores)")
     parser.add_argument("--top-k", type=_args.positive_int, default=d["top_k"], help=f"labels shown per image (default {d['top_k']})")
@@ -45,8 +45,8 @@ def run(args) -> int:
     for row in result["predictions"]:
         print(f"{row['file']}: " + ", ".join(f"{label} {p:.3f}" for label, p in row["top_k"]))
     s = result["summary"]
-    for name in s["unreadable_files"]:
-        print(f"{name}: unreadable, skipped")
+    for entry in s["unreadable_files"]:
+        print(f"{entry['file']}: unreadable ({entry['reason']}), skipped")
     line = (f"{s['images']} images ({s['unreadable']} unreadable, skipped) in {s['seconds']:.2f}s: "
             f"{s['images_per_sec']:.1f} images/s on {s['engine']}, batch {s['batch_size']}")
     if "latency_ms_p50" in s:

@@ -15,7 +15,7 @@ def add_arguments(parser) -> None:
     _train_args.add_robust_arguments(parser, "none", "robust pretraining")
     parser.add_argument("--eval-pgd-steps", type=_args.positive_int, default=EVAL_PGD_STEPS,
                         help=f"PGD steps of the attack that measures robust accuracy (default {EVAL_PGD_STEPS})")
-    parser.add_argument("--output", type=Path, required=True, metavar="CKPT", help="checkpoint file (.pt or .safetensors)")
+    parser.add_argument("--output", type=_args.output_folder, required=True, metavar="CKPT", help="checkpoint file (.pt or .safetensors)")
     parser.add_argument("--force", action="store_true", help="replace an existing checkpoint")
 
 

@@ -26,7 +26,7 @@ def add_arguments(parser) -> None:
     d = _args.defaults(PruneOptions)
     g = parser.add_argument_group("source model")
     g.add_argument("--arch", required=True, help="architecture name (see `edge-transfer info --list-archs`)")
-    g.add_argument("--checkpoint", type=Path, help="pretrained weights; without it: random init, speed only")
+    g.add_argument("--checkpoint", type=_args.input_path, help="pretrained weights; without it: random init, speed only")
     g.add_argument("--trust-checkpoint", action="store_true", help="allow arbitrary unpickling (only for files you trust)")
     g.add_argument("--pretraining", default=d["pretraining"], choices=PRETRAINING,
                    help=f"how the checkpoint was trained (recorded; default {d['pretraining']})")
@@ -43,7 +43,7 @@ def add_arguments(parser) -> None:
                         f"(VNNI) kernels run fastest; 1 = unstructured (default {block}); "
                         f"with --method {', '.join(list_methods(takes_blocks=True))}")
     g.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the random init (default {d['seed']})")
-    g.add_argument("--mask-from", type=Path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights (its sparsity and scope replace --sparsity, --scope)")
+    g.add_argument("--mask-from", type=_args.input_path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights (its sparsity and scope replace --sparsity, --scope)")
     g = parser.add_argument_group("iterative schemes (imp, aimp)")
     g.add_argument("--prune-ratio-per-round", type=_ratio, help="fraction of the remaining weights pruned per round (default 0.2)")
     g.add_argument("--rounds", type=_args.positive_int, help="number of rounds (the per-round ratio follows from it)")
@@ -52,12 +52,12 @@ def add_arguments(parser) -> None:
     g = parser.add_argument_group("learnable mask (lmp) and recipes (gmp, acdc, woodfisher, rigl)")
     g.add_argument("--score-lr", type=_args.positive_float, default=d["score_lr"],
                    help=f"lmp: Adam step size of the mask scores (default {d['score_lr']:g})")
-    g.add_argument("--recipe", type=Path, help="a sparseml recipe YAML to use instead of the shipped one")
+    g.add_argument("--recipe", type=_args.input_path, help="a sparseml recipe YAML to use instead of the shipped one")
     _train_args.add_train_arguments(parser, TrainSettings(), "epochs: per round for imp/aimp, in total for lmp and recipes",
                                     "task to train on (needed by imp, aimp, lmp, recipes); lmp's is the downstream task")
     _train_args.add_robust_arguments(parser, None, "aimp's inner maximisation (PGD)")
     g = parser.add_argument_group("output")
-    g.add_argument("--output", type=Path, required=True, help="ticket folder to create")
+    g.add_argument("--output", type=_args.output_folder, required=True, help="ticket folder to create")
     g.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 

@@ -11,10 +11,10 @@ def add_arguments(parser) -> None:
     from ..quantize.quantize import QuantizeOptions as Q
 
     d = _args.defaults(Q)
-    parser.add_argument("source", type=Path, metavar="TICKET|EXPORT", help="ticket folder or FP32 export folder")
-    parser.add_argument("--output", type=Path, required=True, help="folder to create for the INT8 models")
+    parser.add_argument("source", type=_args.input_path, metavar="TICKET|EXPORT", help="ticket folder or FP32 export folder")
+    parser.add_argument("--output", type=_args.output_folder, required=True, help="folder to create for the INT8 models")
     g = parser.add_argument_group("calibration")
-    g.add_argument("--calibration", default=d["calibration"], metavar="DATA",
+    g.add_argument("--calibration", type=_args.input_spec, default=d["calibration"], metavar="DATA",
                    help=f"images to calibrate on: embedded:mnist-5to9, a folder of class sub-folders, or 'random' "
                         f"(speed only) (default {d['calibration']})")
     g.add_argument("--samples", type=_args.positive_int, default=d["samples"],
@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
     g = parser.add_argument_group("quantization-aware fine-tuning (mask held fixed)")
     g.add_argument("--qat-epochs", type=_args.non_negative_int, default=d["qat_epochs"],
                    help=f"epochs of QAT after calibration (default {d['qat_epochs']}: none)")
-    g.add_argument("--data", help="labelled images for QAT (default: the calibration data)")
+    g.add_argument("--data", type=_args.input_spec, help="labelled images for QAT (default: the calibration data)")
     g.add_argument("--qat-lr", type=_args.positive_float, default=d["qat_lr"],
                    help=f"SGD learning rate of QAT (default {d['qat_lr']})")
     g = parser.add_argument_group("validation")

@@ -21,8 +21,8 @@ def add_arguments(parser) -> None:
 
     d = StudyOptions()
     parser.add_argument("--arch", default=d.arch, help=f"default {d.arch}")
-    parser.add_argument("--source", default=d.source, help=f"pretraining task (default {d.source})")
-    parser.add_argument("--target", default=d.target, help=f"transfer task (default {d.target})")
+    parser.add_argument("--source", type=_args.input_spec, default=d.source, help=f"pretraining task (default {d.source})")
+    parser.add_argument("--target", type=_args.input_spec, default=d.target, help=f"transfer task (default {d.target})")
     parser.add_argument("--methods", type=_args.name_list, default=d.methods, help=f"default {','.join(d.methods)}")
     parser.add_argument("--sparsities", type=_sparsities, default=d.sparsities,
                         help=f"default {','.join(map(str, d.sparsities))}")
@@ -61,7 +61,7 @@ def add_arguments(parser) -> None:
                    help="threads of every cell; the same cell gives the same numbers only at the same --cores "
                         "(default: this machine's cores, shared between local:N workers; 1 on a remote cluster)")
     g = parser.add_argument_group("output")
-    g.add_argument("--output", type=Path, default=d.output, help=f"study folder (default {d.output}); reruns resume")
+    g.add_argument("--output", type=_args.output_folder, default=d.output, help=f"study folder (default {d.output}); reruns resume")
     g.add_argument("--cache-dir", type=Path, help="pretrained sources (default OUTPUT/cache)")
     g.add_argument("--json", type=_args.output_file, metavar="OUT", help="also write the results JSON here")
     g.add_argument("--progress", action="store_true", help="progress bars for every training run")

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 from ..errors import ClusterError, OptionError
 
 LOCAL_PREFIX = "local:"
+SCHEMES = ("tcp", "tls")  # distributed's network transports for a scheduler address
 CONNECT_TIMEOUT_S = 10.0
 # a cell whose worker dies is rescheduled on another worker this many times before the study
 # gives up on it (dask's own retry of lost work; a Python error in a cell is not retried)
@@ -37,6 +38,10 @@ class ClusterSpec:
         if not text or ":" not in host or not host.rsplit(":", 1)[1].isdigit():
             raise OptionError(f"--cluster {text!r} is neither local:N nor a scheduler address such as "
                               f"tcp://host:8786")
+        scheme = text.split("://", 1)[0] if "://" in text else "tcp"
+        if scheme not in SCHEMES:
+            raise OptionError(f"--cluster {text}: a dask scheduler is reached over {' or '.join(SCHEMES)}, not "
+                              f"{scheme}://; give e.g. tcp://host:8786")
         return cls(address=text if "://" in text else f"tcp://{text}")
 
     def describe(self) -> str:
@@ -64,8 +69,10 @@ def _start_local(workers: int, resources: dict | None):
     # not daemonic: a cell may start processes of its own (data loaders, engines)
     with dask.config.set({"distributed.worker.daemon": False,
                           "distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        # CRITICAL: a cell's error reaches the user as one line; the workers' "Compute Failed" dump
+        # (logged at ERROR with the task's repr and traceback) would print 9 lines before it
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                            silence_logs=logging.ERROR, resources=resources, scheduler_port=0)
+                            silence_logs=logging.CRITICAL, resources=resources, scheduler_port=0)
 
 
 def _connect_remote(address: str):

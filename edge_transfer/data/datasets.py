@@ -20,6 +20,7 @@ EMBEDDED_PREFIX = "embedded:"
 VAL_FRACTION = 0.2
 SPLIT_SEED = 0  # fixed: the train/val split of an embedded task never changes
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+MAX_IMAGE_PIXELS = 64 * 2**20  # 64 megapixels (8192 x 8192): larger files are skipped as unreadable
 
 
 @dataclass
@@ -28,7 +29,7 @@ class ImageDataset:
 
     items: list  # (source, label): source is a uint8 tensor or a file Path
     classes: list[str]
-    unreadable: set = field(default_factory=set)  # paths that failed to decode
+    unreadable: dict = field(default_factory=dict)  # path -> why it could not be decoded
 
     def __len__(self) -> int:
         return len(self.items)
@@ -41,9 +42,9 @@ class ImageDataset:
         if isinstance(source, torch.Tensor):
             img = source
         else:
-            img = decode_image(source)
+            img, reason = read_image(source)
             if img is None:
-                self.unreadable.add(str(source))
+                self.unreadable[str(source)] = reason
                 return None
         return img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3]
 
@@ -51,19 +52,39 @@ class ImageDataset:
         return self.items[index][1]
 
 
-def decode_image(path: Path):
-    """uint8 CHW tensor of a PNG or JPEG file in RGB (grayscale, palette, RGBA converted), or None
-    if it cannot be decoded."""
-    from PIL import Image, UnidentifiedImageError
+def read_image(path: Path):
+    """``(uint8 CHW tensor in RGB, None)`` for a readable image file (grayscale, palette, RGBA
+    converted), else ``(None, reason)``. The header's size is checked before any pixel is
+    decoded: a decompression bomb (a small file declaring a huge image) is one more unreadable
+    file, like a truncated or foreign one."""
+    import warnings
+
     import numpy as np
     import torch
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-        return None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own bound is lower
+            with Image.open(path) as im:
+                width, height = im.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    return None, f"declares {width}x{height} pixels, over the {MAX_IMAGE_PIXELS:,} read"
+                if width * height == 0:
+                    return None, "no pixels"
+                arr = np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError:
+        return None, f"declares over {Image.MAX_IMAGE_PIXELS * 2:,} pixels (a decompression bomb)"
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'cannot decode'}"
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1), None
+
+
+def skipped_note(unreadable: dict, where: str) -> str:
+    """One warning line for the files skipped as unreadable, with the first one's reason."""
+    first = next(iter(unreadable.items()), None)
+    return (f"warning: {len(unreadable)} unreadable images in {where} were skipped"
+            + (f" (first: {first[0]}: {first[1]})" if first else ""))
 
 
 @dataclass

@@ -17,8 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.datasets import MAX_IMAGE_PIXELS
 from ..errors import DeployError, OptionError
 from .options import FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES, UINT8_NHWC
+
+MAX_BATCH = 4096  # images per engine call: the compiled input is allocated at this size
 
 
 @dataclass
@@ -38,13 +41,17 @@ class Predictions:
 class _FeaturesOutput:
     """The compiled merged graph, seen by OnlineLearner as a backbone: its features output."""
 
-    def __init__(self, compiled, index: int, dtype):
-        self.compiled, self.index, self.dtype = compiled, index, dtype
+    def __init__(self, compiled, index: int, dtype, row_shape: tuple):
+        self.compiled, self.index, self.dtype, self.row_shape = compiled, index, dtype, tuple(row_shape)
         self.settings = compiled.settings
 
     def run(self, inputs):
+        x = inputs[0]
+        if tuple(x.shape[1:]) != self.row_shape:
+            raise OptionError(f"the artifact takes images of shape (N, {', '.join(map(str, self.row_shape))}), got "
+                              f"{tuple(x.shape)}; pass model.preprocess(images) to the learner")
         # OnlineLearner hands float32; a folded graph takes uint8 (the values are whole pixels)
-        return [self.compiled.run([inputs[0].astype(self.dtype, copy=False)])[self.index]]
+        return [self.compiled.run([x.astype(self.dtype, copy=False)])[self.index]]
 
 
 class DeployedModel:
@@ -85,11 +92,15 @@ class DeployedModel:
             if tuple(images.shape[1:]) != tuple(m.input_size):
                 raise OptionError(f"float input must be normalised NCHW of shape (N, {', '.join(map(str, m.input_size))}); "
                                   f"got {images.shape}; pass uint8 pixels or PIL images to have them preprocessed")
+            if not np.isfinite(images).all():
+                raise OptionError("float input holds NaN or Inf; pass uint8 pixels or finite normalised values")
             return np.ascontiguousarray(images, dtype=np.float32)
         if isinstance(images, np.ndarray) and images.ndim == 4:
             images = list(images)
         elif not isinstance(images, (list, tuple)):
             images = [images]
+        if not len(images):
+            raise OptionError("no images to preprocess; pass at least one image")
         unit = Preprocess(tuple(m.input_size), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)).batch([_chw_uint8(i) for i in images], None)
         return self.from_unit(unit.numpy())
 
@@ -132,7 +143,22 @@ class DeployedModel:
 
         from .source import HeadState
 
-        t = load_file(str(self.folder / HEAD_FILE))
+        path, m = self.folder / HEAD_FILE, self.manifest
+        try:
+            t = load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error types for a damaged header
+            raise DeployError(f"{path} is not a readable safetensors file ({type(exc).__name__}); {m.FIX}") from None
+        classes, dim = m.num_classes, m.feature_dim
+        shapes = {"weight": (classes, dim), "bias": (classes,), "feature_mean": (dim,), "feature_m2": (dim,),
+                  "feature_count": (1,)}
+        found = {k: tuple(t[k].shape) if k in t else None for k in shapes}
+        if found != shapes:
+            raise DeployError(f"{path} holds {found}, not the {classes}-class head on {dim} features deploy.json "
+                              f"describes; {m.FIX}")
+        import numpy as np
+
+        if not all(np.isfinite(v).all() for v in t.values()) or t["feature_count"][0] < 0 or (t["feature_m2"] < 0).any():
+            raise DeployError(f"{path} holds non-finite or negative statistics; {m.FIX}")
         return HeadState(t["weight"], t["bias"], t["feature_mean"], t["feature_m2"], int(t["feature_count"][0]))
 
     def learner(self, classes: list | None = None, *, lr: float = 0.01, momentum: float = 0.9,
@@ -150,7 +176,8 @@ class DeployedModel:
             raise OptionError(f"classes must start with the artifact's {self.labels}; got {classes}")
         head = self.head_state()
         dtype = np.uint8 if self.takes_uint8 else np.float32
-        learner = OnlineLearner(_FeaturesOutput(self.compiled, self._output_index(FEATURES), dtype), len(classes),
+        row_shape = self.example_input(1).shape[1:]
+        learner = OnlineLearner(_FeaturesOutput(self.compiled, self._output_index(FEATURES), dtype, row_shape), len(classes),
                                 feature_dim=self.manifest.feature_dim, lr=lr, momentum=momentum,
                                 weight_decay=weight_decay, seed=seed)
         weight = np.zeros((len(classes), head.weight.shape[1]), dtype=np.float32)
@@ -193,8 +220,11 @@ def _chw_uint8(img):
         raise OptionError(f"images must be uint8 pixels (or PIL images, or float NCHW already normalised); got {a.dtype}")
     if a.ndim == 2:
         a = a[:, :, None]
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or min(a.shape[:2]) == 0:
         raise OptionError(f"an image must be HW or HWC with 1, 3 or 4 channels; got shape {a.shape}")
+    if a.shape[0] * a.shape[1] > MAX_IMAGE_PIXELS:
+        raise OptionError(f"an image of {a.shape[1]}x{a.shape[0]} pixels is over the {MAX_IMAGE_PIXELS:,} read; "
+                          "downscale it first")
     t = torch.from_numpy(np.ascontiguousarray(a[:, :, :3])).permute(2, 0, 1)
     return t.expand(3, -1, -1).contiguous() if t.shape[0] == 1 else t
 
@@ -205,13 +235,17 @@ def load(folder, engine: str = "deepsparse", cores: int | None = None, batch_siz
     checked against deploy.json's sha256 before anything runs."""
     from ..engines import get_engine
     from ..formats import read_json_file
-    from .manifest import read_deploy_manifest
+    from .manifest import check_against_graph, read_deploy_manifest
 
     get_engine(engine)
-    if batch_size <= 0:
-        raise OptionError(f"batch_size must be positive, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 < batch_size <= MAX_BATCH:
+        raise OptionError(f"batch_size must be an integer from 1 to {MAX_BATCH}, got {batch_size!r}")
     manifest = read_deploy_manifest(Path(folder), verify_hashes)
+    check_against_graph(Path(folder), manifest)
     labels = read_json_file(Path(folder) / LABELS_FILE, DeployError, manifest.FIX)
-    if not isinstance(labels, list) or len(labels) != manifest.num_classes:
-        raise DeployError(f"{Path(folder) / LABELS_FILE} does not list {manifest.num_classes} class names; {manifest.FIX}")
+    if (not isinstance(labels, list) or len(labels) != manifest.num_classes
+            or not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)
+            or len({str(x) for x in labels}) != len(labels)):
+        raise DeployError(f"{Path(folder) / LABELS_FILE} does not list {manifest.num_classes} distinct class names; "
+                          f"{manifest.FIX}")
     return DeployedModel(Path(folder), manifest, [str(x) for x in labels], engine, cores, batch_size)

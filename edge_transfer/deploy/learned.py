@@ -51,7 +51,7 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
     from ..cores import pinned
     from ..data import batches, load_task
     from ..data.batches import Preprocess
-    from ..data.datasets import EMBEDDED_PREFIX, limit_train
+    from ..data.datasets import EMBEDDED_PREFIX, limit_train, skipped_note
     from .artifact import load
 
     opts.validate()
@@ -86,6 +86,9 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
                                 note=f"learned {tr.epochs} epochs on {tr.data}",
                                 extra={"val_top1_before": before, "classes_in_data": list(task.train.classes),
                                        "classes_absent_from_data": absent})
+    skipped = task.train.unreadable | task.val.unreadable
+    if skipped:
+        log(skipped_note(skipped, tr.data))
     return manifest
 
 

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import DeployError
-from ..formats import DEPLOY_FILE, DEPLOY_SCHEMA, _Record, _shape
-from .options import FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, UINT8_NHWC
+from ..formats import (DEPLOY_FILE, DEPLOY_SCHEMA, MAX_CLASSES, MAX_FEATURE_DIM, _Record, _shape, confined_file,
+                       confined_name)
+from .options import FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES, UINT8_NHWC
+
+OUTPUTS = (PROBABILITIES, FEATURES)
 
 # How an image becomes the model's input (data.batches.Preprocess without augmentation).
 PREPROCESSING = {"channels": "RGB (grayscale, palette and RGBA converted)", "layout": "NCHW float32",
@@ -54,14 +57,24 @@ class DeployManifest(_Record):
         object.__setattr__(self, "input_size", _shape(self.input_size, where, "input_size", DeployError, fix, int))
         object.__setattr__(self, "mean", _shape(self.mean, where, "mean", DeployError, fix))
         object.__setattr__(self, "std", _shape(self.std, where, "std", DeployError, fix))
+        for name in ("outputs", "history"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise DeployError(f"{where} has {name} = {getattr(self, name)!r}, not a list; {fix}")
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "history", tuple(self.history))
         if self.input_format not in (FLOAT_NCHW, UINT8_NHWC):
             raise DeployError(f"{where} has input_format {self.input_format!r}; {fix}")
-        if self.num_classes < 2 or self.feature_dim < 1:
-            raise DeployError(f"{where} has num_classes {self.num_classes}, feature_dim {self.feature_dim}; {fix}")
+        if not 2 <= self.num_classes <= MAX_CLASSES or not 1 <= self.feature_dim <= MAX_FEATURE_DIM:
+            raise DeployError(f"{where} has num_classes {self.num_classes}, feature_dim {self.feature_dim} (2 to "
+                              f"{MAX_CLASSES} classes, 1 to {MAX_FEATURE_DIM} features); {fix}")
         if not all(isinstance(self.head.get(k), str) for k in ("weight", "bias")):
             raise DeployError(f"{where} has head = {self.head!r}, not the names of its weight and bias; {fix}")
+        if (len(self.outputs) != len(OUTPUTS) or not all(isinstance(o, str) for o in self.outputs)
+                or set(self.outputs) != set(OUTPUTS)):
+            raise DeployError(f"{where} has outputs = {list(self.outputs)!r}, not {' and '.join(OUTPUTS)} in the "
+                              f"graph's order; {fix}")
+        for name in self.files:
+            confined_name(name, where, DeployError, fix)
         missing = {MODEL_FILE, HEAD_FILE, LABELS_FILE} - set(self.files)
         if missing:
             raise DeployError(f"{where} does not list {', '.join(sorted(missing))}; {fix}")
@@ -81,10 +94,50 @@ def read_deploy_manifest(folder: Path, verify_hashes: bool = True) -> DeployMani
         raise DeployError(f"{folder} is not a folder; give a folder written by `edge-transfer deploy`")
     manifest = DeployManifest.read(folder / DEPLOY_FILE)
     for name, entry in manifest.files.items():
-        path = folder / name
-        if Path(name).name != name or not path.is_file():
+        path = confined_file(folder, name, str(folder / DEPLOY_FILE), DeployError, manifest.FIX)
+        if not path.is_file():
             raise DeployError(f"{folder / DEPLOY_FILE} lists {name} but it is missing; {manifest.FIX}")
         if verify_hashes and (not isinstance(entry, dict) or sha256_file(path) != entry.get("sha256")):
             raise DeployError(f"{path} does not match the sha256 in {folder / DEPLOY_FILE}: the artifact was "
                               f"modified or damaged; {manifest.FIX}")
     return manifest
+
+
+def check_against_graph(folder: Path, manifest: DeployManifest) -> None:
+    """deploy.json's input size and format, output order, class count, feature size and head
+    names must be what model.onnx itself declares: a record edited apart from its graph would
+    otherwise reach the engine (or an allocation) with the wrong shapes."""
+    from ..onnx_io import load_onnx
+
+    graph = load_onnx(Path(folder) / MODEL_FILE, load_external=False).graph
+    where, fix = str(Path(folder) / DEPLOY_FILE), manifest.FIX
+    initializers = {i.name: i for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    c, h, w = manifest.input_size
+    expected, elem = ((c, h, w), 1) if manifest.input_format == FLOAT_NCHW else ((h, w, c), 2)  # FLOAT, UINT8
+    if len(inputs) != 1 or inputs[0].type.tensor_type.elem_type != elem or _dims(inputs[0])[1:] != list(expected):
+        found = [(i.name, i.type.tensor_type.elem_type, _dims(i)) for i in inputs]
+        raise DeployError(f"{where} says the graph takes {manifest.input_format} of size {list(manifest.input_size)} but "
+                          f"{MODEL_FILE} takes {found}; {fix}")
+    outputs = [o.name for o in graph.output]
+    if outputs != list(manifest.outputs):
+        raise DeployError(f"{where} lists outputs {list(manifest.outputs)} but {MODEL_FILE} gives {outputs}; {fix}")
+    widths = {o.name: _dims(o)[-1:] for o in graph.output}
+    for name, width in ((PROBABILITIES, manifest.num_classes), (FEATURES, manifest.feature_dim)):
+        if widths[name] not in ([width], [0], []):  # 0 or absent: not declared in the graph
+            raise DeployError(f"{where} says {name} has {width} columns but {MODEL_FILE} declares {widths[name]}; {fix}")
+    for role, size in (("weight", manifest.num_classes * manifest.feature_dim), ("bias", manifest.num_classes)):
+        init = initializers.get(manifest.head[role])
+        if init is None or int(_numel(init)) != size:
+            raise DeployError(f"{where} names the head's {role} {manifest.head[role]!r}, which {MODEL_FILE} does not "
+                              f"hold at {size} values; {fix}")
+
+
+def _dims(value_info) -> list:
+    return [d.dim_value if d.HasField("dim_value") else 0 for d in value_info.type.tensor_type.shape.dim]
+
+
+def _numel(initializer) -> int:
+    import math
+
+    return math.prod(initializer.dims)

@@ -42,8 +42,11 @@ class DeployOptions:
 
         if self.cores is not None and self.cores <= 0:
             raise OptionError(f"--cores must be a positive integer, got {self.cores}")
-        if self.calibration_samples <= 0:
-            raise OptionError(f"--calibration-samples must be positive, got {self.calibration_samples}")
+        from ..quantize.quantize import MAX_CALIBRATION_SAMPLES
+
+        if not 0 < self.calibration_samples <= MAX_CALIBRATION_SAMPLES:
+            raise OptionError(f"--calibration-samples must be from 1 to {MAX_CALIBRATION_SAMPLES:,}, got "
+                              f"{self.calibration_samples}")
         if self.int8 and get_engine(self.engine).int8_form is None:
             raise OptionError(f"--engine {self.engine} does not run INT8 models; use deepsparse, onnxruntime or openvino")
         if not self.time > 0:

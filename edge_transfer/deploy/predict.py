@@ -23,7 +23,7 @@ class PredictOptions:
 def predict_files(opts: PredictOptions) -> dict:
     from ..bench.timing import latency_stats_ms
     from ..cores import pinned
-    from ..data.datasets import decode_image
+    from ..data.datasets import read_image
     from .artifact import load
 
     top_k, batch_size, files = opts.top_k, opts.batch_size, list(opts.files)
@@ -34,14 +34,15 @@ def predict_files(opts: PredictOptions) -> dict:
                               f"use --top-k {model.manifest.num_classes} or less")
         images, names, unreadable = [], [], []
         for path in files:
-            img = decode_image(path)
+            img, reason = read_image(path)
             if img is None:
-                unreadable.append(str(path))
+                unreadable.append({"file": str(path), "reason": reason})
             else:
                 images.append(img.permute(1, 2, 0).numpy())
                 names.append(str(path))
         if not images:
-            raise OptionError(f"none of the {len(files)} files could be read as an image; give PNG or JPEG files")
+            why = f" ({unreadable[0]['file']}: {unreadable[0]['reason']})" if unreadable else ""
+            raise OptionError(f"none of the {len(files)} files could be read as an image{why}; give PNG or JPEG files")
         model.compiled  # compile before the clock starts
         rows, latencies = [], []
         start = time.perf_counter()

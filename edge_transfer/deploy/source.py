@@ -71,24 +71,50 @@ def _adapt_run(path: Path) -> DeploySource:
     from ..formats import ADAPT_SCHEMA, is_ticket, read_record
 
     fix = "rerun `edge-transfer adapt` on a ticket (it keeps the backbone in the run folder)"
-    run = read_record(path / RESULTS_FILE, (ADAPT_SCHEMA,), DeployError, fix)
+    where = path / RESULTS_FILE
+    run = read_record(where, (ADAPT_SCHEMA,), DeployError, fix)
     ticket = path / BACKBONE_TICKET_DIR
     if not is_ticket(ticket) or "classes" not in run or "val_predictions" not in run:
         raise DeployError(f"{path} does not hold the backbone its head was trained on (a run made from an export "
                           f"folder, or by an earlier version); {fix}")
     head = _head_from_checkpoint(path / CHECKPOINT_FILE, fix)
-    if head.weight.shape[0] != len(run["classes"]):
-        raise DeployError(f"the head has {head.weight.shape[0]} classes but the run lists {len(run['classes'])}; {fix}")
-    settings, train = run["settings"], run["settings"]["train"]
-    return DeploySource("adapt-run", path, ticket, head, list(run["classes"]), train["data"], train.get("val"),
-                        tuple(settings["mean"]), tuple(settings["std"]), run["summary"]["val_top1"],
-                        np.asarray(run["val_predictions"], dtype=np.int64))
+    classes = _field(run, ("classes",), list, where, fix)
+    if head.weight.shape[0] != len(classes) or len({str(c) for c in classes}) != len(classes):
+        raise DeployError(f"the head has {head.weight.shape[0]} classes but the run lists {len(classes)} distinct "
+                          f"ones; {fix}")
+    data = _field(run, ("settings", "train", "data"), str, where, fix)
+    val = _field(run, ("settings", "train", "val"), (str, type(None)), where, fix)
+    mean = _field(run, ("settings", "mean"), list, where, fix)
+    std = _field(run, ("settings", "std"), list, where, fix)
+    top1 = _field(run, ("summary", "val_top1"), (int, float), where, fix)
+    predictions = _field(run, ("val_predictions",), list, where, fix)
+    if not all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(classes) for p in predictions):
+        raise DeployError(f"{where} has val_predictions that are not class indices in [0, {len(classes)}); {fix}")
+    from ..formats import _shape
+
+    return DeploySource("adapt-run", path, ticket, head, [str(c) for c in classes], data, val,
+                        _shape(mean, str(where), "settings.mean", DeployError, fix),
+                        _shape(std, str(where), "settings.std", DeployError, fix), float(top1),
+                        np.asarray(predictions, dtype=np.int64))
+
+
+def _field(record: dict, keys: tuple, kind, where: Path, fix: str):
+    """``record[k1][k2]...`` of type ``kind``, or the DeployError that names the missing or wrong field."""
+    value = record
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            raise DeployError(f"{where} lacks {'.'.join(keys)}; {fix}")
+        value = value[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise DeployError(f"{where} has {'.'.join(keys)} = {str(value)[:60]!r}, not a {kind}; {fix}")
+    return value
 
 
 def _head_from_checkpoint(checkpoint: Path, fix: str) -> HeadState:
+    import numpy as np
     import torch
 
-    from ..formats import HEAD_SCHEMA
+    from ..formats import HEAD_SCHEMA, MAX_CLASSES, MAX_FEATURE_DIM
 
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -96,13 +122,22 @@ def _head_from_checkpoint(checkpoint: Path, fix: str) -> HeadState:
         raise DeployError(f"cannot read the head in {checkpoint} ({type(exc).__name__}); {fix}") from None
     if not isinstance(state, dict) or state.get("schema") != HEAD_SCHEMA:
         raise DeployError(f"{checkpoint} is not a head of schema {HEAD_SCHEMA}; {fix}")
-    stats = state["feature_stats"]
-    head = HeadState(state["head"]["weight"].numpy(), state["head"]["bias"].numpy(), stats["mean"].numpy(),
-                     stats["m2"].numpy(), int(stats["count"]))
+    try:
+        stats, linear = state["feature_stats"], state["head"]
+        tensors = (linear["weight"], linear["bias"], stats["mean"], stats["m2"])
+        if not all(isinstance(t, torch.Tensor) for t in tensors):
+            raise TypeError
+        head = HeadState(*(t.numpy() for t in tensors), int(stats["count"]))
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise DeployError(f"{checkpoint} lacks the head's weight, bias or feature statistics; {fix}") from None
+    if head.weight.ndim != 2 or not (2 <= head.weight.shape[0] <= MAX_CLASSES and 1 <= head.weight.shape[1] <= MAX_FEATURE_DIM):
+        raise DeployError(f"the head in {checkpoint} has shape {tuple(head.weight.shape)}, not (classes, features); {fix}")
     classes, dim = head.weight.shape
     if head.bias.shape != (classes,) or head.mean.shape != (dim,) or head.m2.shape != (dim,):
         raise DeployError(f"the head in {checkpoint} takes {dim} features but its bias or feature statistics have "
                           f"shapes {head.bias.shape}, {head.mean.shape}; {fix}")
+    if head.count < 0 or not all(np.isfinite(a).all() for a in (head.weight, head.bias, head.mean, head.m2)):
+        raise DeployError(f"the head in {checkpoint} holds NaN, Inf or a negative count; {fix}")
     return head
 
 

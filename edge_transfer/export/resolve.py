@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import OnnxModelError, TicketError
-from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
+from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, ExportManifest, confined_file, is_export, is_ticket
 
 
 def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None,
@@ -39,7 +39,7 @@ def read_manifest(folder: Path, verify_hashes: bool = True) -> ExportManifest:
     folder = Path(folder)
     manifest = ExportManifest.read(folder / MANIFEST_FILE)
     for name, entry in manifest.files.items():
-        path = folder / name
+        path = confined_file(folder, name, str(folder / MANIFEST_FILE), OnnxModelError, manifest.FIX)
         if not path.is_file():
             raise OnnxModelError(f"{folder / MANIFEST_FILE} lists {name} but it is missing; re-export with `edge-transfer export`")
         if verify_hashes:

@@ -38,6 +38,9 @@ FORM_FILES = {
 }
 
 
+MAX_CALIBRATION_SAMPLES = 100_000  # min/max calibration saturates after a few hundred images
+
+
 @dataclass
 class QuantizeOptions:
     source: Path  # ticket folder or export folder
@@ -58,8 +61,9 @@ class QuantizeOptions:
     def validate(self) -> None:
         from ..engines import get_engine
 
-        if self.samples <= 0:
-            raise OptionError(f"--samples must be a positive number of calibration images, got {self.samples}")
+        if not 0 < self.samples <= MAX_CALIBRATION_SAMPLES:
+            raise OptionError(f"--samples must be a number of calibration images from 1 to {MAX_CALIBRATION_SAMPLES:,}, "
+                              f"got {self.samples}")
         if self.qat_epochs < 0:
             raise OptionError(f"--qat-epochs must be >= 0, got {self.qat_epochs}")
         if not (math.isfinite(self.max_drop) and self.max_drop >= 0):

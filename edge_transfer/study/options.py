@@ -93,11 +93,25 @@ class StudyOptions:
             from ..cluster import ClusterSpec
 
             ClusterSpec.parse(self.cluster)
+        self._check_folders()
         if self.finetune_lr <= 0:
             raise OptionError(f"--finetune-lr must be > 0, got {self.finetune_lr}")
         if self.noise_sigma < 0:
             raise OptionError(f"--noise-sigma must be >= 0, got {self.noise_sigma}")
         self._check_stages()
+
+    def _check_folders(self) -> None:
+        """The study folder (resumed when it holds a study) and the cache must be writable folders:
+        checked before any cell runs or any cluster starts."""
+        from ..fileio import check_writable
+
+        for flag, folder in (("--output", self.output), ("--cache-dir", self.cache_dir)):
+            if folder is None:
+                continue
+            folder = Path(folder)
+            if folder.exists() and not folder.is_dir():
+                raise OptionError(f"{flag} {folder} exists and is not a folder; choose a folder")
+            check_writable(folder / ".probe" if folder.is_dir() else folder)
 
     def _check_stages(self) -> None:
         """Every stage's own checks, up front: a typo fails in a second, not after pretraining."""

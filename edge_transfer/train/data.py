@@ -138,7 +138,7 @@ def load_train_data(settings: TrainSettings, input_size, log=None) -> TrainData:
     """Load ``settings.data`` (embedded:... or a folder) for training at ``input_size`` (C, H, W);
     ``log`` hears how many unreadable images were skipped."""
     from ..data import load_task
-    from ..data.datasets import EMBEDDED_PREFIX, limit_train
+    from ..data.datasets import EMBEDDED_PREFIX, limit_train, skipped_note
 
     spec, augment = settings.data, settings.augment
     task = limit_train(load_task(spec, settings.val), settings.limit)
@@ -153,5 +153,5 @@ def load_train_data(settings: TrainSettings, input_size, log=None) -> TrainData:
         data._val = _materialise(data, task.val)
         data.train_images, data.val_images = len(data._train[1]), len(data._val[1])
     if log is not None and data.skipped:
-        log(f"warning: {data.skipped} unreadable images in {data.name} were skipped")
+        log(skipped_note(task.train.unreadable | task.val.unreadable, data.name))
     return data
