@@ -252,6 +252,9 @@ class TicketMeta(_Record):
     files: dict | None = None  # tensor file -> sha256, checked on every load (absent before ticket/2)
     finetuned: dict | None = None  # set by `edge-transfer finetune`
     dense_baseline: str | None = None  # what dense.safetensors holds when it is not the draw's source
+    # per-layer sparsities drawn to (prune --allocation / --target-speedup): the layers, and for a
+    # speed target the profile it was solved on with the predicted time and speedup
+    allocation: dict | None = None
     extra: dict = field(default_factory=dict)
 
     def _check(self, where: str) -> None:

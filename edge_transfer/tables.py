@@ -56,14 +56,15 @@ def block_summary_line(block: int, blocks: int, pruned_blocks: int, whole: bool)
 def ticket_summary_lines(meta) -> list[str]:
     """Summary of a ticket (a formats.TicketMeta)."""
     t, block = meta.totals, meta.block
+    target = "per-layer allocation" if meta.target_sparsity is None else f"target {meta.target_sparsity:.2%}"
     lines = [
-        f"arch {meta.arch}  method {meta.method}  scope {meta.scope}  target {meta.target_sparsity:.2%}"
-        + (f"  block 1x{block}" if block > 1 else ""),
+        f"arch {meta.arch}  method {meta.method}  scope {meta.scope}  {target}" + (f"  block 1x{block}" if block > 1 else ""),
         f"achieved sparsity {t['achieved_sparsity']:.4%} of {t['prunable_params']:,} prunable weights "
         f"({t['prunable_zeros']:,} zeros)",
         f"MACs {t['dense_macs'] / 1e9:.3f} G dense -> {t['remaining_macs'] / 1e9:.3f} G left: "
         f"ideal (FLOP-proportional) speedup {t['ideal_speedup']:.2f}x",
     ]
+    lines += allocation_lines(meta.allocation)
     collapsed = [r["name"] for r in meta.layers if r["prunable"] and r["sparsity"] > 0.99]
     if collapsed:
         lines.append(
@@ -73,3 +74,18 @@ def ticket_summary_lines(meta) -> list[str]:
     if meta.untrained:
         lines.append("NOTE: untrained weights: speed only (no --checkpoint was given)")
     return lines
+
+
+def allocation_lines(allocation: dict | None) -> list[str]:
+    """What a per-layer allocation promised: its speed target, the prediction and the profile."""
+    if not allocation:
+        return []
+    layers = allocation["layers"]
+    spread = f"layer sparsities {min(layers.values()):.0%} to {max(layers.values()):.0%}" if layers else "no layers"
+    if allocation.get("source") != "target-speedup":
+        return [f"allocation: given per layer ({spread})"]
+    p = allocation["profile"]
+    return [f"allocation: speed target {allocation['target_speedup']:g}x over dense, predicted "
+            f"{allocation['predicted_speedup']:.2f}x ({allocation['dense_ms']:.2f} -> {allocation['predicted_ms']:.2f} ms) "
+            f"on {p['engine']} {p['precision']} block {p['block']}, batch {p['batch_size']}, {p['cores']} cores ({spread}; "
+            f"{allocation['criterion']})"]

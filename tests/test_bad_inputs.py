@@ -222,6 +222,18 @@ CASES = [
      "finite"),
     ("learn-output-exists", ["learn", "{a_folder}", "--data", "embedded:mnist-5to9", "--output", "{out}"], "exists",
      True),
+    # profile
+    ("profile-engine-no-layer-timing", ["profile", "{ticket}", "--engine", "onnxruntime", "--output", "{out}.json"],
+     "no per-layer timing"),
+    ("profile-engine-unknown", ["profile", "{ticket}", "--engine", "tensorrt", "--output", "{out}.json"],
+     "unknown engine"),
+    ("profile-grid-no-dense", ["profile", "{ticket}", "--grid", "0.5,0.9", "--output", "{out}.json"], "starting at 0"),
+    ("profile-grid-empty-item", ["profile", "{ticket}", "--grid", "0,,0.9", "--output", "{out}.json"], "empty item"),
+    ("profile-missing", ["profile", "{missing}", "--output", "{out}.json"], "neither a ticket"),
+    ("profile-output-folder", ["profile", "{ticket}", "--output", "{a_folder}"], "is a folder"),
+    ("profile-output-into-ticket", ["profile", "{own_ticket}", "--output", "{own_ticket}/p.json"], "lies inside"),
+    ("profile-precision", ["profile", "{ticket}", "--precision", "int4", "--output", "{out}.json"], "invalid choice"),
+    ("profile-flipped-byte", ["profile", "{flipped}", "--output", "{out}.json"], "sha256"),
     # demo
     ("demo-sparsities", ["demo", "--sparsities", "1.5", "--output", "{out}"], "[0, 1)"),
     ("demo-adapt-epochs", ["demo", "--adapt-epochs", "-3", "--output", "{out}"], ">= 0"),

@@ -22,6 +22,7 @@ COMMANDS = {
     "deploy": ("edge_transfer.deploy:DeployOptions", ["R", "--output", "O"]),
     "learn": ("edge_transfer.deploy:LearnOptions", ["A", "--output", "O", "--data", "D"]),
     "predict": ("edge_transfer.deploy.predict:PredictOptions", ["A", "x.png"]),
+    "profile": ("edge_transfer.speed.profile:ProfileOptions", ["M"]),
 }
 
 

@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "export": ("export_cmd", "export a ticket to ONNX with parity checks and a zero audit"),
     "quantize": ("quantize", "INT8 ticket: calibrate (and optionally QAT), export QDQ and DeepSparse forms, validate"),
     "bench": ("bench", "benchmark tickets against every dense peer (FP32 and INT8) on DeepSparse, ONNX Runtime, OpenVINO, PyTorch"),
+    "profile": ("profile", "per-layer speed profile of the device (DeepSparse), for prune --target-speedup"),
     "adapt": ("adapt", "online linear fine-tuning: sparse backbone engine -> trainable linear head"),
     "finetune": ("finetune", "full fine-tuning of a ticket on a task with its mask held fixed"),
     "deploy": ("deploy", "one validated artifact (backbone + head, labels, preprocessing) from an adapt run"),

@@ -18,6 +18,27 @@ def _ratio(text: str) -> float:
     return value
 
 
+class _Given(argparse.Action):
+    """Stores the value and notes that it was typed (a default does not conflict with --target-speedup)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
+def _allocation(text: str) -> dict:
+    from ..errors import OptionError
+    from ..formats import read_json_file
+
+    try:
+        data = read_json_file(Path(text), OptionError, 'give a JSON file {"layer1.0.conv1.weight": 0.9, ...}')
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if isinstance(data, dict) and isinstance(data.get("allocation"), dict):  # a speed-target ticket's ticket.json
+        data = data["allocation"]
+    return data["layers"] if isinstance(data, dict) and isinstance(data.get("layers"), dict) else data
+
+
 def add_arguments(parser) -> None:
     from ..prune import PRETRAINING, SCOPES, PruneOptions
     from ..prune._registry import list_methods, methods_help
@@ -33,7 +54,7 @@ def add_arguments(parser) -> None:
     g = parser.add_argument_group("pruning")
     g.add_argument("--method", default=d["method"], choices=list_methods(),
                    help=f"drawing scheme, default {d['method']}. {methods_help()}")
-    g.add_argument("--sparsity", type=_args.sparsity, default=d["sparsity"],
+    g.add_argument("--sparsity", type=_args.sparsity, default=d["sparsity"], action=_Given,
                    help=f"fraction of prunable weights set to 0 (default {d['sparsity']})")
     g.add_argument("--scope", default=d["scope"], choices=SCOPES, help=f"rank weights globally or per layer (default {d['scope']})")
     g.add_argument("--prune-first-conv", action="store_true", help="also prune the stem convolution (kept dense by default)")
@@ -44,6 +65,14 @@ def add_arguments(parser) -> None:
                         f"with --method {', '.join(list_methods(takes_blocks=True))}")
     g.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the random init (default {d['seed']})")
     g.add_argument("--mask-from", type=_args.input_path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights (its sparsity and scope replace --sparsity, --scope)")
+    g = parser.add_argument_group("per-layer sparsity (omp): to a speed target, or as given")
+    g.add_argument("--target-speedup", type=_args.positive_float, metavar="X",
+                   help="each layer's sparsity chosen so the model is predicted X times faster than dense on the device "
+                        "--profile measured (batch, cores and INT8 or FP32 form are the profile's)")
+    g.add_argument("--profile", type=_args.input_path, metavar="P", help="a speed profile from `edge-transfer profile`")
+    g.add_argument("--allocation", type=_allocation, metavar="FILE",
+                   help="JSON {layer: sparsity}, or a speed-target ticket's ticket.json (its allocation); unnamed "
+                        "layers stay dense")
     g = parser.add_argument_group("iterative schemes (imp, aimp)")
     g.add_argument("--prune-ratio-per-round", type=_ratio, help="fraction of the remaining weights pruned per round (default 0.2)")
     g.add_argument("--rounds", type=_args.positive_int, help="number of rounds (the per-round ratio follows from it)")
@@ -56,6 +85,7 @@ def add_arguments(parser) -> None:
     _train_args.add_train_arguments(parser, TrainSettings(), "epochs: per round for imp/aimp, in total for lmp and recipes",
                                     "task to train on (needed by imp, aimp, lmp, recipes); lmp's is the downstream task")
     _train_args.add_robust_arguments(parser, None, "aimp's inner maximisation (PGD)")
+    parser.set_defaults(sparsity_given=False)
     g = parser.add_argument_group("output")
     g.add_argument("--output", type=_args.output_folder, required=True, help="ticket folder to create")
     g.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -65,6 +95,10 @@ def run(args) -> int:
     from ..prune import PruneOptions, draw_ticket
     from .info import print_ticket_summary
 
+    from ..errors import OptionError
+
+    if args.sparsity_given and (args.target_speedup is not None or args.allocation is not None):
+        raise OptionError("--sparsity sets every layer alike; drop it with --target-speedup or --allocation")
     opts = _args.options_from(PruneOptions, args, train=_train_args.train_settings(args),
                               robust=_train_args.robustness(args, kind="pgd"))
     result = draw_ticket(opts, log=print)

@@ -7,6 +7,8 @@
                                   # form), or None when it runs no INT8 ONNX ("int8" not in precisions)
     needs_torch_model: bool       # runs the ticket's nn.Module, so compile() needs ``torch_model``
     dynamic_batch: bool           # one compiled model accepts any batch (else: only ``batch_size``)
+    layer_timing: bool            # analyze_layers(model_path, batch_size, num_cores, inputs) times each
+                                  # unit the engine runs (speed profiles; DeepSparse only)
     version() -> str
     compile(model_path, batch_size, num_cores, streams=1, torch_model=None) -> CompiledModel
 

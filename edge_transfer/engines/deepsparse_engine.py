@@ -25,6 +25,7 @@ class DeepSparseEngine:
     int8_form = "deepsparse"  # sparseml's ConvInteger/QLinearConv graph, the form DeepSparse runs fastest
     needs_torch_model = False
     dynamic_batch = False  # compiled for one batch size
+    layer_timing = True  # analyze_layers: the engine's own per-unit times (speed profiles)
 
     def version(self) -> str:
         import deepsparse
@@ -56,3 +57,20 @@ class DeepSparseEngine:
             "output_shape": static_shape(output_shapes[0], batch_size) if output_shapes else None,
         }
         return _DeepSparseModel(engine, settings)
+
+    def analyze_layers(self, model_path: Path, batch_size: int, num_cores: int | None, inputs, iterations: int = 20,
+                       warmup: int = 5) -> dict:
+        """DeepSparse's per-unit timing of one compiled graph (``model_debug_analysis``): each unit
+        the engine runs (one layer, or several it fuses into a 'pyramid') with the graph outputs it
+        produces and its mean time; and the total."""
+        from deepsparse.engine import model_debug_analysis
+
+        from ..onnx_io import check_onnx_file
+
+        check_onnx_file(model_path)
+        result = model_debug_analysis(str(model_path), inputs, batch_size=batch_size, num_cores=num_cores,
+                                      num_iterations=iterations, num_warmup_iterations=warmup)
+        units = [{"name": u["name"], "ms": float(u["average_run_time_in_ms"]),
+                  "outputs": [o for o in str(u.get("canonical_name", "")).split(",") if o and o != "<none>"],
+                  "kernel_sparsity": float(u.get("kernel_sparsity", 0.0))} for u in result["layer_info"]]
+        return {"units": units, "total_ms": float(result["average_total_time"])}

@@ -44,6 +44,7 @@ class Method:
     draws_on: str = "source"  # the task whose images a training scheme draws on: source, or target (lmp's masks)
     deterministic: bool = False  # the same checkpoint always gives the same ticket (no seed enters)
     takes_recipe: bool = False  # driven by a sparseml recipe (--recipe overrides the built-in one)
+    takes_allocation: bool = False  # prunes each layer to its own sparsity (--allocation, --target-speedup)
 
 
 _METHODS: dict[str, Method] = {}
@@ -51,13 +52,13 @@ _METHODS: dict[str, Method] = {}
 
 def register_method(name: str, trains: bool, summary: str, shares_trajectory: bool = False,
                     takes_blocks: bool = False, draws_on: str = "source", deterministic: bool = False,
-                    takes_recipe: bool = False):
+                    takes_recipe: bool = False, takes_allocation: bool = False):
     if draws_on not in ("source", "target"):
         raise ValueError(f"draws_on must be 'source' or 'target', got {draws_on!r}")
 
     def wrap(fn):
         _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory, takes_blocks, draws_on, deterministic,
-                                takes_recipe)
+                                takes_recipe, takes_allocation)
         return fn
 
     return wrap
@@ -69,11 +70,13 @@ def get_method(name: str) -> Method:
     return _METHODS[name]
 
 
-def list_methods(takes_blocks: bool | None = None, takes_recipe: bool | None = None) -> list[str]:
+def list_methods(takes_blocks: bool | None = None, takes_recipe: bool | None = None,
+                 takes_allocation: bool | None = None) -> list[str]:
     """Registered scheme names, sorted; ``takes_blocks=True`` keeps those that honour --block,
-    ``takes_recipe=True`` those a sparseml recipe drives."""
+    ``takes_recipe=True`` those a sparseml recipe drives, ``takes_allocation=True`` those that
+    prune each layer to its own sparsity."""
     return sorted(n for n, m in _METHODS.items() if takes_blocks in (None, m.takes_blocks)
-                  and takes_recipe in (None, m.takes_recipe))
+                  and takes_recipe in (None, m.takes_recipe) and takes_allocation in (None, m.takes_allocation))
 
 
 def methods_help() -> str:

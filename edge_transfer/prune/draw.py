@@ -5,6 +5,7 @@ folder atomically."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from pathlib import Path
 from typing import Callable
@@ -88,8 +89,11 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     from ..train import load_train_data
 
     opts.validate()
+    per_layer = opts.allocation is not None or opts.target_speedup is not None
+    if per_layer and len(outputs) != 1:
+        raise OptionError("an allocation draws one ticket; give one output")
     for sparsity, output in outputs.items():
-        if not 0.0 <= sparsity < 1.0:
+        if not per_layer and not 0.0 <= sparsity < 1.0:
             raise OptionError(f"--sparsity must be in [0, 1), got {sparsity}; e.g. --sparsity 0.9 for 90% zeros")
         check_output_dir(output, opts.force, (opts.checkpoint, opts.mask_from))
     cfg = get_backbone_cfg(opts.arch)
@@ -104,6 +108,16 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
         new_head = _fit_head(model, cfg, data.num_classes, opts.seed)
     weights = prunable_parameters(model, cfg, opts.prune_first_conv)
     dense_values = {name: w.detach().clone() for name, w in weights.items()}
+    allocation = None
+    if opts.target_speedup is not None:
+        allocation = _speed_target(opts, weights, input_size, log)
+        opts = dataclasses.replace(opts, allocation=allocation["layers"])
+    elif opts.allocation is not None:
+        unknown = sorted(set(opts.allocation) - set(weights))
+        if unknown:
+            raise OptionError(f"--allocation names {unknown[0]}, not a prunable layer of {opts.arch}; see "
+                              f"`edge-transfer info --arch {opts.arch}`")
+        allocation = {"layers": dict(opts.allocation), "source": "given"}
     results = []
     if opts.mask_from is not None:
         masks, other = _masks_from_ticket(opts.mask_from, opts.arch, weights)
@@ -121,7 +135,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
         # a shared trajectory's ticket costs every round so far; an independent run only its own
         elapsed = time.perf_counter() - (start if method.shares_trajectory else last)
         meta = _write_ticket(opts, outputs[d.target], model, cfg, d, dense_values, source, input_size, data, new_head,
-                             elapsed)
+                             elapsed, allocation)
         last = time.perf_counter()
         results.append(PruneResult(path=Path(outputs[d.target]), meta=meta))
         log(f"wrote ticket {outputs[d.target]} ({meta.achieved_sparsity:.2%} sparse, {elapsed:.1f}s)")
@@ -129,11 +143,44 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
 
 
 def draw_ticket(opts: PruneOptions, log: Callable[[str], None] = lambda _m: None) -> PruneResult:
-    return draw_tickets(opts, {opts.sparsity: opts.output}, log)[0]
+    per_layer = opts.allocation is not None or opts.target_speedup is not None
+    return draw_tickets(opts, {None if per_layer else opts.sparsity: opts.output}, log)[0]
+
+
+def _speed_target(opts: PruneOptions, weights: dict, input_size, log) -> dict:
+    """The allocation that meets ``opts.target_speedup`` on the profiled device with the least
+    weight magnitude removed, and what it predicts."""
+    from ..speed import SpeedProfile, allocate
+    from ..speed.profile import check_profile_here
+    from ..speed.solve import UnreachableTarget
+    from .magnitude import magnitude_removed
+
+    profile = SpeedProfile.read(opts.profile)
+    check_profile_here(profile, opts.arch, input_size, opts.block, str(opts.profile))
+    unknown = sorted(set(profile.layers) - set(weights))
+    if unknown:
+        raise OptionError(f"{opts.profile} times {unknown[0]}, which this model does not prune (--prune-first-conv "
+                          "differs?); profile the model you prune")
+    removed = magnitude_removed({n: weights[n] for n in profile.layers}, profile.grid, opts.block)
+    costs = [[sum(removed[n][j] for n in u["layers"]) for j in range(len(profile.grid))] for u in profile.units]
+    try:
+        found = allocate(profile, costs, opts.target_speedup)
+    except UnreachableTarget as exc:
+        raise OptionError(f"--target-speedup {opts.target_speedup:g} cannot be reached on the device {opts.profile} "
+                          f"measured: the best it predicts is {exc.best_speedup:.2f}x (every unit at its fastest); "
+                          f"ask for at most {exc.best_speedup:.2f}") from None
+    log(f"allocation for {opts.target_speedup:g}x: predicted {found.predicted_speedup:.2f}x "
+        f"({found.predicted_ms:.2f} ms vs dense {found.dense_ms:.2f} ms), {found.cost:.1%} of the weight magnitude removed")
+    key = profile.key
+    return {"layers": {n: found.sparsity.get(n, 0.0) for n in weights}, "source": "target-speedup",
+            "target_speedup": opts.target_speedup, "predicted_speedup": found.predicted_speedup,
+            "predicted_ms": found.predicted_ms, "dense_ms": found.dense_ms, "cost": found.cost,
+            "criterion": "weight magnitude removed (per-layer loss sensitivity is not measured yet)",
+            "profile": {"path": str(opts.profile), "digest": key.digest(), **key.to_json()}}
 
 
 def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, input_size, data, new_head,
-                  elapsed) -> TicketMeta:
+                  elapsed, allocation: dict | None = None) -> TicketMeta:
     import torch
 
     from .. import __version__
@@ -180,6 +227,7 @@ def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, 
         wall_seconds=round(elapsed, 3),
         tool_version=__version__,
         options=opts.to_dict(),
+        allocation=allocation,
     )
     with atomic_output_dir(output, opts.force, (opts.checkpoint, opts.mask_from)) as tmp:
         meta = save_ticket(tmp, ticket_model, drawn.masks, dense_values, meta)

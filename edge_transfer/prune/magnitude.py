@@ -93,9 +93,34 @@ def block_counts(mask, block: int) -> BlockCount:
     return BlockCount(full.numel(), int(full.sum()), bool((full == touched).all()))
 
 
+def allocated_masks(weights: dict, allocation: dict, block: int = 1) -> dict:
+    """Each layer pruned on its own to ``allocation[name]`` (layers it does not name stay dense):
+    exactly ``round(s * n)`` weights or blocks of that layer."""
+    return {name: masks_from_scores({name: w.detach().abs()}, allocation.get(name, 0.0), "layer", block)[name]
+            for name, w in weights.items()}
+
+
+def magnitude_removed(weights: dict, sparsities, block: int = 1) -> dict:
+    """``{name: [share of the model's total |w| that pruning this layer alone to s removes, for
+    each s]}``: the cost of a choice when no loss can be measured (untrained weights)."""
+    import torch
+
+    total = float(sum(w.detach().abs().sum() for w in weights.values()))
+    out = {}
+    for name, w in weights.items():
+        scores = torch.sort(_block_scores(w.detach().abs(), block).flatten()).values
+        cumulative = torch.cat([torch.zeros(1, dtype=scores.dtype), torch.cumsum(scores, 0)])
+        out[name] = [float(cumulative[round(s * scores.numel())]) / total for s in sparsities]
+    return out
+
+
 @register_method("omp", trains=False, summary="one-shot magnitude pruning of the source weights", takes_blocks=True,
-                 deterministic=True)
+                 deterministic=True, takes_allocation=True)
 def _omp(ctx: DrawContext, targets: list):
-    """One-shot magnitude pruning (scheme 1 of the robust-tickets paper)."""
+    """One-shot magnitude pruning (scheme 1 of the robust-tickets paper); with an allocation,
+    each layer to its own sparsity."""
+    if ctx.opts.allocation is not None:
+        yield Drawn(targets[0], allocated_masks(ctx.weights, ctx.opts.allocation, ctx.opts.block), {"scope": "layer"})
+        return
     for target in targets:
         yield Drawn(target, magnitude_masks(ctx.weights, target, ctx.opts.scope, ctx.opts.block))

@@ -44,6 +44,12 @@ class PruneOptions:
     score_lr: float = 1e-3  # lmp: Adam step size of the mask scores (initialised to |w|)
     recipe: Path | None = None  # a user sparseml recipe (gmp/acdc/woodfisher/rigl ship their own)
     mask_from: Path | None = None  # LTH-T: another ticket's mask on this checkpoint's weights
+    # each layer's own sparsity (layer -> sparsity; layers not named stay dense), instead of --sparsity
+    allocation: dict | None = None
+    # or: the allocation that meets this predicted speedup over the dense model on the device
+    # that ``profile`` (edge-transfer profile) measured, at the least weight magnitude removed
+    target_speedup: float | None = None
+    profile: Path | None = None
 
     def validate(self) -> None:
         from ..backbones import get_backbone_cfg
@@ -79,11 +85,34 @@ class PruneOptions:
         if self.recipe is not None and not method.takes_recipe:
             raise OptionError("--recipe drives a sparseml scheme; use it with --method "
                               + " or ".join(list_methods(takes_recipe=True)))
+        self._check_allocation(method)
         self.train.validate(needs_data=method.trains and self.mask_from is None)
         if method.takes_recipe and self.mask_from is None:
             from . import recipe_training
 
             recipe_training.check_recipe_options(self)  # a broken recipe fails before any data or model is loaded
+
+    def _check_allocation(self, method) -> None:
+        import math
+
+        per_layer = self.allocation is not None or self.target_speedup is not None
+        if per_layer and not method.takes_allocation:
+            raise OptionError(f"--allocation and --target-speedup prune each layer to its own sparsity, which "
+                              f"{', '.join(list_methods(takes_allocation=True))} does; {self.method} does not")
+        if per_layer and self.mask_from is not None:
+            raise OptionError("--mask-from takes the whole mask from another ticket; drop --allocation/--target-speedup")
+        if self.allocation is not None and self.target_speedup is not None:
+            raise OptionError("give --allocation or --target-speedup, not both (the target computes an allocation)")
+        if (self.target_speedup is None) != (self.profile is None):
+            raise OptionError("--target-speedup needs --profile P (from `edge-transfer profile`), and --profile a target")
+        if self.target_speedup is not None and not (math.isfinite(self.target_speedup) and self.target_speedup > 1):
+            raise OptionError(f"--target-speedup must be a finite speedup over the dense model > 1, got "
+                              f"{self.target_speedup}")
+        if self.allocation is not None and (not isinstance(self.allocation, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
+                for k, v in self.allocation.items())):
+            raise OptionError("--allocation must map layer names to sparsities in [0, 1), e.g. "
+                              '{"layer1.0.conv1.weight": 0.9}')
 
     def per_round_ratio(self, final: float) -> float:
         if self.rounds is not None:
