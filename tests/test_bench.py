@@ -134,6 +134,40 @@ def test_speedup_is_the_median_of_repeat_pairs():
     assert rec["efficiency"] == pytest.approx(0.75) and rec["items_per_sec"] == statistics.median([30, 10, 40])
 
 
+def test_int8_efficiency_and_a_speed_targets_prediction_are_over_the_dense_model_of_its_own_precision():
+    """An INT8 speed-target ticket timed (fake runs of known speed) beside the FP32 and INT8 dense
+    models: its efficiency and its prediction error use the INT8 dense model, the speedup column
+    the FP32 baseline. The prediction is recorded only on the engine and batch it was made for."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from edge_transfer.bench.records import aggregate
+    from edge_transfer.bench.targets import BenchModel, BenchTarget, Prediction
+    from edge_transfer.cores import CoreSetting
+
+    predicted = Prediction(speedup=2.5, engine="e", batch_size=1, cores=4, precision="int8")
+    ticket = BenchModel("t", Path("t.onnx"), (3, 8, 8), 0.9, 4.0, True, precision="int8", prediction=predicted)
+    fp32 = BenchModel("d", Path("d.onnx"), (3, 8, 8), 0.0, 1.0, True, variant="dense")
+    int8 = BenchModel("q", Path("q.onnx"), (3, 8, 8), 0.0, 1.0, True, variant="dense", precision="int8")
+
+    def run(ips):
+        return {"items_per_sec": ips, "latencies": [1 / ips], "compile_s": 0.1, "first_inference_ms": 1.0,
+                "max_rel_diff": 0.0, "reference": "ort", "settings": {}, "streams": 1}
+
+    runs = {(f"{m}.onnx", "e", b): [run(v * b)] for m, v in (("t", 60.0), ("d", 10.0), ("q", 30.0)) for b in (1, 64)}
+    opts = SimpleNamespace(scenario="sync", tolerance=1e-3, time_s=1, warmup_s=0, min_iterations=1, seed=0)
+    configs = [(m, "e", b) for m in (fp32, int8, ticket) for b in (1, 64)]
+    records = aggregate([BenchTarget(ticket, fp32, (int8,))], configs, runs, {}, opts, CoreSetting(2, 2, False, (0, 1)),
+                        {"e": "1"})
+    b1 = next(r for r in records if r["model"] == "t" and r["batch_size"] == 1)
+    assert b1["speedup"] == pytest.approx(6.0)  # over dense FP32, as the column says
+    assert b1["efficiency"] == pytest.approx(2.0 / 4.0)  # over dense INT8 (2x), not 6x / 4 = 150%
+    assert b1["predicted_speedup"] == 2.5 and b1["prediction_error"] == pytest.approx(2.0 / 2.5 - 1)
+    assert b1["prediction_cores"] == 4
+    b64 = next(r for r in records if r["model"] == "t" and r["batch_size"] == 64)
+    assert "predicted_speedup" not in b64  # the profile answers for batch 1 only
+
+
 def test_mismatching_engine_is_invalid_and_exits_nonzero(small_export, capsys):
     from edge_transfer.cli.main import main
 

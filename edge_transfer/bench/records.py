@@ -53,6 +53,11 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
     from .timing import PERCENTILE_METHOD, latency_stats_ms
 
     baseline_of = {str(t.model.onnx_path): t.baseline for t in targets}
+    # the dense model of the ticket's own precision: an INT8 ticket's efficiency and predicted
+    # speedup are over the INT8 dense model, not the FP32 baseline (that gave efficiencies > 100%)
+    same_precision_dense = {str(t.model.onnx_path): next((m for m in (t.baseline, *t.peers) if m is not None
+                                                          and m.variant == "dense" and m.precision == t.model.precision),
+                                                         None) for t in targets}
     records = []
     for model, engine, batch in configs:
         key = (str(model.onnx_path), engine, batch)
@@ -66,7 +71,11 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
             # Repeat i of the ticket against repeat i of its baseline: same engine, batch, cores.
             speedup, speedup_min, speedup_max = _pair_speedups(rs, base_runs)
             ideal = model.ideal_speedup
-            efficiency = speedup / ideal if ideal else None
+        own = same_precision_dense.get(str(model.onnx_path))
+        own_runs = runs.get((str(own.onnx_path), engine, batch)) if own is not None else None
+        own_speedup = _pair_speedups(rs, own_runs)[0] if own_runs else None
+        if own_speedup is not None and ideal:
+            efficiency = own_speedup / ideal
         rel = max(r["max_rel_diff"] for r in rs)
         tolerance = tolerance_for(model, opts, rs[0]["settings"])
         before, peak = memory.get(key, (None, None))
@@ -118,6 +127,7 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
             "min_iterations": opts.min_iterations,
             "seed": opts.seed,
         }
+        record.update(_prediction_fields(model.prediction, engine, batch, core.cores, own_speedup))
         native = [r["native_items_per_sec"] for r in rs if "native_items_per_sec" in r]
         if native:
             record["native_items_per_sec"] = native[0]
@@ -125,3 +135,12 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
         records.append(record)
     add_best_peer_speedups(records, runs)
     return records
+
+
+def _prediction_fields(prediction, engine: str, batch: int, cores: int, measured: float | None) -> dict:
+    """A speed-target ticket's predicted speedup beside the measured one (over the dense model of
+    its own precision), where this row is the engine and batch its profile was measured at."""
+    if prediction is None or (engine, batch) != (prediction.engine, prediction.batch_size) or measured is None:
+        return {}
+    return {"predicted_speedup": prediction.speedup, "prediction_error": measured / prediction.speedup - 1,
+            "prediction_cores": prediction.cores, "prediction_precision": prediction.precision}

@@ -72,6 +72,14 @@ def footnotes(result) -> list[str]:
         lines.append(f"{', '.join(sorted({r['model'] for r in result.records if r.get('note') == note}))}: {note}")
     if any(r["untrained"] for r in result.records):
         lines.append("* untrained weights: speed only")
+    lines.append("eff. = speedup over the dense model of the ticket's own precision / FLOP-proportional ideal")
+    for r in result.records:
+        if r.get("predicted_speedup") is not None:
+            lines.append(f"speed target {r['model']} on {r['engine']} batch {r['batch_size']}: predicted "
+                         f"{r['predicted_speedup']:.2f}x, measured {r['predicted_speedup'] * (1 + r['prediction_error']):.2f}x "
+                         f"over the dense {r['prediction_precision']} model (prediction error {r['prediction_error']:+.0%})"
+                         + (f"; profiled on {r['prediction_cores']} cores, run on {r['cores']}"
+                            if r["prediction_cores"] != r["cores"] else ""))
     native = [r for r in result.records if "native_items_per_sec" in r]
     for r in native:
         lines.append(f"DeepSparse Engine.benchmark on {r['model']} batch {r['batch_size']}: {r['native_items_per_sec']:.1f} items/s; "

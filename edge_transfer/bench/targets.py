@@ -13,6 +13,25 @@ DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """What a speed-target ticket's allocation predicted (prune --target-speedup), and where."""
+
+    speedup: float  # over the dense model of the same form
+    engine: str
+    batch_size: int
+    cores: int
+    precision: str
+
+    @classmethod
+    def of(cls, allocation: dict | None) -> "Prediction | None":
+        if not allocation or allocation.get("source") != "target-speedup":
+            return None
+        p = allocation["profile"]
+        return cls(float(allocation["predicted_speedup"]), p["engine"], int(p["batch_size"]), int(p["cores"]),
+                   p["precision"])
+
+
+@dataclass(frozen=True)
 class BenchModel:
     """One graph to time, with what is known about it."""
 
@@ -29,6 +48,7 @@ class BenchModel:
     # INT8: the graph of each ONNX form ("qdq", "deepsparse"); onnx_path is the QDQ one.
     forms: tuple[tuple[str, Path], ...] = ()
     note: str | None = None  # e.g. "calibrated on random inputs: speed only"
+    prediction: Prediction | None = None  # a speed-target ticket's predicted speedup
 
     def torch_factory(self):
         """Zero-argument builder of the PyTorch module, or None for a bare ONNX file or an
@@ -93,6 +113,7 @@ def manifest_model(folder: Path, graph: str, override, note: str | None = None) 
         ticket_path = None  # ticket moved away: ONNX engines still run, torch does not
     ideal = manifest.ticket.totals.get("ideal_speedup") if manifest.ticket else None
     random_calibration = (manifest.quantization or {}).get("calibration") == RANDOM_CALIBRATION
+    allocation = manifest.ticket.allocation if manifest.ticket and manifest.variant == "ticket" else None
     return BenchModel(
         name=manifest.tag,
         onnx_path=onnx_path,
@@ -106,6 +127,7 @@ def manifest_model(folder: Path, graph: str, override, note: str | None = None) 
         precision=manifest.precision,
         forms=forms,
         note=note if note is not None else ("calibrated on random inputs: speed only" if random_calibration else None),
+        prediction=Prediction.of(allocation),
     )
 
 
