@@ -287,8 +287,9 @@ class TicketMeta(_Record):
 
     @property
     def tag(self) -> str:
-        """Row name of a ticket in reports: ``omp90``, ``omp90-block4-layer``."""
-        return ticket_tag(self.method, self.achieved_sparsity, self.block, self.scope)
+        """Row name of a ticket in reports: ``omp90``, ``omp90-block4-layer``, ``omp82-block4-layer-target2x``."""
+        target = (self.allocation or {}).get("target_speedup")
+        return ticket_tag(self.method, self.achieved_sparsity, self.block, self.scope) + (f"-target{target:g}x" if target else "")
 
 
 @dataclass(frozen=True)

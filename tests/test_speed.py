@@ -99,7 +99,8 @@ def test_a_damaged_profile_is_refused(tmp_path):
             SpeedProfile.read(tmp_path / "p.json")
 
 
-def _here_profile(tmp_path, arch="resnet18-cifar", input_size=(3, 32, 32), block=1):
+def _here_profile(tmp_path, arch="resnet18-cifar", input_size=(3, 32, 32), block=1, grid=(0.0, 0.5, 0.9, 0.98),
+                  only: str = ""):
     """A constructed profile of every prunable layer of ``arch``, keyed for this machine: 3x3
     convolutions gain with sparsity, 1x1 ones barely (the shape DeepSparse's timings have)."""
     from edge_transfer.backbones import create_backbone, get_backbone_cfg, prunable_parameters
@@ -110,12 +111,12 @@ def _here_profile(tmp_path, arch="resnet18-cifar", input_size=(3, 32, 32), block
 
     key = _key(arch=arch, input_size=input_size, block=block, cpu=cpu_model(), isa=tuple(isa_flags()),
                engine_version=get_engine("deepsparse").version())
-    grid = (0.0, 0.5, 0.9, 0.98)
     weights = prunable_parameters(create_backbone(arch), get_backbone_cfg(arch))
-    units = [{"layers": [name], "ms": [1.0, 0.7, 0.3, 0.15] if w.dim() == 4 and w.shape[-1] == 3 else [0.3, 0.29, 0.28, 0.27]}
-             for name, w in weights.items()]
-    profile = SpeedProfile(schema=PROFILE_SCHEMA, key=key, grid=grid, units=units, fixed_ms=[2.0] * 4,
-                           measured_ms=[5.0] * 4, method="constructed")
+    gains, flat = {0.0: 1.0, 0.5: 0.7, 0.9: 0.3, 0.98: 0.15}, {0.0: 0.3, 0.5: 0.29, 0.9: 0.28, 0.98: 0.27}
+    units = [{"layers": [name], "ms": [(gains if w.dim() == 4 and w.shape[-1] == 3 else flat)[s] for s in grid]}
+             for name, w in weights.items() if name.startswith(only)]
+    profile = SpeedProfile(schema=PROFILE_SCHEMA, key=key, grid=grid, units=units, fixed_ms=[2.0] * len(grid),
+                           measured_ms=[5.0] * len(grid), method="constructed")
     path = tmp_path / "profile.json"
     profile.write(path)
     return SpeedProfile.read(path), path
@@ -182,3 +183,32 @@ def test_a_real_profile_on_deepsparse_and_its_cache(small_ticket, tmp_path, monk
     again = measuring.measure_profile(measuring.ProfileOptions(model=small_ticket, output=out, grid=(0.0, 0.9),
                                                                cores=1, iterations=5, time_s=0.2))
     assert again.to_json() == profile.to_json()  # the same key: read from the file, not measured
+
+
+def test_a_trained_checkpoint_is_allocated_by_measured_sensitivity_and_the_cache_is_used(trained_ticket90, tmp_path,
+                                                                                         monkeypatch):
+    """With the checkpoint's own task as --data, the cost of a choice is the validation loss
+    increase of pruning that unit alone: zero when dense, larger at 98% than at 50% on the
+    whole; the second draw reads the measured table from the cache."""
+    import json
+
+    monkeypatch.setenv("EDGE_TRANSFER_CACHE", str(tmp_path / "cache"))
+    _, path = _here_profile(tmp_path, input_size=(3, 16, 16), grid=(0.0, 0.5, 0.98), only="layer4")
+    checkpoint = trained_ticket90.parent / "src.pt"
+    argv = ["prune", "--arch", "resnet18-cifar", "--checkpoint", checkpoint, "--data", "embedded:mnist-0to4",
+            "--train-limit", "300", "--image-size", "16", "--target-speedup", "1.2", "--profile", path]
+    first = run_cli(*argv, "--output", tmp_path / "t1")
+    assert first.returncode == 0, first.stderr
+    units = len(json.loads(path.read_text())["units"])
+    assert f"sensitivity {units}/{units}" in first.stdout
+    (cached,) = (tmp_path / "cache" / "sensitivity").glob("*.json")
+    rows = json.loads(cached.read_text())["loss_increase"]
+    assert all(r[0] == 0 and min(r) >= 0 for r in rows)
+    assert sum(r[-1] for r in rows) > sum(r[1] for r in rows)
+    meta = json.loads((tmp_path / "t1" / "ticket.json").read_text())
+    assert meta["allocation"]["criterion"].startswith("validation loss increase")
+    second = run_cli(*argv, "--output", tmp_path / "t2")
+    assert second.returncode == 0 and "from the cache" in second.stdout and "sensitivity 1/" not in second.stdout
+    assert json.loads((tmp_path / "t2" / "ticket.json").read_text())["allocation"]["layers"] == meta["allocation"]["layers"]
+    other_task = run_cli(*argv[:6], "embedded:digits", *argv[7:], "--output", tmp_path / "t3")
+    assert_one_line_error(other_task, "checkpoint's own task")

@@ -110,6 +110,7 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
             "speedup_max": speedup_max,
             "ideal_speedup": ideal,
             "efficiency": efficiency,
+            "speedup_vs_own_precision_dense": own_speedup,  # INT8 ticket over dense INT8, FP32 over dense FP32
             "compile_s": statistics.median(r["compile_s"] for r in rs),
             "first_inference_ms": statistics.median(r["first_inference_ms"] for r in rs),
             "reference": rs[0]["reference"],

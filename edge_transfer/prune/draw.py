@@ -110,7 +110,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     dense_values = {name: w.detach().clone() for name, w in weights.items()}
     allocation = None
     if opts.target_speedup is not None:
-        allocation = _speed_target(opts, weights, input_size, log)
+        allocation = _speed_target(opts, model, cfg, weights, input_size, log)
         opts = dataclasses.replace(opts, allocation=allocation["layers"])
     elif opts.allocation is not None:
         unknown = sorted(set(opts.allocation) - set(weights))
@@ -147,7 +147,7 @@ def draw_ticket(opts: PruneOptions, log: Callable[[str], None] = lambda _m: None
     return draw_tickets(opts, {None if per_layer else opts.sparsity: opts.output}, log)[0]
 
 
-def _speed_target(opts: PruneOptions, weights: dict, input_size, log) -> dict:
+def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log) -> dict:
     """The allocation that meets ``opts.target_speedup`` on the profiled device with the least
     weight magnitude removed, and what it predicts."""
     from ..speed import SpeedProfile, allocate
@@ -161,8 +161,7 @@ def _speed_target(opts: PruneOptions, weights: dict, input_size, log) -> dict:
     if unknown:
         raise OptionError(f"{opts.profile} times {unknown[0]}, which this model does not prune (--prune-first-conv "
                           "differs?); profile the model you prune")
-    removed = magnitude_removed({n: weights[n] for n in profile.layers}, profile.grid, opts.block)
-    costs = [[sum(removed[n][j] for n in u["layers"]) for j in range(len(profile.grid))] for u in profile.units]
+    costs, criterion = _unit_costs(opts, profile, model, cfg, weights, input_size, log)
     try:
         found = allocate(profile, costs, opts.target_speedup)
     except UnreachableTarget as exc:
@@ -175,8 +174,38 @@ def _speed_target(opts: PruneOptions, weights: dict, input_size, log) -> dict:
     return {"layers": {n: found.sparsity.get(n, 0.0) for n in weights}, "source": "target-speedup",
             "target_speedup": opts.target_speedup, "predicted_speedup": found.predicted_speedup,
             "predicted_ms": found.predicted_ms, "dense_ms": found.dense_ms, "cost": found.cost,
-            "criterion": "weight magnitude removed (per-layer loss sensitivity is not measured yet)",
+            "criterion": criterion,
             "profile": {"path": str(opts.profile), "digest": key.digest(), **key.to_json()}}
+
+
+def _unit_costs(opts: PruneOptions, profile, model, cfg, weights: dict, input_size, log) -> tuple[list, str]:
+    """What each unit costs at each grid sparsity: with a checkpoint and its task's --data, the
+    validation loss increase of pruning the unit alone; else the share of weight magnitude
+    removed (untrained weights: speed only)."""
+    from ..formats import UNTRAINED_LABEL
+    from .magnitude import magnitude_removed
+
+    units = [u["layers"] for u in profile.units]
+    if opts.checkpoint is None or opts.train.data is None:
+        removed = magnitude_removed({n: weights[n] for n in profile.layers}, profile.grid, opts.block)
+        costs = [[sum(removed[n][j] for n in unit) for j in range(len(profile.grid))] for unit in units]
+        why = UNTRAINED_LABEL if opts.checkpoint is None else "no --data: the loss cannot be measured"
+        return costs, f"weight magnitude removed ({why})"
+    from ..fileio import sha256_file
+    from ..train import load_train_data
+    from .sensitivity import unit_sensitivity
+
+    data = load_train_data(opts.train, input_size, log)
+    classes = model.get_submodule(cfg.head).out_features
+    if data.num_classes != classes:
+        raise OptionError(f"--data {opts.train.data} has {data.num_classes} classes but the checkpoint's head has "
+                          f"{classes}: per-layer sensitivity is measured on the checkpoint's own task; give that --data")
+    key = {"checkpoint": sha256_file(opts.checkpoint), "data": opts.train.data, "val": opts.train.val,
+           "limit": opts.train.limit, "input_size": list(input_size), "block": opts.block, "grid": list(profile.grid),
+           "units": units}
+    log(f"measuring per-layer sensitivity on {opts.train.data} ({len(units)} units x {len(profile.grid) - 1} sparsities)")
+    costs = unit_sensitivity(model, units, profile.grid, opts.block, data, cfg.mean, cfg.std, key, log)
+    return costs, f"validation loss increase of pruning each unit alone (BatchNorm re-estimated) on {opts.train.data}"
 
 
 def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, input_size, data, new_head,

@@ -19,6 +19,7 @@ from ..errors import OptionError
 from .record import PROFILE_SCHEMA, ProfileKey, SpeedProfile
 
 DEFAULT_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+QUANTIZED_SUFFIX = "_quantized"
 METHOD = "real masks at every grid point (OMP per layer), timed by the engine's per-unit analysis"
 
 
@@ -189,7 +190,9 @@ def _layer_of_output(graph: Path, prunable: set) -> dict:
     model = load_onnx(graph, load_external=False)
     owners = {}
     for node in model.graph.node:
-        layers = [name for name in node.input if name in prunable]
+        # sparseml's DeepSparse INT8 form names a quantized weight NAME_quantized
+        layers = [name.removesuffix(QUANTIZED_SUFFIX) for name in node.input
+                  if name.removesuffix(QUANTIZED_SUFFIX) in prunable]
         for out in node.output:
             owners[out] = layers
     return owners
