@@ -70,9 +70,10 @@ def main() -> int:
         results[batch] = result
         rows += _rows(result.records, sparsity_of, batch)
     print(text_table(HEADERS, rows))
-    name = f"speed_target_{args.arch}_{args.precision}_block{args.block}" + ("_quick" if args.quick else "")
+    name = (f"speed_target_{args.arch}_{args.precision}_block{args.block}_b{'-'.join(map(str, args.batch_sizes))}"
+            + ("_quick" if args.quick else ""))
     for batch, result in results.items():
-        write_json(args.out / f"{name}_b{batch}.json", result)
+        write_json(args.out / f"{name}.bench_b{batch}.json", result)
     system = next(iter(results.values())).system
     (args.out / f"{name}.md").write_text(
         f"# Speed targets: {args.arch} {args.precision} block {args.block}\n\n"
@@ -89,13 +90,17 @@ def _targets(tmp: Path, args, batch: int, log):
     from edge_transfer.prune import PruneOptions, draw_ticket
     from edge_transfer.quantize import QuantizeOptions, quantize
     from edge_transfer.speed.profile import ProfileOptions, measure_profile
+    from edge_transfer.speed.report import plot_profile, profile_lines
     from edge_transfer.ticket import load_ticket_meta
 
     tickets = speed_only_tickets(tmp, args.arch, (0.0, *args.uniform), log, block=args.block)
     profile_path = args.out / f"profile_{args.arch}_{args.precision}_block{args.block}_b{batch}.json"
-    measure_profile(ProfileOptions(model=tickets[0.0], output=profile_path, batch_size=batch, cores=args.cores,
-                                   precision=args.precision, block=args.block, grid=args.grid,
-                                   time_s=0.5 if args.quick else 2.0, iterations=5 if args.quick else 20), log=log)
+    profile = measure_profile(ProfileOptions(model=tickets[0.0], output=profile_path, batch_size=batch, cores=args.cores,
+                                             precision=args.precision, block=args.block, grid=args.grid,
+                                             time_s=0.5 if args.quick else 2.0, iterations=5 if args.quick else 20),
+                              log=log)
+    print("\n".join(profile_lines(profile)), file=sys.stderr)
+    plot_profile(profile, profile_path.with_suffix(".png"))
     for target in args.targets:
         folder = tmp / "tickets" / f"{args.arch}-target{target:g}x-b{batch}"
         try:

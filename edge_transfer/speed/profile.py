@@ -10,6 +10,7 @@ mis-time exactly the layers batch 1 depends on."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,7 @@ def measure_profile(opts: ProfileOptions, log: Callable[[str], None] = lambda _m
         with tempfile.TemporaryDirectory(prefix="edge-transfer-profile-") as tmp:
             for i, sparsity in enumerate(opts.grid):
                 point = _grid_point(key, sparsity, opts, Path(tmp) / f"s{i}", log)
+                shutil.rmtree(Path(tmp) / f"s{i}", ignore_errors=True)  # resnet50's forms take 250 MB a point
                 fixed.append(point["fixed_ms"])
                 measured.append(point["measured_ms"])
                 for layers, ms in point["units"].items():

@@ -20,8 +20,16 @@ def profile_lines(profile: SpeedProfile) -> list[str]:
              f"{profile.dense_ms / profile.predicted_ms([min(range(len(grid)), key=u['ms'].__getitem__) for u in profile.units]):.2f}x"]
     gains = sorted(profile.units, key=lambda u: u["ms"][-1] - u["ms"][0])
     lines.append("units by time saved at the highest sparsity:")
-    lines += [f"  {', '.join(u['layers'])}: {u['ms'][0]:.3f} -> {u['ms'][-1]:.3f} ms" for u in gains[:8]]
+    lines += [f"  {_unit_name(u)}: {u['ms'][0]:.3f} -> {u['ms'][-1]:.3f} ms" for u in gains[:8]]
+    slow = max(profile.units, key=lambda u: u["ms"][-1])
+    lines.append(f"slowest unit at the highest sparsity: {_unit_name(slow)}, {slow['ms'][0]:.3f} -> {slow['ms'][-1]:.3f} ms")
     return lines
+
+
+def _unit_name(unit: dict) -> str:
+    """A fused unit by its first and last layer and its size."""
+    names = [n.removesuffix(".weight") for n in unit["layers"]]
+    return names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)} layers fused)"
 
 
 def plot_profile(profile: SpeedProfile, path: Path) -> None:
@@ -29,7 +37,7 @@ def plot_profile(profile: SpeedProfile, path: Path) -> None:
 
     fig, (left, right) = two_panels()
     for unit in profile.units:
-        label = unit["layers"][0].removesuffix(".weight") + (f" +{len(unit['layers']) - 1}" if len(unit["layers"]) > 1 else "")
+        label = _unit_name(unit)
         left.plot(profile.grid, unit["ms"], marker=".", label=label if len(profile.units) <= 20 else None)
     left.plot(profile.grid, profile.fixed_ms, "k--", label="fixed (not prunable)")
     left.set(xlabel="sparsity of the unit", ylabel="ms (engine analysis)", title="time per unit")
