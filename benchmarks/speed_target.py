@@ -23,16 +23,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from quantized_speedup import _floats, _ints  # this folder's list parsers
+
 HEADERS = ["ticket", "batch", "sparsity", "predicted", "measured over dense (DeepSparse)", "error",
            "measured over fastest dense peer", "fastest dense peer"]
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(","))
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(","))
 
 
 def main() -> int:
