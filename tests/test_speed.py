@@ -138,6 +138,10 @@ def test_a_speed_target_ticket_carries_its_allocation_exactly(tmp_path):
         assert layers[name]["zeros"] == round(s * layers[name]["params"]), name
     chosen = {s for n, s in a["layers"].items() if layers[n]["shape"][-1] == 3}
     assert max(chosen) > max(s for n, s in a["layers"].items() if layers[n]["shape"][-1] == 1)  # 3x3 pay off
+    latency = run_cli("prune", "--arch", "resnet18-cifar", "--target-latency", "2.5", "--profile", path, "--output",
+                      tmp_path / "t-latency")  # measured dense 5 ms: the same as asking for 2x
+    assert latency.returncode == 0, latency.stderr
+    assert load_ticket_meta(tmp_path / "t-latency").allocation["layers"] == a["layers"]
     again = run_cli("prune", "--arch", "resnet18-cifar", "--allocation", tmp_path / "t" / "ticket.json", "--output",
                     tmp_path / "t2")  # the allocation file form: the same masks
     assert again.returncode == 0, again.stderr
@@ -151,6 +155,10 @@ def test_speed_target_bad_input(tmp_path):
     assert_one_line_error(run_cli(*prune, "--target-speedup", "1", "--profile", path), "> 1")
     assert_one_line_error(run_cli(*prune, "--target-speedup", "nan", "--profile", path), "finite")
     assert_one_line_error(run_cli(*prune, "--target-speedup", "2"), "--profile")
+    assert_one_line_error(run_cli(*prune, "--target-latency", "6", "--profile", path), "no faster than")
+    assert_one_line_error(run_cli(*prune, "--target-latency", "0.1", "--profile", path), "best it predicts is")
+    assert_one_line_error(run_cli(*prune, "--target-latency", "2", "--target-speedup", "2", "--profile", path),
+                          "not both")
     assert_one_line_error(run_cli(*prune, "--target-speedup", "2", "--profile", path, "--sparsity", "0.9"),
                           "drop it")
     assert_one_line_error(run_cli(*prune, "--target-speedup", "2", "--profile", path, "--method", "lmp", "--data",

@@ -69,6 +69,8 @@ def add_arguments(parser) -> None:
     g.add_argument("--target-speedup", type=_args.positive_float, metavar="X",
                    help="each layer's sparsity chosen so the model is predicted X times faster than dense on the device "
                         "--profile measured (batch, cores and INT8 or FP32 form are the profile's)")
+    g.add_argument("--target-latency", type=_args.positive_float, metavar="MS", dest="target_latency_ms",
+                   help="or: the whole model's latency in ms on that device (the profile's measured scale)")
     g.add_argument("--profile", type=_args.input_path, metavar="P", help="a speed profile from `edge-transfer profile`")
     g.add_argument("--allocation", type=_allocation, metavar="FILE",
                    help="JSON {layer: sparsity}, or a speed-target ticket's ticket.json (its allocation); unnamed "
@@ -97,8 +99,10 @@ def run(args) -> int:
 
     from ..errors import OptionError
 
-    if args.sparsity_given and (args.target_speedup is not None or args.allocation is not None):
-        raise OptionError("--sparsity sets every layer alike; drop it with --target-speedup or --allocation")
+    per_layer = (args.target_speedup, args.target_latency_ms, args.allocation)
+    if args.sparsity_given and any(x is not None for x in per_layer):
+        raise OptionError("--sparsity sets every layer alike; drop it with --target-speedup, --target-latency or "
+                          "--allocation")
     opts = _args.options_from(PruneOptions, args, train=_train_args.train_settings(args),
                               robust=_train_args.robustness(args, kind="pgd"))
     result = draw_ticket(opts, log=print)

@@ -70,7 +70,9 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
             untrained=ticket.meta.untrained, precision="int8" if opts.int8 else "fp32", quantization=quantization,
             input_size=input_size, input_format=input_format, mean=tuple(src.mean), std=tuple(src.std),
             num_classes=len(src.classes), feature_dim=weight.shape[1], outputs=(PROBABILITIES, FEATURES), head=names,
-            tool_version=__version__)
+            tool_version=__version__,
+            # a speed-target ticket's allocation and what it predicted, carried to the device
+            extra={"allocation": ticket.meta.allocation} if ticket.meta.allocation else {})
         rounded = opts.int8 or opts.fold_preprocessing  # features or input pixels rounded: see _check_on_task
         val = _check_on_task(out, manifest, src, task, opts.engine, core.cores, ticket.model,
                              opts.max_drop if rounded else None, same_val=opts.val is None)

@@ -89,7 +89,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     from ..train import load_train_data
 
     opts.validate()
-    per_layer = opts.allocation is not None or opts.target_speedup is not None
+    per_layer = opts.allocation is not None or opts.speed_target
     if per_layer and len(outputs) != 1:
         raise OptionError("an allocation draws one ticket; give one output")
     for sparsity, output in outputs.items():
@@ -109,7 +109,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     weights = prunable_parameters(model, cfg, opts.prune_first_conv)
     dense_values = {name: w.detach().clone() for name, w in weights.items()}
     allocation = None
-    if opts.target_speedup is not None:
+    if opts.speed_target:
         allocation = _speed_target(opts, model, cfg, weights, input_size, log)
         opts = dataclasses.replace(opts, allocation=allocation["layers"])
     elif opts.allocation is not None:
@@ -143,17 +143,16 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
 
 
 def draw_ticket(opts: PruneOptions, log: Callable[[str], None] = lambda _m: None) -> PruneResult:
-    per_layer = opts.allocation is not None or opts.target_speedup is not None
+    per_layer = opts.allocation is not None or opts.speed_target
     return draw_tickets(opts, {None if per_layer else opts.sparsity: opts.output}, log)[0]
 
 
 def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log) -> dict:
-    """The allocation that meets ``opts.target_speedup`` on the profiled device with the least
-    weight magnitude removed, and what it predicts."""
+    """The allocation that meets the speed target on the profiled device at the least cost
+    (``_unit_costs``), and what it predicts."""
     from ..speed import SpeedProfile, allocate
     from ..speed.profile import check_profile_here
     from ..speed.solve import UnreachableTarget
-    from .magnitude import magnitude_removed
 
     profile = SpeedProfile.read(opts.profile)
     check_profile_here(profile, opts.arch, input_size, opts.block, str(opts.profile))
@@ -162,18 +161,26 @@ def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log
         raise OptionError(f"{opts.profile} times {unknown[0]}, which this model does not prune (--prune-first-conv "
                           "differs?); profile the model you prune")
     costs, criterion = _unit_costs(opts, profile, model, cfg, weights, input_size, log)
+    if opts.target_speedup is not None:
+        target, asked = opts.target_speedup, f"--target-speedup {opts.target_speedup:g}"
+    else:  # a latency in the whole model's measured ms: the same fraction of the dense model's time
+        target, asked = profile.measured_ms[0] / opts.target_latency_ms, f"--target-latency {opts.target_latency_ms:g} ms"
+        if target <= 1:
+            raise OptionError(f"{asked} is no faster than the dense model's measured {profile.measured_ms[0]:.2f} ms; "
+                              "ask for less")
     try:
-        found = allocate(profile, costs, opts.target_speedup)
+        found = allocate(profile, costs, target)
     except UnreachableTarget as exc:
-        raise OptionError(f"--target-speedup {opts.target_speedup:g} cannot be reached on the device {opts.profile} "
-                          f"measured: the best it predicts is {exc.best_speedup:.2f}x (every unit at its fastest); "
-                          f"ask for at most {exc.best_speedup:.2f}") from None
-    log(f"allocation for {opts.target_speedup:g}x: predicted {found.predicted_speedup:.2f}x "
-        f"({found.predicted_ms:.2f} ms vs dense {found.dense_ms:.2f} ms), {found.cost:.1%} of the weight magnitude removed")
+        raise OptionError(f"{asked} cannot be reached on the device {opts.profile} measured: the best it predicts is "
+                          f"{exc.best_speedup:.2f}x ({profile.measured_ms[0] / exc.best_speedup:.2f} ms, every unit at "
+                          f"its fastest); ask for at most that") from None
+    log(f"allocation for {target:.3g}x: predicted {found.predicted_speedup:.2f}x "
+        f"({found.predicted_ms:.2f} ms vs dense {found.dense_ms:.2f} ms), {found.cost:.3g} cost ({criterion})")
     key = profile.key
     return {"layers": {n: found.sparsity.get(n, 0.0) for n in weights}, "source": "target-speedup",
-            "target_speedup": opts.target_speedup, "predicted_speedup": found.predicted_speedup,
-            "predicted_ms": found.predicted_ms, "dense_ms": found.dense_ms, "cost": found.cost,
+            "target_speedup": target, "target_latency_ms": opts.target_latency_ms,
+            "predicted_speedup": found.predicted_speedup, "predicted_ms": found.predicted_ms, "dense_ms": found.dense_ms,
+            "predicted_measured_ms": profile.measured_ms[0] / found.predicted_speedup, "cost": found.cost,
             "criterion": criterion,
             "profile": {"path": str(opts.profile), "digest": key.digest(), **key.to_json()}}
 

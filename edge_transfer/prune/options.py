@@ -49,6 +49,7 @@ class PruneOptions:
     # or: the allocation that meets this predicted speedup over the dense model on the device
     # that ``profile`` (edge-transfer profile) measured, at the least weight magnitude removed
     target_speedup: float | None = None
+    target_latency_ms: float | None = None  # or this whole-model latency, in the profile's measured ms
     profile: Path | None = None
 
     def validate(self) -> None:
@@ -95,16 +96,21 @@ class PruneOptions:
     def _check_allocation(self, method) -> None:
         import math
 
-        per_layer = self.allocation is not None or self.target_speedup is not None
+        per_layer = self.allocation is not None or self.speed_target
         if per_layer and not method.takes_allocation:
             raise OptionError(f"--allocation and --target-speedup prune each layer to its own sparsity, which "
                               f"{', '.join(list_methods(takes_allocation=True))} does; {self.method} does not")
         if per_layer and self.mask_from is not None:
             raise OptionError("--mask-from takes the whole mask from another ticket; drop --allocation/--target-speedup")
-        if self.allocation is not None and self.target_speedup is not None:
-            raise OptionError("give --allocation or --target-speedup, not both (the target computes an allocation)")
-        if (self.target_speedup is None) != (self.profile is None):
-            raise OptionError("--target-speedup needs --profile P (from `edge-transfer profile`), and --profile a target")
+        if self.target_speedup is not None and self.target_latency_ms is not None:
+            raise OptionError("give --target-speedup or --target-latency, not both")
+        if self.allocation is not None and self.speed_target:
+            raise OptionError("give --allocation or a speed target, not both (the target computes an allocation)")
+        if self.speed_target != (self.profile is not None):
+            raise OptionError("--target-speedup and --target-latency need --profile P (from `edge-transfer profile`), "
+                              "and --profile a target")
+        if self.target_latency_ms is not None and not (math.isfinite(self.target_latency_ms) and self.target_latency_ms > 0):
+            raise OptionError(f"--target-latency must be a finite number of milliseconds > 0, got {self.target_latency_ms}")
         if self.target_speedup is not None and not (math.isfinite(self.target_speedup) and self.target_speedup > 1):
             raise OptionError(f"--target-speedup must be a finite speedup over the dense model > 1, got "
                               f"{self.target_speedup}")
@@ -113,6 +119,11 @@ class PruneOptions:
                 for k, v in self.allocation.items())):
             raise OptionError("--allocation must map layer names to sparsities in [0, 1), e.g. "
                               '{"layer1.0.conv1.weight": 0.9}')
+
+    @property
+    def speed_target(self) -> bool:
+        """A per-layer allocation is to be solved for (--target-speedup or --target-latency)."""
+        return self.target_speedup is not None or self.target_latency_ms is not None
 
     def per_round_ratio(self, final: float) -> float:
         if self.rounds is not None:
