@@ -78,7 +78,8 @@ CASES = [
     ("prune-imp-no-data", ["prune", "--arch", "resnet18-cifar", "--method", "imp", "--output", "{out}"], "--data"),
     ("prune-output-exists", ["prune", "--arch", "resnet18-cifar", "--output", "{out}"], "already exists", True),
     ("prune-output-is-ckpt", ["prune", "--arch", "resnet18-cifar", "--checkpoint", "{nan}", "--output", "{nan}"],
-     "not a folder"),
+     "lies inside the input"),
+    ("prune-output-is-a-file", ["prune", "--arch", "resnet18-cifar", "--output", "{nan}"], "not a folder"),
     ("prune-output-readonly", ["prune", "--arch", "resnet18-cifar", "--output", "/proc/edge-transfer-test/t"],
      "writable --output"),
     # info
@@ -614,6 +615,20 @@ def test_the_python_api_raises_typed_errors_that_name_the_fix(api_model, bad, de
 
     with pytest.raises(EdgeTransferError, match=re.escape(fragment)):
         call(api_model, {**bad, **device})
+
+
+def test_no_marked_argument_reaches_a_command():
+    """The input/output marks the parser puts on arguments are for main's overlap check only: a
+    marked str or Path pickled into a checkpoint (adapt's head) would not load with weights_only."""
+    from edge_transfer.cli import _args
+    from edge_transfer.cli.main import build_parser
+
+    args = build_parser().parse_args(["adapt", "T", "--data", "D", "--val", "V", "--json", "o.json", "--output", "O"])
+    marked = (_args.InputPath, _args.InputSpec, _args.OutputFile, _args.OutputFolder)
+    assert any(isinstance(v, marked) for v in vars(args).values())
+    _args.unmark(args)
+    assert not [k for k, v in vars(args).items() for x in _args._flat(v) if isinstance(x, marked)]
+    assert type(args.data) is str and type(args.source).__name__ == "PosixPath"
 
 
 @pytest.mark.parametrize("command", sorted(SUBCOMMANDS))

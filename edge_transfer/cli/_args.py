@@ -95,6 +95,24 @@ def _flat(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _plain(value):
+    """A marked value as the plain type it stands for (nothing below the CLI sees the marks: a
+    marked str or Path pickled into a checkpoint would not load with weights_only)."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, (InputPath, OutputFile, OutputFolder)):
+        return Path(value)
+    if isinstance(value, InputSpec):
+        return str(value)
+    return value
+
+
+def unmark(args) -> None:
+    """Replace every marked argument of ``args`` by its plain value, in place."""
+    for dest, value in vars(args).items():
+        setattr(args, dest, _plain(value))
+
+
 def check_outputs_apart(args) -> None:
     """Refuse any output (file or folder) that is, holds or lies inside an input of the same
     command; nothing has been read or written yet."""

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.received.clear()
     try:
         _args.check_outputs_apart(args)
+        _args.unmark(args)
         return args._run(args) or 0
     except BaseException as exc:
         # A signal raised inside native code can come back as another exception (measured: Ctrl-C
