@@ -148,18 +148,11 @@ class DeployedModel:
             t = load_file(str(path))
         except Exception as exc:  # safetensors raises its own error types for a damaged header
             raise DeployError(f"{path} is not a readable safetensors file ({type(exc).__name__}); {m.FIX}") from None
-        classes, dim = m.num_classes, m.feature_dim
-        shapes = {"weight": (classes, dim), "bias": (classes,), "feature_mean": (dim,), "feature_m2": (dim,),
-                  "feature_count": (1,)}
-        found = {k: tuple(t[k].shape) if k in t else None for k in shapes}
-        if found != shapes:
-            raise DeployError(f"{path} holds {found}, not the {classes}-class head on {dim} features deploy.json "
-                              f"describes; {m.FIX}")
-        import numpy as np
-
-        if not all(np.isfinite(v).all() for v in t.values()) or t["feature_count"][0] < 0 or (t["feature_m2"] < 0).any():
-            raise DeployError(f"{path} holds non-finite or negative statistics; {m.FIX}")
-        return HeadState(t["weight"], t["bias"], t["feature_mean"], t["feature_m2"], int(t["feature_count"][0]))
+        missing = sorted({"weight", "bias", "feature_mean", "feature_m2", "feature_count"} - set(t))
+        if missing or t["feature_count"].shape != (1,):
+            raise DeployError(f"{path} lacks {', '.join(missing) or 'a one-value feature_count'}; {m.FIX}")
+        head = HeadState(t["weight"], t["bias"], t["feature_mean"], t["feature_m2"], int(t["feature_count"][0]))
+        return head.check(path, m.FIX, expected=(m.num_classes, m.feature_dim))
 
     def learner(self, classes: list | None = None, *, lr: float = 0.01, momentum: float = 0.9,
                 weight_decay: float = 5e-4, seed: int = 0):

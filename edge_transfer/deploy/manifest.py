@@ -107,37 +107,33 @@ def check_against_graph(folder: Path, manifest: DeployManifest) -> None:
     """deploy.json's input size and format, output order, class count, feature size and head
     names must be what model.onnx itself declares: a record edited apart from its graph would
     otherwise reach the engine (or an allocation) with the wrong shapes."""
-    from ..onnx_io import load_onnx
-
-    graph = load_onnx(Path(folder) / MODEL_FILE, load_external=False).graph
-    where, fix = str(Path(folder) / DEPLOY_FILE), manifest.FIX
-    initializers = {i.name: i for i in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initializers]
-    c, h, w = manifest.input_size
-    expected, elem = ((c, h, w), 1) if manifest.input_format == FLOAT_NCHW else ((h, w, c), 2)  # FLOAT, UINT8
-    if len(inputs) != 1 or inputs[0].type.tensor_type.elem_type != elem or _dims(inputs[0])[1:] != list(expected):
-        found = [(i.name, i.type.tensor_type.elem_type, _dims(i)) for i in inputs]
-        raise DeployError(f"{where} says the graph takes {manifest.input_format} of size {list(manifest.input_size)} but "
-                          f"{MODEL_FILE} takes {found}; {fix}")
-    outputs = [o.name for o in graph.output]
-    if outputs != list(manifest.outputs):
-        raise DeployError(f"{where} lists outputs {list(manifest.outputs)} but {MODEL_FILE} gives {outputs}; {fix}")
-    widths = {o.name: _dims(o)[-1:] for o in graph.output}
-    for name, width in ((PROBABILITIES, manifest.num_classes), (FEATURES, manifest.feature_dim)):
-        if widths[name] not in ([width], [0], []):  # 0 or absent: not declared in the graph
-            raise DeployError(f"{where} says {name} has {width} columns but {MODEL_FILE} declares {widths[name]}; {fix}")
-    for role, size in (("weight", manifest.num_classes * manifest.feature_dim), ("bias", manifest.num_classes)):
-        init = initializers.get(manifest.head[role])
-        if init is None or int(_numel(init)) != size:
-            raise DeployError(f"{where} names the head's {role} {manifest.head[role]!r}, which {MODEL_FILE} does not "
-                              f"hold at {size} values; {fix}")
-
-
-def _dims(value_info) -> list:
-    return [d.dim_value if d.HasField("dim_value") else 0 for d in value_info.type.tensor_type.shape.dim]
-
-
-def _numel(initializer) -> int:
     import math
 
-    return math.prod(initializer.dims)
+    from onnx import TensorProto
+
+    from ..onnx_io import io_signature, load_onnx
+
+    model = load_onnx(Path(folder) / MODEL_FILE, load_external=False)
+    signature = io_signature(model)
+    where, fix = str(Path(folder) / DEPLOY_FILE), manifest.FIX
+    inputs = signature["inputs"]
+    elem = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
+    c, h, w = manifest.input_size
+    expected = ([c, h, w], TensorProto.FLOAT) if manifest.input_format == FLOAT_NCHW else ([h, w, c], TensorProto.UINT8)
+    if len(inputs) != 1 or (inputs[0]["shape"][1:], elem[inputs[0]["name"]]) != expected:
+        found = [(i["name"], elem[i["name"]], i["shape"]) for i in inputs]
+        raise DeployError(f"{where} says the graph takes {manifest.input_format} of size {list(manifest.input_size)} but "
+                          f"{MODEL_FILE} takes {found}; {fix}")
+    outputs = [o["name"] for o in signature["outputs"]]
+    if outputs != list(manifest.outputs):
+        raise DeployError(f"{where} lists outputs {list(manifest.outputs)} but {MODEL_FILE} gives {outputs}; {fix}")
+    widths = {o["name"]: o["shape"][-1:] for o in signature["outputs"]}
+    for name, width in ((PROBABILITIES, manifest.num_classes), (FEATURES, manifest.feature_dim)):
+        declared = [d for d in widths[name] if isinstance(d, int) and d > 0]  # a symbolic or absent width says nothing
+        if declared not in ([width], []):
+            raise DeployError(f"{where} says {name} has {width} columns but {MODEL_FILE} declares {widths[name]}; {fix}")
+    sizes = {i.name: math.prod(i.dims) for i in model.graph.initializer}
+    for role, size in (("weight", manifest.num_classes * manifest.feature_dim), ("bias", manifest.num_classes)):
+        if sizes.get(manifest.head[role]) != size:
+            raise DeployError(f"{where} names the head's {role} {manifest.head[role]!r}, which {MODEL_FILE} does not "
+                              f"hold at {size} values; {fix}")

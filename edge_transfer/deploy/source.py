@@ -24,6 +24,29 @@ class HeadState:
 
         return feature_std(self.m2, self.count)
 
+    def check(self, where, fix: str, expected: tuple | None = None) -> "HeadState":
+        """``self`` if its parts agree in shape, its values are finite and its statistics
+        non-negative; with ``expected`` (classes, features), only a head of that size. A head read
+        from a file (adapt's checkpoint, an artifact's head.safetensors) passes here first."""
+        import numpy as np
+
+        from ..formats import MAX_CLASSES, MAX_FEATURE_DIM
+
+        shape = tuple(np.shape(self.weight))
+        if expected is not None and shape != tuple(expected):
+            raise DeployError(f"{where} holds a head of shape {shape}, not the {expected[0]}-class head on {expected[1]} "
+                              f"features deploy.json describes; {fix}")
+        if len(shape) != 2 or not (2 <= shape[0] <= MAX_CLASSES and 1 <= shape[1] <= MAX_FEATURE_DIM):
+            raise DeployError(f"the head in {where} has shape {shape}, not (classes, features); {fix}")
+        classes, dim = shape
+        if np.shape(self.bias) != (classes,) or np.shape(self.mean) != (dim,) or np.shape(self.m2) != (dim,):
+            raise DeployError(f"the head in {where} takes {dim} features but its bias or feature statistics have "
+                              f"shapes {np.shape(self.bias)}, {np.shape(self.mean)}; {fix}")
+        if (self.count < 0 or (np.asarray(self.m2) < 0).any()
+                or not all(np.isfinite(a).all() for a in (self.weight, self.bias, self.mean, self.m2))):
+            raise DeployError(f"the head in {where} holds non-finite values (NaN, Inf) or negative statistics; {fix}")
+        return self
+
     def folded(self):
         """(weight, bias) on raw features: the standardisation folded into the head."""
         import numpy as np
@@ -111,10 +134,9 @@ def _field(record: dict, keys: tuple, kind, where: Path, fix: str):
 
 
 def _head_from_checkpoint(checkpoint: Path, fix: str) -> HeadState:
-    import numpy as np
     import torch
 
-    from ..formats import HEAD_SCHEMA, MAX_CLASSES, MAX_FEATURE_DIM
+    from ..formats import HEAD_SCHEMA
 
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -130,15 +152,7 @@ def _head_from_checkpoint(checkpoint: Path, fix: str) -> HeadState:
         head = HeadState(*(t.numpy() for t in tensors), int(stats["count"]))
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise DeployError(f"{checkpoint} lacks the head's weight, bias or feature statistics; {fix}") from None
-    if head.weight.ndim != 2 or not (2 <= head.weight.shape[0] <= MAX_CLASSES and 1 <= head.weight.shape[1] <= MAX_FEATURE_DIM):
-        raise DeployError(f"the head in {checkpoint} has shape {tuple(head.weight.shape)}, not (classes, features); {fix}")
-    classes, dim = head.weight.shape
-    if head.bias.shape != (classes,) or head.mean.shape != (dim,) or head.m2.shape != (dim,):
-        raise DeployError(f"the head in {checkpoint} takes {dim} features but its bias or feature statistics have "
-                          f"shapes {head.bias.shape}, {head.mean.shape}; {fix}")
-    if head.count < 0 or not all(np.isfinite(a).all() for a in (head.weight, head.bias, head.mean, head.m2)):
-        raise DeployError(f"the head in {checkpoint} holds NaN, Inf or a negative count; {fix}")
-    return head
+    return head.check(checkpoint, fix)
 
 
 def _finetuned_ticket(path: Path) -> DeploySource:

@@ -89,11 +89,10 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
     from ..train import load_train_data
 
     opts.validate()
-    per_layer = opts.allocation is not None or opts.speed_target
-    if per_layer and len(outputs) != 1:
+    if opts.per_layer and len(outputs) != 1:
         raise OptionError("an allocation draws one ticket; give one output")
     for sparsity, output in outputs.items():
-        if not per_layer and not 0.0 <= sparsity < 1.0:
+        if not opts.per_layer and not 0.0 <= sparsity < 1.0:
             raise OptionError(f"--sparsity must be in [0, 1), got {sparsity}; e.g. --sparsity 0.9 for 90% zeros")
         check_output_dir(output, opts.force, (opts.checkpoint, opts.mask_from))
     cfg = get_backbone_cfg(opts.arch)
@@ -143,8 +142,7 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
 
 
 def draw_ticket(opts: PruneOptions, log: Callable[[str], None] = lambda _m: None) -> PruneResult:
-    per_layer = opts.allocation is not None or opts.speed_target
-    return draw_tickets(opts, {None if per_layer else opts.sparsity: opts.output}, log)[0]
+    return draw_tickets(opts, {None if opts.per_layer else opts.sparsity: opts.output}, log)[0]
 
 
 def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log) -> dict:

@@ -96,11 +96,10 @@ class PruneOptions:
     def _check_allocation(self, method) -> None:
         import math
 
-        per_layer = self.allocation is not None or self.speed_target
-        if per_layer and not method.takes_allocation:
+        if self.per_layer and not method.takes_allocation:
             raise OptionError(f"--allocation and --target-speedup prune each layer to its own sparsity, which "
                               f"{', '.join(list_methods(takes_allocation=True))} does; {self.method} does not")
-        if per_layer and self.mask_from is not None:
+        if self.per_layer and self.mask_from is not None:
             raise OptionError("--mask-from takes the whole mask from another ticket; drop --allocation/--target-speedup")
         if self.target_speedup is not None and self.target_latency_ms is not None:
             raise OptionError("give --target-speedup or --target-latency, not both")
@@ -124,6 +123,11 @@ class PruneOptions:
     def speed_target(self) -> bool:
         """A per-layer allocation is to be solved for (--target-speedup or --target-latency)."""
         return self.target_speedup is not None or self.target_latency_ms is not None
+
+    @property
+    def per_layer(self) -> bool:
+        """Each layer gets its own sparsity (an allocation given or solved for); --sparsity does not apply."""
+        return self.allocation is not None or self.speed_target
 
     def per_round_ratio(self, final: float) -> float:
         if self.rounds is not None:

@@ -111,14 +111,23 @@ class SpeedProfile(_Record):
     def layers(self) -> list[str]:
         return [name for unit in self.units for name in unit["layers"]]
 
+    @property
+    def fixed_mean_ms(self) -> float:
+        """The fixed part of every prediction: its mean over the grid (it does not depend on the choice)."""
+        return sum(self.fixed_ms) / len(self.fixed_ms)
+
     def predicted_ms(self, choice: list[int]) -> float:
-        """The model's time with unit i at grid point ``choice[i]``: the fixed part (its mean over
-        the grid: it does not depend on the choice) plus each unit's time."""
-        return sum(self.fixed_ms) / len(self.fixed_ms) + sum(u["ms"][c] for u, c in zip(self.units, choice))
+        """The model's time with unit i at grid point ``choice[i]``: the fixed part plus each unit's time."""
+        return self.fixed_mean_ms + sum(u["ms"][c] for u, c in zip(self.units, choice))
 
     @property
     def dense_ms(self) -> float:
         return self.predicted_ms([0] * len(self.units))
+
+    @property
+    def fastest_ms(self) -> float:
+        """The prediction with every unit at its fastest grid point: the profile's ceiling."""
+        return self.fixed_mean_ms + sum(min(u["ms"]) for u in self.units)
 
     def static_fraction(self) -> float:
         """Share of the dense model's analysed time in what no sparsity speeds up."""

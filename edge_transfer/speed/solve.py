@@ -40,14 +40,12 @@ def allocate(profile: SpeedProfile, costs: list[list[float]], target_speedup: fl
     import numpy as np
 
     units, grid = profile.units, profile.grid
-    fixed = profile.predicted_ms([0] * len(units)) - sum(u["ms"][0] for u in units)
-    budget = profile.dense_ms / target_speedup - fixed
-    fastest = [min(u["ms"]) for u in units]
-    if budget <= 0 or sum(fastest) > budget * (1 + 1e-12):
-        raise UnreachableTarget(profile.dense_ms / (fixed + sum(fastest)))
+    budget = profile.dense_ms / target_speedup - profile.fixed_mean_ms
+    if budget <= 0 or profile.fastest_ms - profile.fixed_mean_ms > budget * (1 + 1e-12):
+        raise UnreachableTarget(profile.dense_ms / profile.fastest_ms)
     step = budget / RESOLUTION
     steps = [[math.ceil(t / step - 1e-9) for t in u["ms"]] for u in units]
-    # best[b]: least cost of the units so far using exactly... at most b steps; inf if none
+    # best[b]: least cost of the units so far within b steps of time; inf if none
     best = np.zeros(RESOLUTION + 1)
     picks = []
     for i in range(len(units)):
