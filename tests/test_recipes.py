@@ -236,3 +236,29 @@ def test_every_recipe_scheme_has_one_pruner_spec_and_a_recipe_file():
     for method in RECIPE_METHODS:
         assert (RECIPE_DIR / f"{method}.yaml").is_file() and get_method(method).trains
     assert not set(list_methods(takes_recipe=False)) & set(PRUNERS)
+
+
+ALLOCATION = {"conv1.weight": 0.5, "conv2.weight": 0.9, "fc.weight": 0.0}  # fc stays dense
+
+
+@pytest.mark.parametrize("method", list_methods(takes_allocation=True))
+def test_every_allocating_scheme_lands_each_layer_on_its_own_sparsity(method):
+    """A speed-target allocation (prune --allocation / --target-speedup) drawn by every scheme
+    that takes one: each layer carries exactly round(s * n) zeros, and the training schemes
+    reach it by their own schedule (imp: rounds; gmp: sparseml's per-layer final sparsities)."""
+    ctx = make_ctx(method)
+    ctx.opts.allocation = ALLOCATION
+    ctx.opts.rounds = 2
+    source = copy.deepcopy(ctx.model.state_dict())
+    (d, state), = draw(ctx, [None])
+    assert d.target is None and d.params.get("scope", "layer") == "layer"
+    assert {n: int((~m).sum()) for n, m in d.masks.items()} == \
+        {n: round(ALLOCATION[n] * w.numel()) for n, w in ctx.weights.items()}
+    if method == "gmp":  # the recipe itself pruned per layer: no zeros to top up or trim
+        assert d.params["topped_up"] == d.params["kept_zeros"] == 0
+        pruner = next(m for m in d.params["modifiers"] if m["modifier"] == d.params["pruning_modifier"])
+        assert pruner["final_sparsity"] == {"0.5": 1, "0.9": 1}
+        assert not torch.equal(state["head.weight"], source["head.weight"])  # trained under the recipe
+    if method in ("imp", "aimp"):  # two rounds (rewound to the source after each), the first part of the way
+        first = d.params["history"][0]["sparsity"]
+        assert d.params["rounds"] == 2 and 0 < first < d.params["history"][1]["sparsity"]

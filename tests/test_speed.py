@@ -8,6 +8,7 @@ import json
 import pytest
 
 from conftest import assert_one_line_error, run_cli
+from edge_transfer.errors import OptionError
 
 
 def _key(**changes):
@@ -220,3 +221,34 @@ def test_a_trained_checkpoint_is_allocated_by_measured_sensitivity_and_the_cache
     assert json.loads((tmp_path / "t2" / "ticket.json").read_text())["allocation"]["layers"] == meta["allocation"]["layers"]
     other_task = run_cli(*argv[:6], "embedded:digits", *argv[7:], "--output", tmp_path / "t3")
     assert_one_line_error(other_task, "checkpoint's own task")
+
+
+def test_over_best_peer_aims_past_the_fastest_dense_model(tmp_path, monkeypatch):
+    """--over best-peer: the target over the profile's dense form is X times the peer's measured
+    lead (here 1.25x), recorded with the peer; the peer is the fastest dense record of a run."""
+    from edge_transfer.prune import PruneOptions, draw_ticket
+    from edge_transfer.speed import peers
+
+    profile, path = _here_profile(tmp_path)
+    records = [{"variant": "dense", "model": "r-dense", "engine": "deepsparse", "precision": "fp32", "items_per_sec": 200},
+               {"variant": "dense", "model": "r-dense", "engine": "openvino", "precision": "fp32", "items_per_sec": 250},
+               {"variant": "ticket", "model": "r-omp90", "engine": "deepsparse", "precision": "fp32", "items_per_sec": 900}]
+    peer = peers.pick_peer(records, profile.key)
+    assert (peer.name, peer.ratio) == ("r-dense on openvino", 1.25)
+    with pytest.raises(OptionError, match="--over dense"):
+        peers.pick_peer([r for r in records if r["engine"] != "deepsparse"], profile.key)
+    monkeypatch.setattr(peers, "fastest_dense_peer", lambda key, log: peer)
+    over_dense = draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "d", target_speedup=2.0,
+                                          profile=path)).meta.allocation
+    over_peer = draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "p", target_speedup=1.6,
+                                         profile=path, over="best-peer")).meta.allocation
+    assert over_peer["target_speedup"] == pytest.approx(2.0) and over_peer["over"] == "best-peer"
+    assert over_peer["layers"] == over_dense["layers"]  # 1.6x over a peer 1.25x faster = 2x over dense
+    assert over_peer["best_peer"]["name"] == "r-dense on openvino"
+    assert over_peer["predicted_speedup_over_best_peer"] == pytest.approx(over_peer["predicted_speedup"] / 1.25)
+    with pytest.raises(OptionError, match="over the best peer"):
+        draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "x", target_speedup=40, profile=path,
+                                 over="best-peer"))
+    with pytest.raises(OptionError, match="give --target-speedup X with it"):
+        PruneOptions(arch="resnet18-cifar", output=tmp_path / "y", target_latency_ms=2, profile=path,
+                     over="best-peer").validate()

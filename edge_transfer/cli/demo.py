@@ -32,6 +32,10 @@ def add_arguments(parser) -> None:
                         help=f"sparsities benchmarked, FP32 and INT8 (default {_csv(d['bench_sparsities'])})")
     parser.add_argument("--bench-time", type=_args.positive_float, default=d["bench_time_s"],
                         help=f"timed seconds per configuration (default {d['bench_time_s']:g})")
+    parser.add_argument("--speed-target", type=_args.non_negative_float, default=d["speed_target"],
+                        help=f"also draw a ticket pruned to this predicted speedup over the dense INT8 model at batch "
+                             f"{d['speed_target_batch']}, from a profile of this machine (0: none; default "
+                             f"{d['speed_target']:g})")
     parser.add_argument("--adapt-epochs", type=_args.non_negative_int, default=d["adapt_epochs"],
                         help=f"epochs of the online-learning demo (0 skips it; default {d['adapt_epochs']})")
     parser.add_argument("--no-deploy", action="store_true", help="skip deploying the adapted ticket and `predict`")
@@ -46,7 +50,7 @@ def run(args) -> int:
     from ..tables import text_table, ticket_layer_table, ticket_summary_lines
 
     opts = _args.options_from(DemoOptions, args, bench=not args.no_bench, bench_time_s=args.bench_time,
-                              deploy=not args.no_deploy)
+                              deploy=not args.no_deploy, speed_target=args.speed_target or None)
     result = run_demo(opts)
     for tag, meta in result.metas.items():
         print(f"\n== {tag}")

@@ -41,6 +41,7 @@ def _allocation(text: str) -> dict:
 
 def add_arguments(parser) -> None:
     from ..prune import PRETRAINING, SCOPES, PruneOptions
+    from ..prune.options import OVER
     from ..prune._registry import list_methods, methods_help
     from ..train import TrainSettings
 
@@ -65,10 +66,15 @@ def add_arguments(parser) -> None:
                         f"with --method {', '.join(list_methods(takes_blocks=True))}")
     g.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the random init (default {d['seed']})")
     g.add_argument("--mask-from", type=_args.input_path, metavar="TICKET", help="LTH-T: apply TICKET's mask to this checkpoint's weights (its sparsity and scope replace --sparsity, --scope)")
-    g = parser.add_argument_group("per-layer sparsity (omp): to a speed target, or as given")
+    g = parser.add_argument_group(f"per-layer sparsity ({', '.join(list_methods(takes_allocation=True))}): to a speed "
+                                  "target, or as given")
     g.add_argument("--target-speedup", type=_args.positive_float, metavar="X",
                    help="each layer's sparsity chosen so the model is predicted X times faster than dense on the device "
                         "--profile measured (batch, cores and INT8 or FP32 form are the profile's)")
+    g.add_argument("--over", choices=OVER, default=d["over"],
+                   help="what --target-speedup is over: the dense model of the profile's form, or the fastest dense "
+                        "model (FP32 and INT8 on every engine), measured at the profile's batch and cores first "
+                        f"(default {d['over']})")
     g.add_argument("--target-latency", type=_args.positive_float, metavar="MS", dest="target_latency_ms",
                    help="or: the whole model's latency in ms on that device (the profile's measured scale)")
     g.add_argument("--profile", type=_args.input_path, metavar="P", help="a speed profile from `edge-transfer profile`")

@@ -31,6 +31,13 @@ class DemoOptions:
     ticket_engines: tuple[str, ...] = ("deepsparse",)  # the sparse engine; dense peers run on every engine
     bench_batch_sizes: tuple[int, ...] = (1, 64)
     bench_time_s: float = 1.0
+    # The speed-target ticket (prune --target-speedup): each layer's sparsity chosen from a profile
+    # the demo measures of the benchmarked arch in its deployed form (INT8, the largest block) on
+    # DeepSparse at this batch, for this predicted speedup over that form's dense model (lowered
+    # to 95% of the profile's ceiling where the device cannot reach it). None: no such row.
+    speed_target: float | None = 2.0
+    speed_target_batch: int = 1
+    profile_grid: tuple[float, ...] = (0.0, 0.9, 0.95, 0.98)
     calibration: str = "embedded:mnist-5to9"
     calibration_samples: int = 64
     # Online learning: this ticket against its dense baseline on the embedded target task.
@@ -67,6 +74,8 @@ class DemoOptions:
                 raise OptionError(f"--bench-sparsities must be in (0, 1), got {self.bench_sparsities}")
             if not self.bench_time_s > 0:
                 raise OptionError(f"--bench-time must be > 0 seconds, got {self.bench_time_s}")
+            if self.speed_target is not None and not (self.speed_target > 1 and self.speed_target < float("inf")):
+                raise OptionError(f"--speed-target must be a finite speedup > 1, got {self.speed_target}")
 
     def trained(self, arch: str) -> bool:
         return arch in self.pretrain_archs and self.pretrain_epochs > 0

@@ -40,10 +40,31 @@ def _bench_section(result: DemoResult, opts: DemoOptions) -> list[str]:
             f"{opts.calibration_samples} images of {opts.calibration}. Short timings ({opts.bench_time_s:g} s per "
             "configuration, one repeat): `benchmarks/quantized_speedup.py` has the long, repeated ones.", "",
             markdown_table(HEADLINE_HEADERS, headline_rows(bench.records)), "",
+            *_speed_target_lines(result, opts),
             "![speedup over the fastest dense peer](speedup.png)", "",
             "<details><summary>every configuration</summary>", "",
             markdown_table(TABLE_HEADERS, table_rows(bench.records)), "", "</details>", ""] \
         + [f"- {line}" for line in footnotes(bench)] + [""]
+
+
+def _speed_target_lines(result: DemoResult, opts: DemoOptions) -> list[str]:
+    """What the speed-target row is, and its prediction against the measurement."""
+    meta = next((m for m in result.metas.values() if m.allocation), None)
+    if meta is None:
+        return []
+    a, key = meta.allocation, meta.allocation["profile"]
+    measured = [r for r in result.bench.records if r.get("predicted_speedup") is not None]
+    out = [f"The `target{a['target_speedup']:g}x` row is pruned to a speed target: `edge-transfer profile` timed every "
+           f"layer of {meta.arch} in INT8 1x{meta.block} blocks on DeepSparse at batch {key['batch_size']} on this "
+           f"machine ({key['cores']} cores; sparsities {', '.join(f'{s:g}' for s in opts.profile_grid)} in every "
+           f"layer, [profile.png](profile.png)), and `prune --target-speedup {a['target_speedup']:g}` chose each "
+           f"layer's sparsity to be predicted {a['predicted_speedup']:.2f}x faster than the dense INT8 model while "
+           f"removing the least weight magnitude ({meta.achieved_sparsity:.1%} sparse overall"
+           f"{'; untrained: speed only' if meta.untrained else ''})."]
+    out += [f"Measured at batch {r['batch_size']}: {r['speedup_vs_own_precision_dense']:.2f}x over the dense "
+            f"{r['prediction_precision']} model on {r['engine']} (prediction error {r['prediction_error']:+.0%})."
+            for r in measured]
+    return [" ".join(out), ""]
 
 
 def report(result: DemoResult, system: dict, opts: DemoOptions) -> str:

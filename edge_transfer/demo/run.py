@@ -5,11 +5,13 @@ measured speedup.
    and the online-learning slice mean something; resnet50 stays untrained (speed only).
 2. Draws OMP tickets at 0/0.8/0.9/0.95 per architecture (plus 1x4-block tickets of the
    benchmarked architecture), exports and validates each.
-3. Benchmarks resnet50's tickets, FP32 and INT8, at batch 1 and 64 against every dense
+3. Profiles resnet50 in INT8 1x4 blocks on DeepSparse at batch 1 and draws a ticket pruned to
+   a speed target from it (``prune --target-speedup``).
+4. Benchmarks resnet50's tickets, FP32 and INT8, at batch 1 and 64 against every dense
    peer a user would deploy instead (dense FP32 and INT8 on DeepSparse, ONNX Runtime and
    OpenVINO), all in one run on the same cores: the report's top table is each ticket's
    speedup over the fastest of them. Short timings: benchmarks/ holds the long ones.
-4. Online learning: the trained 90% ticket against its dense baseline on the target task.
+5. Online learning: the trained 90% ticket against its dense baseline on the target task.
 
 Writes a Markdown report, JSON and the speedup plot under the output folder (default
 ``export/demo``), which the demo owns and replaces as a whole on every run.
@@ -79,7 +81,7 @@ def _draw_and_export(opts: DemoOptions, tmp: Path, sources: dict, log) -> tuple[
     return rows, metas
 
 
-def _bench(opts: DemoOptions, tmp: Path, log):
+def _bench(opts: DemoOptions, tmp: Path, sources: dict, log):
     """The measured headline: the benchmarked arch's tickets (FP32 and INT8) and its dense
     model (FP32 and INT8) on every engine, one run, short timings."""
     from ..bench import BenchOptions, run_bench
@@ -90,6 +92,10 @@ def _bench(opts: DemoOptions, tmp: Path, log):
     for block in opts.bench_blocks:
         targets += default_targets(tmp, "model.onnx", log, arch=opts.bench_arch, sparsities=opts.bench_sparsities,
                                    block=block, calibration=opts.calibration, samples=opts.calibration_samples)
+    speed_ticket = None
+    if opts.speed_target is not None:
+        target, speed_ticket = _speed_target(opts, tmp, targets[0], sources.get(opts.bench_arch), log)
+        targets.append(target)
     bench_opts = BenchOptions(engines=opts.bench_engines, ticket_engines=opts.ticket_engines,
                               batch_sizes=opts.bench_batch_sizes, time_s=opts.bench_time_s, warmup_s=0.5,
                               min_iterations=3, repeats=1, memory=False, int8_peers=False, seed=opts.seed)
@@ -98,7 +104,46 @@ def _bench(opts: DemoOptions, tmp: Path, log):
     result = run_bench(bench_opts, log=lambda m: log("  " + m), argv=["edge-transfer", "demo"], targets=targets)
     write_json(tmp / "bench.json", result)
     plot(tmp / "speedup.png", result.records)
-    return result
+    return result, speed_ticket
+
+
+def _speed_target(opts: DemoOptions, tmp: Path, reference, source, log):
+    """The benchmarked arch pruned to a speed target: its profile on this machine (DeepSparse,
+    INT8 in the largest block, at ``speed_target_batch``), the ticket ``prune --target-speedup``
+    draws from it (from the pretrained ``source`` where the demo trained one), quantized as the
+    others are; a bench target beside ``reference``'s dense peers."""
+    from ..bench.targets import BenchTarget, manifest_model
+    from ..prune import PruneOptions, draw_ticket
+    from ..quantize import QuantizeOptions, quantize
+    from ..speed.profile import ProfileOptions, measure_profile
+    from ..speed.report import plot_profile
+    from ..train import TrainSettings
+
+    arch, block, batch = opts.bench_arch, max(opts.bench_blocks), opts.speed_target_batch
+    log(f"profiling {arch} INT8 (1x{block} blocks) on DeepSparse at batch {batch}, sparsities "
+        f"{', '.join(f'{s:g}' for s in opts.profile_grid)} in every layer (`edge-transfer profile`)")
+    profile = measure_profile(ProfileOptions(model=tmp / "tickets" / f"{arch}-{ticket_tag('omp', 0.0, 1)}",
+                                             output=tmp / "profile.json", batch_size=batch, precision="int8",
+                                             block=block, grid=opts.profile_grid, iterations=5, time_s=0.5),
+                              log=lambda m: log("  " + m))
+    plot_profile(profile, tmp / "profile.png")
+    ceiling = profile.dense_ms / profile.fastest_ms
+    target = opts.speed_target if opts.speed_target <= 0.95 * ceiling else round(0.95 * ceiling, 2)
+    if target != opts.speed_target:
+        log(f"  {opts.speed_target:g}x is beyond what this device's profile predicts ({ceiling:.2f}x with every layer "
+            f"at {opts.profile_grid[-1]:g}): asking for {target:g}x")
+    folder = tmp / "tickets" / f"{arch}-target{target:g}x-b{batch}"
+    log(f"drawing {folder.name}: `prune --target-speedup {target:g} --profile profile.json --block {block}`"
+        + (" (untrained: speed only)" if source is None else ""))
+    trained = {} if source is None else dict(checkpoint=source[0], pretraining="natural")
+    ticket = draw_ticket(PruneOptions(arch=arch, output=folder, target_speedup=target, profile=tmp / "profile.json",
+                                      block=block, scope="layer", seed=opts.seed,
+                                      train=TrainSettings(image_size=profile.key.input_size[-1]), **trained),
+                         log=lambda m: log("  " + m))
+    out = tmp / "int8" / folder.name
+    quantize(QuantizeOptions(source=folder, output=out, calibration=opts.calibration, samples=opts.calibration_samples,
+                             with_dense=False, validate_engines=(), progress=False))
+    return BenchTarget(manifest_model(out, "model.onnx", None), reference.baseline, reference.peers), ticket
 
 
 def _adapt(opts: DemoOptions, tmp: Path, log) -> dict:
@@ -152,7 +197,9 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> DemoResul
         (tmp / DEMO_MARKER).write_text("written by `edge-transfer demo`, which replaces this folder on each run\n")
         sources = {arch: _pretrain(opts, arch, tmp / "source", log) for arch in opts.archs if opts.trained(arch)}
         rows, metas = _draw_and_export(opts, tmp, sources, log)
-        bench = _bench(opts, tmp, log) if opts.bench else None
+        bench, speed_ticket = _bench(opts, tmp, sources, log) if opts.bench else (None, None)
+        if speed_ticket is not None:
+            metas[speed_ticket.path.name] = speed_ticket.meta
         adapted = _adapt(opts, tmp, log) if opts.adapt_ticket in metas and opts.adapt_epochs > 0 else None
         deployed = _deploy(opts, tmp, log) if adapted and opts.deploy else None
         study = None
@@ -170,6 +217,9 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> DemoResul
             "sources": {a: {"val_clean": r["val_clean"], "data": r["data"]["spec"], "epochs": len(r["epochs"])}
                         for a, r in result.sources.items()},
             "headline": headline_records(bench) if bench else None,
+            "speed_target": None if speed_ticket is None else {
+                "ticket": speed_ticket.path.name, "achieved_sparsity": speed_ticket.meta.achieved_sparsity,
+                **{k: speed_ticket.meta.allocation[k] for k in ("target_speedup", "predicted_speedup", "criterion")}},
             "adapt": adapted["summary"] if adapted else None,
             "deploy": deployed,
             "study": {"headline": study["headline"], "results": study["results"]} if study else None,

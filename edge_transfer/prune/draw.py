@@ -159,8 +159,17 @@ def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log
         raise OptionError(f"{opts.profile} times {unknown[0]}, which this model does not prune (--prune-first-conv "
                           "differs?); profile the model you prune")
     costs, criterion = _unit_costs(opts, profile, model, cfg, weights, input_size, log)
+    peer, ratio = None, 1.0  # the fastest dense peer's speed over the profile's dense form
+    if opts.over == "best-peer":
+        from ..speed import peers
+
+        peer = peers.fastest_dense_peer(profile.key, log)
+        ratio = peer.ratio
     if opts.target_speedup is not None:
-        target, asked = opts.target_speedup, f"--target-speedup {opts.target_speedup:g}"
+        target = opts.target_speedup * ratio
+        asked = f"--target-speedup {opts.target_speedup:g}" + (
+            f" --over best-peer ({target:.2f}x over {peer.form}, as {peer.name} is {ratio:.2f}x its speed)"
+            if peer else "")
     else:  # a latency in the whole model's measured ms: the same fraction of the dense model's time
         target, asked = profile.measured_ms[0] / opts.target_latency_ms, f"--target-latency {opts.target_latency_ms:g} ms"
         if target <= 1:
@@ -169,9 +178,10 @@ def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log
     try:
         found = allocate(profile, costs, target)
     except UnreachableTarget as exc:
+        over_peer = f", {exc.best_speedup / ratio:.2f}x over the best peer" if peer else ""
         raise OptionError(f"{asked} cannot be reached on the device {opts.profile} measured: the best it predicts is "
-                          f"{exc.best_speedup:.2f}x ({profile.measured_ms[0] / exc.best_speedup:.2f} ms, every unit at "
-                          f"its fastest); ask for at most that") from None
+                          f"{exc.best_speedup:.2f}x{over_peer} ({profile.measured_ms[0] / exc.best_speedup:.2f} ms, "
+                          "every unit at its fastest); ask for at most that") from None
     log(f"allocation for {target:.3g}x: predicted {found.predicted_speedup:.2f}x "
         f"({found.predicted_ms:.2f} ms vs dense {found.dense_ms:.2f} ms), {found.cost:.3g} cost ({criterion})")
     key = profile.key
@@ -179,7 +189,8 @@ def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log
             "target_speedup": target, "target_latency_ms": opts.target_latency_ms,
             "predicted_speedup": found.predicted_speedup, "predicted_ms": found.predicted_ms, "dense_ms": found.dense_ms,
             "predicted_measured_ms": profile.measured_ms[0] / found.predicted_speedup, "cost": found.cost,
-            "criterion": criterion,
+            "criterion": criterion, "over": opts.over, "best_peer": peer.to_json() if peer else None,
+            "predicted_speedup_over_best_peer": found.predicted_speedup / ratio if peer else None,
             "profile": {"path": str(opts.profile), "digest": key.digest(), **key.to_json()}}
 
 

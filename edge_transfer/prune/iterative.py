@@ -38,6 +38,29 @@ def sparsity_schedule(targets: list[float], ratio: float) -> list[tuple[float, b
     return levels
 
 
+def allocated_level(layer_sparsity: float, level: float, final: float) -> float:
+    """A layer's sparsity when the whole model is at ``level`` on its way to ``final``, for an
+    allocation that gives the layer ``layer_sparsity`` at the end: each round removes the same
+    fraction of what the layer has left, as it does of the model's, so the layer lands on its
+    own sparsity exactly in the last round."""
+    import math
+
+    if final <= 0 or layer_sparsity <= 0:
+        return 0.0
+    if level >= final:
+        return layer_sparsity
+    return 1 - (1 - layer_sparsity) ** (math.log1p(-level) / math.log1p(-final))
+
+
+def _round_masks(scores: dict, level: float, opts, final: float) -> dict:
+    """The masks after a round that brings the model to ``level``: one ranking (``--scope``), or
+    with an allocation each layer ranked on its own towards its allocated sparsity."""
+    if opts.allocation is None:
+        return masks_from_scores(scores, level, opts.scope, opts.block)
+    return {n: masks_from_scores({n: s}, allocated_level(opts.allocation.get(n, 0.0), level, final), "layer",
+                                 opts.block)[n] for n, s in scores.items()}
+
+
 def _mask_sparsity(masks: dict) -> float:
     total = sum(m.numel() for m in masks.values())
     return 1 - sum(int(m.sum()) for m in masks.values()) / total
@@ -49,6 +72,12 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
     from ..train import make_optimizer, pixel_model, reapply_masks, train_epochs
 
     opts, tr = ctx.opts, ctx.opts.train
+    labels = {t: t for t in targets}
+    if opts.allocation is not None:  # one ticket: the model's overall sparsity under the allocation
+        sizes = {n: w.numel() for n, w in ctx.weights.items()}
+        final = sum(opts.allocation.get(n, 0.0) * k for n, k in sizes.items()) / sum(sizes.values())
+        labels = {final: targets[0]}
+        targets = [final]
     ratio = opts.per_round_ratio(max(targets))
     schedule = sparsity_schedule(targets, ratio)
     rounds_total = sum(1 for i, (level, _) in enumerate(schedule) if level > (schedule[i - 1][0] if i else 0.0))
@@ -69,7 +98,7 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
                 pass
             scores = {n: torch.where(masks[n], w.detach().abs(), torch.tensor(float("-inf")))
                       for n, w in ctx.weights.items()}
-            masks = masks_from_scores(scores, level, opts.scope, opts.block)
+            masks = _round_masks(scores, level, opts, max(targets))
             if opts.rewind:
                 ctx.model.load_state_dict(source_state)
             reapply_masks(ctx.weights, masks)
@@ -79,20 +108,20 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
                     f"acc {stats['acc']:.3f}, {history[-1]['seconds']:.1f}s)")
             current = level
         if is_target:
-            yield Drawn(level, {n: m.clone() for n, m in masks.items()}, {
+            yield Drawn(labels[level], {n: m.clone() for n, m in masks.items()}, {
                 "prune_ratio_per_round": ratio, "rounds": round_no, "rewind": opts.rewind,
                 "epochs_per_round": tr.epochs,
                 "inner_maximisation": robustness.to_dict() if robustness is not None else None,
-                "history": list(history)})
+                "history": list(history), **({"scope": "layer"} if opts.allocation is not None else {})})
 
 
 @register_method("imp", trains=True, summary="iterative magnitude pruning with natural training, rewinding to the source",
-                 shares_trajectory=True, takes_blocks=True)
+                 shares_trajectory=True, takes_blocks=True, takes_allocation=True)
 def _imp(ctx: DrawContext, targets: list):
     yield from _iterative(ctx, targets, None, "imp")
 
 
 @register_method("aimp", trains=True, summary="adversarial IMP (robust-tickets eq. 1): PGD training in every round",
-                 shares_trajectory=True, takes_blocks=True)
+                 shares_trajectory=True, takes_blocks=True, takes_allocation=True)
 def _aimp(ctx: DrawContext, targets: list):
     yield from _iterative(ctx, targets, ctx.opts.robust, "aimp")

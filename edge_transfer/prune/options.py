@@ -16,6 +16,7 @@ SCOPES = ("global", "layer")
 BLOCKS = (1, 4)  # --block: 1 = unstructured; 4 = 1x4 along input channels (DeepSparse's fastest INT8 layout)
 PRETRAINING = (*PRETRAININGS, "unknown")
 DEFAULT_PRUNE_RATIO_PER_ROUND = 0.2
+OVER = ("dense", "best-peer")  # what --target-speedup is a speedup over
 
 
 @dataclass
@@ -51,6 +52,9 @@ class PruneOptions:
     target_speedup: float | None = None
     target_latency_ms: float | None = None  # or this whole-model latency, in the profile's measured ms
     profile: Path | None = None
+    # --target-speedup over the dense model of the profile's form, or over the fastest dense model
+    # (FP32 and INT8 on every engine) measured at the profile's batch and cores before the draw
+    over: str = "dense"
 
     def validate(self) -> None:
         from ..backbones import get_backbone_cfg
@@ -101,6 +105,11 @@ class PruneOptions:
                               f"{', '.join(list_methods(takes_allocation=True))} does; {self.method} does not")
         if self.per_layer and self.mask_from is not None:
             raise OptionError("--mask-from takes the whole mask from another ticket; drop --allocation/--target-speedup")
+        if self.over not in OVER:
+            raise OptionError(f"--over must be one of {', '.join(OVER)}, got {self.over!r}")
+        if self.over != "dense" and self.target_speedup is None:
+            raise OptionError(f"--over {self.over} says what --target-speedup is measured against; give "
+                              "--target-speedup X with it")
         if self.target_speedup is not None and self.target_latency_ms is not None:
             raise OptionError("give --target-speedup or --target-latency, not both")
         if self.allocation is not None and self.speed_target:

@@ -17,8 +17,8 @@ from pathlib import Path
 from ..errors import OptionError, RecipeError
 from ..thirdparty import import_sparseml
 from ._registry import DrawContext, Drawn, register_method
-from .magnitude import masks_from_scores
-from .recipes import Recipe, method_of, resolve_recipe
+from .magnitude import allocated_masks, masks_from_scores
+from .recipes import PARAM_PREFIX, Recipe, method_of, resolve_recipe
 
 
 def build_modifiers(recipe: Recipe):
@@ -114,10 +114,13 @@ def _sparsity(weights: dict) -> float:
     return sum(int((w == 0).sum()) for w in weights.values()) / total
 
 
-def _exact_masks(weights: dict, target: float, scope: str) -> tuple[dict, dict]:
-    """The ticket's mask from the final weights (zeros first, then smallest |w|) and how it
-    differs from the recipe's own zero pattern."""
-    masks = masks_from_scores({n: w.detach().abs() for n, w in weights.items()}, target, scope)
+def _exact_masks(weights: dict, target: float, scope: str, allocation: dict | None = None) -> tuple[dict, dict]:
+    """The ticket's mask from the final weights (zeros first, then smallest |w|; with an
+    allocation, each layer to its own sparsity) and how it differs from the recipe's own zeros."""
+    if allocation is None:
+        masks = masks_from_scores({n: w.detach().abs() for n, w in weights.items()}, target, scope)
+    else:
+        masks = allocated_masks(weights, allocation)
     zeros = {n: w.detach() == 0 for n, w in weights.items()}
     figures = {
         "recipe_zeros": sum(int(z.sum()) for z in zeros.values()),
@@ -186,9 +189,15 @@ def _run(ctx: DrawContext, recipe: Recipe, target: float) -> list[dict]:
 
 def _recipe_scheme(ctx: DrawContext, targets: list):
     opts = ctx.opts
-    names = [f"model.{n}" for n in ctx.weights]  # pixel_model's wrapper adds "model."
+    names = [PARAM_PREFIX + n for n in ctx.weights]
+    labels = {t: t for t in targets}
+    if opts.allocation is not None:  # one ticket, each layer to its own sparsity
+        sizes = {n: w.numel() for n, w in ctx.weights.items()}
+        labels = {sum(opts.allocation.get(n, 0.0) * k for n, k in sizes.items()) / sum(sizes.values()): targets[0]}
+        targets = list(labels)
     recipes = {t: resolve_recipe(opts.method, opts.recipe, target=t, epochs=opts.train.epochs, scope=opts.scope,
-                                 params=names, lr=opts.train.lr, weights=ctx.weights) for t in targets}
+                                 params=names, lr=opts.train.lr, weights=ctx.weights, allocation=opts.allocation)
+               for t in targets}
     for recipe in recipes.values():  # every target's recipe is checked before the first one trains
         build_modifiers(recipe)
     source_state = copy.deepcopy(ctx.model.state_dict())
@@ -198,18 +207,18 @@ def _recipe_scheme(ctx: DrawContext, targets: list):
         recipe = recipes[target]
         with _sparseml_warnings_only():
             history = _run(ctx, recipe, target)
-        masks, figures = _exact_masks(ctx.weights, target, opts.scope)
+        masks, figures = _exact_masks(ctx.weights, target, opts.scope, opts.allocation)
         seconds = round(time.perf_counter() - t0, 2)
         ctx.log(f"{opts.method} {target:.0%}: recipe left {figures['recipe_zeros']:,} zeros, ticket has "
                 f"{figures['exact_zeros']:,} ({figures['topped_up']:,} topped up; "
                 f"train loss {history[-1]['train_loss']:.3f}, {seconds:.1f}s)")
-        yield Drawn(target, masks, {
+        yield Drawn(labels[target], masks, {**({"scope": "layer"} if opts.allocation is not None else {}),
             "recipe": recipe.source, "recipe_sha256": recipe.sha256, "pruning_modifier": recipe.pruner,
             "modifiers": recipe.modifiers, "recipe_changes": recipe.notes, "epochs": recipe.epochs,
             **figures, "history": history, "seconds": seconds})
 
 
-@register_method("gmp", trains=True, takes_recipe=True,
+@register_method("gmp", trains=True, takes_recipe=True, takes_allocation=True,
                  summary="gradual magnitude pruning, cubic schedule then fine-tuning (sparseml recipe)")
 def _gmp(ctx: DrawContext, targets: list):
     yield from _recipe_scheme(ctx, targets)

@@ -43,6 +43,7 @@ PRUNERS = {
 SCHEDULE_MODIFIERS = ("EpochRangeModifier", "LearningRateFunctionModifier", "SetLearningRateModifier",
                       "SetWeightDecayModifier")
 _EPOCH_FIELDS = ("start_epoch", "end_epoch", "update_frequency", "cycle_epochs")
+PARAM_PREFIX = "model."  # the prunable weights' names under train.pixel_model's wrapper
 _SPARSITY_FIELD = {"ACDCPruningModifier": "compression_sparsity"}  # the others: final_sparsity
 _GRAD_SAMPLER_KEYS = ("batch_size",)
 _OBJECT = "OBJECT."  # how sparseml's class-less YAML view names a modifier: {"OBJECT.<Name>": fields}
@@ -246,6 +247,25 @@ def _rigl_final_sparsity(weights: dict, target: float, strategy: str) -> float:
     return round(high, 6)
 
 
+def _point_allocation(name: str, fields: dict, allocation: dict, params: list) -> tuple[str, list]:
+    """Aim a gmp pruner at each layer's own sparsity: sparseml's per-layer form (final_sparsity
+    as {sparsity: [params]}, params empty); layers allocated 0 stay dense."""
+    by_level: dict = {}
+    for param in params:
+        level = allocation.get(param.removeprefix(PARAM_PREFIX), 0.0)
+        if level > 0:
+            by_level.setdefault(round(float(level), 6), []).append(param)
+    notes = [f"!{name} -> !MagnitudePruningModifier with {len(by_level)} per-layer final sparsities (the allocation)"]
+    fields.pop("global_sparsity", None)
+    fields["final_sparsity"] = by_level
+    fields["params"] = []
+    lowest = min(by_level, default=0.0)
+    if isinstance(fields.get("init_sparsity"), (int, float)) and fields["init_sparsity"] > lowest:
+        notes.append(f"init_sparsity {fields['init_sparsity']} -> {lowest} (the lowest allocated sparsity)")
+        fields["init_sparsity"] = lowest
+    return "MagnitudePruningModifier", notes
+
+
 def _point_pruner(name: str, fields: dict, target: float, scope: str, params: list, label: str,
                   weights: dict | None) -> tuple[str, list]:
     """Aim the pruning modifier (its ``fields`` without the tag) at ``params`` and ``target``
@@ -292,10 +312,12 @@ def _point_pruner(name: str, fields: dict, target: float, scope: str, params: li
 
 
 def resolve_recipe(method: str, recipe: Path | str | None, *, target: float, epochs: int, scope: str, params: list,
-                   lr: float | None = None, weights: dict | None = None) -> Recipe:
+                   lr: float | None = None, weights: dict | None = None, allocation: dict | None = None) -> Recipe:
     """Read, check and resolve a recipe for one run of ``epochs`` epochs: ``recipe`` is a Path,
     the YAML text itself, or None for the one shipped for ``method``. ``weights`` (the
-    prunable tensors, optional) lets RigL's non-uniform spread be aimed at the exact total."""
+    prunable tensors, optional) lets RigL's non-uniform spread be aimed at the exact total.
+    ``allocation`` (layer -> sparsity; gmp only) prunes each layer to its own sparsity, and
+    ``target`` is then the model's overall sparsity under it."""
     if not 0 < target < 1:
         # sparseml's gradual pruners refuse a final sparsity of 0; a 0% ticket is the dense model
         raise OptionError(f"--method {method} trains towards a sparsity in (0, 1), got {target}; for the dense "
@@ -318,13 +340,18 @@ def resolve_recipe(method: str, recipe: Path | str | None, *, target: float, epo
         if name == pruner:
             if name == "ACDCPruningModifier":
                 _whole_epochs(fields, epochs)
-            name, changed = _point_pruner(name, fields, target, scope, params, label, weights)
+            if allocation is not None and name in PRUNERS["gmp"]:
+                name, changed = _point_allocation(name, fields, allocation, params)
+            else:
+                name, changed = _point_pruner(name, fields, target, scope, params, label, weights)
             pruner = name
             notes += changed
             item.clear()  # rewritten in place: the tag may change (GMP's class follows --scope)
             item.update({_OBJECT + name: None, **fields})
-        if "params" in fields:
+        if fields.get("params"):
             fields["params"] = f"{len(params)} prunable weights (the ticket's masks)"
+        if isinstance(fields.get("final_sparsity"), dict):
+            fields["final_sparsity"] = {str(k): len(v) for k, v in fields["final_sparsity"].items()}  # level: layers
         recorded.append({"modifier": name, **fields})
     resolved = _sparseml_helpers().rewrite_recipe_yaml_string_with_classes(container)
     return Recipe(source=label, sha256=hashlib.sha256(text.encode()).hexdigest(), pruner=pruner, yaml=resolved,
