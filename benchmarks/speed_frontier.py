@@ -178,7 +178,7 @@ def _rows(records: list[dict], meta_of: dict, top1: dict) -> tuple[list, list]:
                        "latency_ms": r["latency_ms_median"], "top1": top1[key]})
     points.sort(key=lambda p: p["latency_ms"])
     for p in points:
-        rows.append([f"{p['family']} {p['key'] if isinstance(p['key'], str) else format(p['key'], '.0%')}",
+        rows.append([p["key"] if isinstance(p["key"], str) else f"uniform {p['key']:.0%}",
                      f"{p['sparsity']:.1%}", f"{p['predicted']:.2f}x" if p["predicted"] else "-",
                      f"{p['over_dense_int8']:.2f}x", f"{p['over_best_peer']:.2f}x", f"{p['latency_ms']:.3f}",
                      f"{p['top1']:.4f}"])

@@ -35,7 +35,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short timings (a smoke run, not figures to quote)")
     parser.add_argument("--arch", default="resnet50")
     parser.add_argument("--batch-sizes", type=_ints, default=(1, 64))
-    parser.add_argument("--targets", type=_floats, default=(1.5, 2.0, 3.0), help="speedups over the dense model of the form")
+    parser.add_argument("--targets", type=_floats, default=(1.5, 2.0, 3.0), help="speedups (see --over)")
+    parser.add_argument("--over", default="dense", choices=("dense", "best-peer"),
+                        help="--targets over the dense model of the form, or over the fastest dense peer (measured first)")
     parser.add_argument("--uniform", type=_floats, default=(0.9,), help="uniform per-layer sparsities to compare")
     parser.add_argument("--grid", type=_floats, default=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99))
     parser.add_argument("--precision", default="int8", choices=("fp32", "int8"))
@@ -99,7 +101,7 @@ def _targets(tmp: Path, args, batch: int, log):
         folder = tmp / "tickets" / f"{args.arch}-target{target:g}x-b{batch}"
         try:
             draw_ticket(PruneOptions(arch=args.arch, output=folder, target_speedup=target, profile=profile_path,
-                                     block=args.block, scope="layer"), log=log)
+                                     block=args.block, scope="layer", over=args.over), log=log)
         except ValueError as exc:  # an unreachable target: said, and skipped
             log(f"target {target:g}x: {exc}")
             continue

@@ -66,7 +66,10 @@ def ticket_summary_lines(meta) -> list[str]:
     ]
     lines += allocation_lines(meta.allocation)
     collapsed = [r["name"] for r in meta.layers if r["prunable"] and r["sparsity"] > 0.99]
-    if collapsed:
+    if collapsed and meta.allocation:  # chosen per layer, on purpose: say so, do not advise --scope
+        lines.append(f"{len(collapsed)} layers are over 99% sparse ({collapsed[0].removesuffix('.weight')}...), as the "
+                     "allocation chose")
+    elif collapsed:
         lines.append(
             f"warning: {len(collapsed)} layers are over 99% sparse ({collapsed[0].removesuffix('.weight')}...); "
             "global ranking favours pruning large layers, --scope layer spreads sparsity evenly"
@@ -85,7 +88,10 @@ def allocation_lines(allocation: dict | None) -> list[str]:
     if allocation.get("source") != "target-speedup":
         return [f"allocation: given per layer ({spread})"]
     p = allocation["profile"]
-    return [f"allocation: speed target {allocation['target_speedup']:g}x over dense, predicted "
+    peer = allocation.get("best_peer")  # --over best-peer: the target was set against this measured peer
+    over = "" if not peer else (f"{allocation['target_speedup'] / peer['ratio']:.3g}x over the best peer "
+                                f"{peer['name']}, measured at {peer['ratio']:.2f}x the dense form, = ")
+    return [f"allocation: speed target {over}{allocation['target_speedup']:.3g}x over dense, predicted "
             f"{allocation['predicted_speedup']:.2f}x ({allocation['dense_ms']:.2f} -> {allocation['predicted_ms']:.2f} ms) "
             f"on {p['engine']} {p['precision']} block {p['block']}, batch {p['batch_size']}, {p['cores']} cores ({spread}; "
             f"{allocation['criterion']})"]

@@ -226,6 +226,8 @@ def test_a_trained_checkpoint_is_allocated_by_measured_sensitivity_and_the_cache
 def test_over_best_peer_aims_past_the_fastest_dense_model(tmp_path, monkeypatch):
     """--over best-peer: the target over the profile's dense form is X times the peer's measured
     lead (here 1.25x), recorded with the peer; the peer is the fastest dense record of a run."""
+    import dataclasses
+
     from edge_transfer.prune import PruneOptions, draw_ticket
     from edge_transfer.speed import peers
 
@@ -246,8 +248,13 @@ def test_over_best_peer_aims_past_the_fastest_dense_model(tmp_path, monkeypatch)
     assert over_peer["layers"] == over_dense["layers"]  # 1.6x over a peer 1.25x faster = 2x over dense
     assert over_peer["best_peer"]["name"] == "r-dense on openvino"
     assert over_peer["predicted_speedup_over_best_peer"] == pytest.approx(over_peer["predicted_speedup"] / 1.25)
-    with pytest.raises(OptionError, match="over the best peer"):
+    with pytest.raises(OptionError, match="over the best peer.*ask for at most that"):
         draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "x", target_speedup=40, profile=path,
+                                 over="best-peer"))
+    slow = dataclasses.replace(peer, items_per_sec=40 * peer.form_items_per_sec)  # a peer no ticket can beat
+    monkeypatch.setattr(peers, "fastest_dense_peer", lambda key, log: slow)
+    with pytest.raises(OptionError, match="no sparsity beats the best peer here: ask --over dense"):
+        draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "x", target_speedup=1.1, profile=path,
                                  over="best-peer"))
     with pytest.raises(OptionError, match="give --target-speedup X with it"):
         PruneOptions(arch="resnet18-cifar", output=tmp_path / "y", target_latency_ms=2, profile=path,

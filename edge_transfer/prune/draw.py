@@ -179,9 +179,11 @@ def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log
         found = allocate(profile, costs, target)
     except UnreachableTarget as exc:
         over_peer = f", {exc.best_speedup / ratio:.2f}x over the best peer" if peer else ""
+        fix = ("ask for at most that" if not peer or exc.best_speedup > ratio else
+               f"no sparsity beats the best peer here: ask --over dense for at most {exc.best_speedup:.2f}x")
         raise OptionError(f"{asked} cannot be reached on the device {opts.profile} measured: the best it predicts is "
                           f"{exc.best_speedup:.2f}x{over_peer} ({profile.measured_ms[0] / exc.best_speedup:.2f} ms, "
-                          "every unit at its fastest); ask for at most that") from None
+                          f"every unit at its fastest); {fix}") from None
     log(f"allocation for {target:.3g}x: predicted {found.predicted_speedup:.2f}x "
         f"({found.predicted_ms:.2f} ms vs dense {found.dense_ms:.2f} ms), {found.cost:.3g} cost ({criterion})")
     key = profile.key
