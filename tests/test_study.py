@@ -15,7 +15,7 @@ def test_quick_study_prints_its_table_and_no_conclusion(quick_study):
         assert row_start in out, row_start
     # one source seed: the verdict must refuse a claim, in so many words, for both modes
     verdicts = [line for line in out.splitlines() if "pgd vs natural tickets" in line]
-    assert len(verdicts) == 2 and all("no conclusion: 1 source seed(s) per arm" in v for v in verdicts), verdicts
+    assert len(verdicts) == 2 and all("no conclusion: 1 paired source seed(s) per arm" in v for v in verdicts), verdicts
     assert "transfer better" not in out
     for name in ("report.md", "study.png", "study.json"):
         assert (folder / "out" / name).is_file()
@@ -99,19 +99,24 @@ def test_aggregate_means_intervals_and_welch_gaps():
     gap = {(g["method"], g["sparsity"]): g for g in gaps}
     g90 = gap[("omp", 0.9)]
     assert g90["diff"] == pytest.approx(0.08)
-    assert g90["p"] == pytest.approx(stats.ttest_ind(pgd, natural, equal_var=False).pvalue)
+    # the arms are paired by source seed: the paired t-test, Welch's kept beside it
+    assert g90["p"] == pytest.approx(stats.ttest_rel(pgd, natural).pvalue) and g90["n_pairs"] == 5
+    assert g90["p_welch"] == pytest.approx(stats.ttest_ind(pgd, natural, equal_var=False).pvalue)
+    assert g90["p_perm"] == pytest.approx(2 / 32)  # every pair favours pgd: 2 of the 32 sign assignments
     # Holm over the two ticket cells: the smaller p doubled; the dense row keeps its raw p only
     assert g90["p_holm"] == pytest.approx(min(1, 2 * g90["p"]))
     assert gap[("dense", 0.0)]["p_holm"] is None
-    assert len(verdict) == 1 and "pgd tickets transfer better at omp 90% +8.0" in verdict[0]
-    assert "no significant difference in the other 1 cell(s)" in verdict[0]
+    primary, secondary = verdict
+    assert primary.startswith("PRIMARY, linear transfer, pgd vs natural") and "5 paired seeds" in primary
+    assert "pgd tickets transfer better at omp 90% +8.0" in secondary
+    assert "no significant difference in the other 1 cell(s)" in secondary
 
 
 @pytest.mark.parametrize("cells, expected", [
     # one source seed per arm, however large the gap
-    ({("natural", "omp", 0.9): [0.50], ("pgd", "omp", 0.9): [0.90]}, "no conclusion: 1 source seed(s) per arm"),
+    ({("natural", "omp", 0.9): [0.50], ("pgd", "omp", 0.9): [0.90]}, "no conclusion: 1 paired source seed(s) per arm"),
     # two seeds: still below the minimum of three
-    ({("natural", "omp", 0.9): [0.50, 0.52], ("pgd", "omp", 0.9): [0.90, 0.91]}, "no conclusion: 2 source seed(s)"),
+    ({("natural", "omp", 0.9): [0.50, 0.52], ("pgd", "omp", 0.9): [0.90, 0.91]}, "no conclusion: 2 paired source seed(s)"),
     # five seeds, noise far larger than the gap: every interval includes 0
     ({("natural", "omp", 0.9): [0.6, 0.8, 0.7, 0.9, 0.5], ("pgd", "omp", 0.9): [0.7, 0.6, 0.9, 0.8, 0.5]},
      "no conclusion: every 95% interval of the gap includes 0"),
@@ -146,3 +151,47 @@ def test_sources_warn_when_the_robust_source_is_not_more_robust():
                            + [source("pgd", k, 0.98, 0.90 + k / 100) for k in range(3)]})
     assert fine["warnings"] == [] and fine["per_pretraining"]["pgd"]["robust"] == pytest.approx(0.91)
     assert fine["per_pretraining"]["pgd"]["n"] == 3 and fine["per_pretraining"]["natural"]["robust_ci95"] == 0
+
+
+def test_the_paired_test_sees_a_gap_that_the_unpaired_test_misses():
+    """Source seeds differ a lot (between-seed spread 0.4), and within each seed the robust arm
+    is 1 point better: the design's pairs see it, Welch's test cannot."""
+    from edge_transfer.study.stats import paired, welch
+
+    natural = [0.50, 0.70, 0.90, 0.60, 0.80]
+    robust = [a + d for a, d in zip(natural, (0.010, 0.012, 0.009, 0.011, 0.010))]
+    g, w = paired(robust, natural), welch(robust, natural)
+    assert g.diff == pytest.approx(w.diff) == pytest.approx(0.0104)
+    assert g.p < 0.001 and g.low > 0 and w.p > 0.9 and w.low < 0 < w.high
+    assert g.p_perm == pytest.approx(2 / 32)  # exact: all 5 differences positive
+    with pytest.raises(ValueError, match="one value each per pair"):
+        paired([0.1, 0.2], [0.1])
+
+
+def test_the_interaction_recovers_a_known_slope_and_is_the_primary_verdict():
+    """Each arm's relative error increase against its own dense model of the same seed; the
+    robust-minus-natural difference falls by 0.5 per unit sparsity in every seed, around a
+    seed-specific offset: the slope is -0.5 exactly and the primary line claims it."""
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.report import aggregate
+    from edge_transfer.study.stats import interaction
+
+    found = interaction({k: {s: 0.1 * k - 0.5 * s for s in (0.5, 0.9, 0.99)} for k in range(4)})
+    assert found.slope.diff == pytest.approx(-0.5) and found.slope.n == 4
+    assert found.per_sparsity[0.9].diff == pytest.approx(0.15 - 0.45)
+    cells, seeds = {}, range(5)
+    for p in ("natural", "pgd"):
+        cells[(p, "dense", 0.0)] = [0.9] * 5  # dense error 0.1 in both arms and every seed
+    for s in (0.5, 0.9, 0.99):
+        natural = [0.9 - 0.1 * (0.2 + s + 0.05 * k) for k in seeds]  # eps = 0.2 + s + 0.05 k
+        cells[("natural", "omp", s)] = natural
+        # robust eps = natural eps - 0.5 s + 0.01 k (a seed offset): the difference's slope is -0.5
+        cells[("pgd", "omp", s)] = [a + 0.1 * (0.5 * s - 0.01 * k) for a, k in zip(natural, seeds)]
+    _, _, verdict = aggregate(_runs(cells), StudyOptions(sparsities=(0.5, 0.9, 0.99), modes=("linear",)))
+    assert verdict[0].startswith("PRIMARY, linear transfer, pgd vs natural: slope of the gap in relative error "
+                                 "increase -0.500 per unit sparsity"), verdict[0]
+    assert "pgd tickets lose relatively less accuracy than natural ones" in verdict[0]
+    assert "with 5 pairs it cannot (its floor is 0.062)" in verdict[0]  # the permutation check, said honestly
+    few = {k: v[:2] for k, v in cells.items()}  # two seeds: the primary test makes no claim
+    _, _, verdict = aggregate(_runs(few), StudyOptions(sparsities=(0.5, 0.9, 0.99), modes=("linear",)))
+    assert "no conclusion: 2 complete source seed pair(s)" in verdict[0]

@@ -221,7 +221,6 @@ def _unit_costs(opts: PruneOptions, profile, model, cfg, weights: dict, input_si
     key = {"checkpoint": sha256_file(opts.checkpoint), "data": opts.train.data, "val": opts.train.val,
            "limit": opts.train.limit, "input_size": list(input_size), "block": opts.block, "grid": list(profile.grid),
            "units": units}
-    log(f"measuring per-layer sensitivity on {opts.train.data} ({len(units)} units x {len(profile.grid) - 1} sparsities)")
     costs = unit_sensitivity(model, units, profile.grid, opts.block, data, cfg.mean, cfg.std, key, log)
     return costs, f"validation loss increase of pruning each unit alone (BatchNorm re-estimated) on {opts.train.data}"
 

@@ -37,6 +37,7 @@ def unit_sensitivity(model, units: list, grid, block: int, data, mean, std, key:
             return cached["loss_increase"]
     except (OSError, ValueError, AttributeError):
         pass  # absent or damaged: measured again
+    log(f"measuring per-layer sensitivity on {key.get('data')} ({len(units)} units x {len(grid) - 1} sparsities)")
     rows = _measure(model, units, grid, block, data, mean, std, log)
     try:
         write_json(path, {"key": key, "loss_increase": rows})

@@ -12,9 +12,10 @@ L-BFGS probe), ``full`` is ``finetune`` (fresh statistics, mask held fixed).
 
 Results: flat records (``edge-transfer.study/2``) with accuracy mean and 95% interval over
 source seeds, the relative increase in error eps = (err_S - err_B) / err_B against the
-dense model of the same pretraining and mode, the robust-minus-natural gap with Welch's
-interval and test (Holm-corrected over the reported cells), and a verdict that says "no
-conclusion" unless the statistics carry one; a table, Markdown, JSON and a PNG of accuracy
+dense model of the same pretraining and mode, the robust-minus-natural gap paired by source
+seed (paired t interval and test, a sign-flip check; Holm-corrected over the reported cells),
+the primary test (that gap's slope over sparsity), and a verdict that says "no conclusion"
+unless the statistics carry one; a table, Markdown, JSON and a PNG of accuracy
 vs sparsity. Finished evaluations are kept under the output folder, so an interrupted
 study resumes where it stopped.
 """

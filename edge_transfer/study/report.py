@@ -1,13 +1,21 @@
 """The study's figures: per cell the mean and 95% interval over source seeds, the relative
-error increase, the robust-minus-natural gap with Welch's interval and a Holm-corrected
-test; a verdict that says "no conclusion" unless those carry one; text/Markdown tables and
-a PNG of accuracy vs sparsity."""
+error increase, the robust-minus-natural gap over seeds paired as the design pairs them (the
+paired t interval and test, a sign-flip check, Welch's p beside it); the primary test declared
+before the data (the gap's interaction with sparsity) and the per-cell gaps as secondary,
+Holm-corrected; a verdict that says "no conclusion" unless those carry one; text/Markdown
+tables and a PNG of accuracy vs sparsity."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .stats import MIN_SOURCE_SEEDS, excludes_zero, holm, mean_ci, welch
+from .stats import MIN_SOURCE_SEEDS, excludes_zero, holm, interaction, mean_ci, paired, welch
+
+PRIMARY = ("the interaction (declared before the data, seed 000's claim): how the robust-minus-natural gap in "
+           "relative error increase, each arm against its own dense model of the same source seed, changes with "
+           "sparsity; per seed the least-squares slope over the sparsities (tickets' methods averaged), tested "
+           "across seeds by the paired t-test with a sign-flip permutation check, Holm-corrected over the primary "
+           "tests")
 
 ALPHA = 0.05
 
@@ -25,10 +33,12 @@ def aggregate(records: list[dict], opts) -> tuple[list[dict], list[dict], list[s
         groups.setdefault((r["pretraining"], r["method"], r["sparsity"], r["mode"]), []).append(r)
     results = []
     for (pretraining, method, sparsity, mode), rs in groups.items():
+        rs = sorted(rs, key=lambda r: r.get("source_seed", 0))
         accs = [r["acc"] for r in rs]
         mean, ci = mean_ci(accs)
         results.append({"method": method, "pretraining": pretraining, "sparsity": sparsity, "mode": mode,
                         "n": len(rs), "acc_mean": mean, "acc_ci95": ci, "acc_values": accs,
+                        "acc_seeds": [r.get("source_seed", i) for i, r in enumerate(rs)],
                         "mean_class_acc_mean": _mean(r["mean_class_acc"] for r in rs),
                         "train_loss_mean": _mean(r.get("train_loss") for r in rs),
                         "draw_train_loss_mean": _mean(r.get("draw_train_loss") for r in rs),
@@ -41,7 +51,74 @@ def aggregate(records: list[dict], opts) -> tuple[list[dict], list[dict], list[s
         r["rel_error_increase"] = (1 - r["acc_mean"] - err_b) / err_b if err_b else None
     results.sort(key=lambda r: (r["mode"], r["method"] != "dense", r["method"], r["sparsity"], r["pretraining"]))
     gaps = _gaps(results, opts)
-    return results, gaps, verdict(gaps, opts)
+    primary = _primary(results, opts)
+    return results, gaps, primary_lines(primary) + verdict(gaps, opts)
+
+
+def _by_seed(r: dict) -> dict:
+    return dict(zip(r["acc_seeds"], r["acc_values"]))
+
+
+def _primary(results: list[dict], opts) -> list[dict]:
+    """The primary test per robust pretraining and mode (see PRIMARY), Holm-corrected together."""
+    index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
+    tests = []
+    for robust in [p for p in opts.robust if p != "natural"]:
+        for mode in opts.modes:
+            dense = {arm: index.get((arm, "dense", 0.0, mode)) for arm in (robust, "natural")}
+            if None in dense.values():
+                continue
+            dense_err = {arm: {k: 1 - a for k, a in _by_seed(r).items()} for arm, r in dense.items()}
+            diffs: dict = {}  # seed -> sparsity -> [per-method differences]
+            for (arm, method, sparsity, m), r in index.items():
+                natural = index.get(("natural", method, sparsity, mode))
+                if arm != robust or m != mode or method == "dense" or natural is None:
+                    continue
+                mine, theirs = _by_seed(r), _by_seed(natural)
+                for k in set(mine) & set(theirs):
+                    eb, en = dense_err[robust].get(k), dense_err["natural"].get(k)
+                    if eb and en:  # eps is undefined against a dense model without error
+                        d = ((1 - mine[k]) - eb) / eb - ((1 - theirs[k]) - en) / en
+                        diffs.setdefault(k, {}).setdefault(sparsity, []).append(d)
+            means = {k: {s: sum(v) / len(v) for s, v in row.items()} for k, row in diffs.items()}
+            found = interaction(means)
+            tests.append({"robust": robust, "mode": mode, "slope": None if found.slope is None else vars(found.slope),
+                          "per_sparsity": {str(s): vars(g) for s, g in found.per_sparsity.items()},
+                          "sparsities": sorted(found.per_sparsity)})
+    family = [t for t in tests if t["slope"] and t["slope"]["p"] is not None]
+    for t, adjusted in zip(family, holm([t["slope"]["p"] for t in family])):
+        t["slope"]["p_holm"] = adjusted
+    return tests
+
+
+def primary_lines(tests: list[dict]) -> list[str]:
+    """The primary result first, in words: a claim only with MIN_SOURCE_SEEDS pairs, at least two
+    sparsities, and a Holm-corrected p below ALPHA that the sign-flip check agrees with."""
+    lines = []
+    for t in tests:
+        head = f"PRIMARY, {t['mode']} transfer, {t['robust']} vs natural: slope of the gap in relative error increase"
+        g = t["slope"]
+        if g is None or g["n"] < MIN_SOURCE_SEEDS or g["low"] is None:
+            n = 0 if g is None else g["n"]
+            lines.append(f"{head}: no conclusion: {n} complete source seed pair(s) over {len(t['sparsities'])} "
+                         f"sparsit(ies); it needs at least {MIN_SOURCE_SEEDS} pairs and 2 sparsities")
+            continue
+        figure = (f"{g['diff']:+.3f} per unit sparsity [{g['low']:+.3f}, {g['high']:+.3f}] over {g['n']} paired "
+                  f"seeds (t p {g['p']:.2g}, Holm {g['p_holm']:.2g}; sign-flip p {g['p_perm']:.2g})")
+        if g["p_holm"] < ALPHA:
+            direction = "less" if g["diff"] < 0 else "more"
+            # the exact sign-flip p cannot fall below 2 / 2^n: with 5 pairs its floor is 0.0625
+            check = "" if g["p_perm"] < ALPHA else (
+                f"; the sign-flip check ({g['p_perm']:.2g}) does not reach {ALPHA}"
+                + (f", and with {g['n']} pairs it cannot (its floor is {2 / 2 ** g['n']:.2g})"
+                   if 2 / 2 ** g["n"] >= ALPHA else ""))
+            lines.append(f"{head} {figure}: as sparsity grows, {t['robust']} tickets lose relatively {direction} "
+                         f"accuracy than natural ones{check}")
+        else:
+            why = "the interval includes 0" if not excludes_zero(g["low"], g["high"]) else \
+                "Holm's correction over the primary tests does not carry it"
+            lines.append(f"{head} {figure}: no conclusion: {why}")
+    return lines
 
 
 def _gaps(results: list[dict], opts) -> list[dict]:
@@ -53,10 +130,13 @@ def _gaps(results: list[dict], opts) -> list[dict]:
         natural = index.get(("natural", r["method"], r["sparsity"], r["mode"]))
         if r["pretraining"] == "natural" or natural is None:
             continue
-        g = welch(r["acc_values"], natural["acc_values"])
+        mine, theirs = _by_seed(r), _by_seed(natural)
+        seeds = sorted(set(mine) & set(theirs))
+        g = paired([mine[k] for k in seeds], [theirs[k] for k in seeds])
+        unpaired = welch(r["acc_values"], natural["acc_values"])
         gaps.append({"robust": r["pretraining"], "method": r["method"], "sparsity": r["sparsity"], "mode": r["mode"],
-                     "diff": g.diff, "low": g.low, "high": g.high, "p": g.p, "p_holm": None,
-                     "n_robust": r["n"], "n_natural": natural["n"]})
+                     "diff": g.diff, "low": g.low, "high": g.high, "p": g.p, "p_perm": g.p_perm, "p_holm": None,
+                     "n_pairs": g.n, "p_welch": unpaired.p, "n_robust": r["n"], "n_natural": natural["n"]})
     for robust in {g["robust"] for g in gaps}:
         family = [g for g in gaps if g["robust"] == robust and g["method"] != "dense" and g["p"] is not None]
         for g, adjusted in zip(family, holm([g["p"] for g in family])):
@@ -83,10 +163,10 @@ def verdict(gaps: list[dict], opts) -> list[str]:
             if not cells:
                 continue
             observed = "; ".join(_cell(g) for g in cells)
-            n = min(min(g["n_robust"], g["n_natural"]) for g in cells)
-            head = f"{mode} transfer, {robust} vs natural tickets"
+            n = min(g["n_pairs"] for g in cells)
+            head = f"secondary, per cell, {mode} transfer, {robust} vs natural tickets"
             if n < MIN_SOURCE_SEEDS:
-                lines.append(f"{head}: no conclusion: {n} source seed(s) per arm, and a claim needs at least "
+                lines.append(f"{head}: no conclusion: {n} paired source seed(s) per arm, and a claim needs at least "
                              f"{MIN_SOURCE_SEEDS} independent pretrainings (--source-seeds); gaps seen, untested: "
                              f"{observed} points")
                 continue
@@ -95,8 +175,8 @@ def verdict(gaps: list[dict], opts) -> list[str]:
             if not better and not worse:
                 why = ("every 95% interval of the gap includes 0" if not any(excludes_zero(g["low"], g["high"]) for g in cells)
                        else f"no gap is significant after Holm's correction over the {robust} cells")
-                lines.append(f"{head}: no conclusion: {why} ({n} source seeds per arm; gap in points "
-                             f"[95% CI]: {observed})")
+                lines.append(f"{head}: no conclusion: {why} ({n} paired source seeds; gap in points "
+                             f"[paired 95% CI]: {observed})")
                 continue
             parts = []
             if better:
@@ -104,8 +184,8 @@ def verdict(gaps: list[dict], opts) -> list[str]:
             if worse:
                 parts.append(f"{robust} tickets transfer worse at " + "; ".join(_cell(g) for g in worse))
             rest = len(cells) - len(better) - len(worse)
-            lines.append(f"{head}: " + ", and ".join(parts) + f" (points [95% CI], Holm-corrected, {n} source seeds "
-                         f"per arm); no significant difference in the other {rest} cell(s)")
+            lines.append(f"{head}: " + ", and ".join(parts) + f" (points [paired 95% CI], paired t-test Holm-corrected, "
+                         f"{n} paired source seeds); no significant difference in the other {rest} cell(s)")
     if not lines:
         lines.append("no robust-vs-natural comparison in this study: --robust needs natural and pgd (or smoothing)")
     return lines
@@ -194,7 +274,8 @@ def summary_lines(payload: dict) -> list[str]:
     s = payload["settings"]
     lines = [text_table(*table_rows(payload)),
              f"top-1 on {s['target']} val: mean ± 95% CI half-width over {s['source_seeds']} source seed(s); gap: robust "
-             "minus natural in points, Welch's 95% CI; p: Welch's test, Holm-corrected over the ticket cells",
+             "minus natural in points over seeds paired by source seed, paired 95% CI; p: paired t-test, Holm-corrected "
+             "over the ticket cells (secondary; the primary test is the interaction)",
              *_source_lines(payload), *payload["headline"], f"study took {payload['seconds'] / 60:.1f} min"]
     return lines
 
@@ -209,11 +290,13 @@ def markdown(payload: dict) -> str:
            f"scope {s['scope']}; {s['train_limit'] or 'all'} target training images for both modes. Linear = adapt "
            f"--precompute on {s['engine']} (fresh BatchNorm statistics, standardised features, L-BFGS logistic "
            f"regression); full = finetune for {s['finetune_epochs']} epoch(s) (fresh statistics, mask fixed).",
-           "", "## Verdict", ""] + [f"- {line}" for line in payload["headline"]]
+           "", "## Verdict", "", f"Primary hypothesis: {PRIMARY}.", ""] + [f"- {line}" for line in payload["headline"]]
     out += ["", "## Sources", ""] + [f"- {line}" for line in _source_lines(payload)]
     out += ["", "## Results", "", markdown_table(*table_rows(payload)), "",
-            "Top-1: mean ± 95% CI half-width over source seeds. Gap: robust minus natural, points, Welch's 95% CI; "
-            "p: Welch's test, Holm-corrected over the ticket cells of each robust pretraining.", "",
+            "Top-1: mean ± 95% CI half-width over source seeds. Gap: robust minus natural, points, over pairs that "
+            "share a source seed (initialisation, batch order, transfer seed), paired 95% CI; p: paired t-test, "
+            "Holm-corrected over the ticket cells of each robust pretraining (secondary). Primary: " + PRIMARY + ".",
+            "",
             "## Convergence and draws", "", markdown_table(*detail_rows(payload)), "",
             "eps = (err_S - err_B) / err_B against the dense model of the same pretraining and mode.", "",
             f"Took {payload['seconds'] / 60:.1f} min. ![accuracy vs sparsity](study.png)", ""]

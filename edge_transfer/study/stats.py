@@ -1,6 +1,9 @@
 """The statistics a study claim needs: a mean with its 95% confidence interval over
-independent source seeds, Welch's test of a robust-minus-natural gap (unequal variances,
-independent pretrainings), and Holm's correction over the cells a headline reports."""
+independent source seeds; the robust-minus-natural gap tested as the design has it, in pairs
+(for source seed k the two arms share the initialisation, the batch order and the transfer
+seed): the paired t-test with a sign-flip permutation p as a check; the interaction of that
+gap with sparsity (the primary hypothesis: a slope per seed, tested across seeds); Holm's
+correction over the per-cell gaps; and Welch's unpaired test, kept for comparison."""
 
 from __future__ import annotations
 
@@ -34,8 +37,10 @@ class Gap:
     diff: float  # mean(a) - mean(b)
     low: float | None  # 95% interval of the difference (Welch-Satterthwaite)
     high: float | None
-    p: float | None  # two-sided Welch t-test
+    p: float | None  # two-sided t-test (paired, or Welch's for ``welch``)
     p_holm: float | None = None
+    p_perm: float | None = None  # paired: the sign-flip permutation p (exact up to EXACT_FLIPS pairs)
+    n: int = 0  # pairs (paired) or the smaller arm (welch)
 
 
 def excludes_zero(low: float | None, high: float | None) -> bool:
@@ -49,16 +54,17 @@ def welch(a: list[float], b: list[float]) -> Gap:
     from scipy import stats
 
     diff = math.fsum(a) / len(a) - math.fsum(b) / len(b)
-    if len(a) < 2 or len(b) < 2:
-        return Gap(diff, None, None, None)
+    n = min(len(a), len(b))
+    if n < 2:
+        return Gap(diff, None, None, None, n=n)
     va, vb = (_variance(x) / len(x) for x in (a, b))
     se = math.sqrt(va + vb)
     if se == 0:
-        return Gap(diff, diff, diff, 0.0 if diff else 1.0)
+        return Gap(diff, diff, diff, 0.0 if diff else 1.0, n=n)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = float(stats.t.ppf(0.5 + LEVEL / 2, df)) * se
     p = float(2 * stats.t.sf(abs(diff) / se, df))
-    return Gap(diff, diff - half, diff + half, p)
+    return Gap(diff, diff - half, diff + half, p, n=n)
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -69,3 +75,79 @@ def holm(pvalues: list[float]) -> list[float]:
         running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
         adjusted[i] = running
     return adjusted
+
+
+EXACT_FLIPS = 12  # up to 2**12 sign assignments enumerated; beyond, RANDOM_FLIPS seeded draws
+RANDOM_FLIPS = 20_000
+
+
+def one_sample(values: list[float]) -> Gap:
+    """The mean of ``values`` (per-seed differences) with its t interval, the two-sided t-test
+    of mean 0 and the sign-flip permutation p; undefined below 2 values, and exact (p 0 or 1)
+    when every value is the same."""
+    from scipy import stats
+
+    n = len(values)
+    mean = math.fsum(values) / n
+    if n < 2:
+        return Gap(mean, None, None, None, n=n)
+    se = math.sqrt(_variance(values) / n)
+    if se == 0:
+        return Gap(mean, mean, mean, 0.0 if mean else 1.0, p_perm=sign_flip_p(values), n=n)
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * se
+    p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
+    return Gap(mean, mean - half, mean + half, p, p_perm=sign_flip_p(values), n=n)
+
+
+def paired(a: list[float], b: list[float]) -> Gap:
+    """The gap mean(a - b) over pairs (a[i], b[i]) that share a source seed: the paired t-test."""
+    if len(a) != len(b):
+        raise ValueError(f"paired arms need one value each per pair, got {len(a)} and {len(b)}")
+    return one_sample([x - y for x, y in zip(a, b)])
+
+
+def sign_flip_p(diffs: list[float]) -> float:
+    """Two-sided permutation p of mean(diffs) = 0: under the null each pair's difference is as
+    likely negative as positive, so every assignment of signs is equally likely; p is the share
+    of assignments whose |mean| is at least the observed one."""
+    import itertools
+    import random
+
+    observed = abs(math.fsum(diffs)) - 1e-12 * max(1.0, sum(abs(d) for d in diffs))
+    if len(diffs) <= EXACT_FLIPS:
+        signs = itertools.product((1, -1), repeat=len(diffs))
+        hits = total = 0
+        for s in signs:
+            total += 1
+            hits += abs(math.fsum(x * d for x, d in zip(s, diffs))) >= observed
+        return hits / total
+    rng = random.Random(0)
+    hits = sum(abs(math.fsum(d if rng.random() < 0.5 else -d for d in diffs)) >= observed for _ in range(RANDOM_FLIPS))
+    return (hits + 1) / (RANDOM_FLIPS + 1)
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """The least-squares slope of ys on xs."""
+    mx, my = math.fsum(xs) / len(xs), math.fsum(ys) / len(ys)
+    return math.fsum((x - mx) * (y - my) for x, y in zip(xs, ys)) / math.fsum((x - mx) ** 2 for x in xs)
+
+
+@dataclass
+class Interaction:
+    """How the robust-minus-natural gap changes with sparsity, from per-seed paired differences."""
+
+    per_sparsity: dict  # sparsity -> Gap of the per-seed differences at that sparsity
+    slope: Gap | None  # per-seed least-squares slope over the sparsities (per unit sparsity), tested across seeds
+
+
+def interaction(diffs: dict) -> Interaction:
+    """``diffs``: {source seed: {sparsity: robust-minus-natural difference}}. Each sparsity's
+    differences are tested as one paired sample; the slope is fitted per seed (over the seeds
+    that have every sparsity) and the slopes tested across seeds, so the replicate stays the
+    source seed."""
+    sparsities = sorted({s for row in diffs.values() for s in row})
+    per = {s: one_sample([row[s] for row in diffs.values() if s in row]) for s in sparsities}
+    complete = [row for row in diffs.values() if all(s in row for s in sparsities)]
+    fitted = one_sample([slope(sparsities, [row[s] for s in sparsities]) for row in complete]) \
+        if len(sparsities) >= 2 and complete else None
+    return Interaction(per, fitted)
