@@ -107,7 +107,7 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
     from ..bench.timing import backbone_speedup
     from ..data import batches, dataset_stats, load_task
     from ..data.batches import Preprocess
-    from ..data.datasets import EMBEDDED_PREFIX, limit_train
+    from ..data.datasets import crop_scale, limit_train
     from ..engines import get_engine
     from ..export.resolve import ensure_export, read_manifest
     from ..fileio import write_json
@@ -139,8 +139,8 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         m = manifests["sparse"]
         input_size = m.input_size
         mean, std = norm or (m.mean, m.std)
-        crop_scale = (0.35, 1.0) if tr.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
-        train_pre = Preprocess(input_size, mean, std, augment=tr.augment and not opts.precompute, crop_scale=crop_scale)
+        scale = crop_scale(tr.data)
+        train_pre = Preprocess(input_size, mean, std, augment=tr.augment and not opts.precompute, crop_scale=scale)
         eval_pre = Preprocess(input_size, mean, std)
         engine = get_engine(opts.engine)
         variants = []

@@ -51,7 +51,7 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
     from ..cores import pinned
     from ..data import batches, load_task
     from ..data.batches import Preprocess
-    from ..data.datasets import EMBEDDED_PREFIX, limit_train, skipped_note
+    from ..data.datasets import crop_scale, limit_train, skipped_note
     from .artifact import load
 
     opts.validate()
@@ -70,9 +70,9 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
             log(f"warning: --data has no images of {', '.join(absent)}: the head will learn to predict them less, "
                 "and val scores only the classes in --data; include their images to keep them")
         m = model.manifest
-        crop_scale = (0.35, 1.0) if tr.data.startswith(EMBEDDED_PREFIX) else (0.08, 1.0)
+        scale = crop_scale(tr.data)
         # [0, 1] pixels, then the artifact's own input form (normalised, or uint8 when folded)
-        unit = Preprocess(tuple(m.input_size), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), augment=tr.augment, crop_scale=crop_scale)
+        unit = Preprocess(tuple(m.input_size), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), augment=tr.augment, crop_scale=scale)
         for epoch in range(tr.epochs):
             t0, losses = time.perf_counter(), []
             for x, y in batches(task.train, unit, tr.batch_size, shuffle=True, seed=tr.seed * 100_003 + epoch):

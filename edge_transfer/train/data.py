@@ -138,7 +138,7 @@ def load_train_data(settings: TrainSettings, input_size, log=None) -> TrainData:
     """Load ``settings.data`` (embedded:... or a folder) for training at ``input_size`` (C, H, W);
     ``log`` hears how many unreadable images were skipped."""
     from ..data import load_task
-    from ..data.datasets import EMBEDDED_PREFIX, limit_train, skipped_note
+    from ..data.datasets import crop_scale, limit_train, skipped_note
 
     spec, augment = settings.data, settings.augment
     task = limit_train(load_task(spec, settings.val), settings.limit)
@@ -146,7 +146,7 @@ def load_train_data(settings: TrainSettings, input_size, log=None) -> TrainData:
         raise OptionError(f"{spec} has no images to train on or no validation images; add images per class")
     data = TrainData(name=spec, num_classes=task.num_classes, classes=list(task.train.classes),
                      input_size=tuple(input_size), train_images=len(task.train), val_images=len(task.val), _task=task,
-                     augment=augment, crop_scale=(0.35, 1.0) if spec.startswith(EMBEDDED_PREFIX) else (0.08, 1.0))
+                     augment=augment, crop_scale=crop_scale(spec))
     c, h, w = input_size
     if (len(task.train) + len(task.val)) * c * h * w * 4 <= _IN_MEMORY_BYTES:
         data._train = _materialise(data, task.train)
