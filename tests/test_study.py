@@ -195,3 +195,17 @@ def test_the_interaction_recovers_a_known_slope_and_is_the_primary_verdict():
     few = {k: v[:2] for k, v in cells.items()}  # two seeds: the primary test makes no claim
     _, _, verdict = aggregate(_runs(few), StudyOptions(sparsities=(0.5, 0.9, 0.99), modes=("linear",)))
     assert "no conclusion: 2 complete source seed pair(s)" in verdict[0]
+
+
+def test_a_cell_whose_fine_tuning_did_not_converge_is_flagged_not_compared():
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.report import aggregate, detail_rows
+
+    cells = {("natural", "omp", 0.9): [0.70, 0.72, 0.71, 0.69, 0.73], ("pgd", "omp", 0.9): [0.90, 0.92, 0.91, 0.89, 0.93]}
+    runs = _runs(cells, mode="full")
+    runs[0]["converged"] = False  # one natural run ended with a high training loss
+    results, gaps, verdict = aggregate(runs, StudyOptions(sparsities=(0.9,), modes=("full",)))
+    assert verdict == ["full transfer, pgd vs natural: not compared at omp 90%: 1 fine-tuning run(s) ended with "
+                       "training loss above 0.1 (raise --finetune-epochs)"]
+    assert gaps[0]["unconverged"] == 1 and gaps[0]["p_holm"] is None
+    assert any("(1 not converged)" in str(row) for row in detail_rows({"results": results})[1])

@@ -31,11 +31,31 @@ def test_finetune_recalibrates_batchnorm_so_a_90_ticket_learns_at_the_quick_budg
     from edge_transfer.finetune import FinetuneOptions, finetune
 
     quick = TrainSettings(data=TARGET, epochs=1, image_size=16, limit=512, lr=0.01, progress=False)
-    fresh = finetune(FinetuneOptions(ticket=ticket90, train=quick))
-    stale = finetune(FinetuneOptions(ticket=ticket90, train=quick, keep_bn_stats=True))
+    fresh = finetune(FinetuneOptions(ticket=ticket90, train=quick, head_epochs=0))  # the statistics alone decide
+    stale = finetune(FinetuneOptions(ticket=ticket90, train=quick, keep_bn_stats=True, head_epochs=0))
     assert fresh.record["batchnorm"] == {"recalibrated": True, "images": 512}
     assert stale.record["batchnorm"] == {"recalibrated": False, "images": 0}
     assert fresh.top1 >= 0.4 and fresh.top1 > stale.top1 + 0.1, (fresh.top1, stale.top1)
+
+
+def test_full_finetuning_converges_and_is_not_below_the_linear_probe(ticket90, tmp_path):
+    """LP-FT with one late decay: on 1,000 target images, 4 epochs bring the training loss under
+    finetune.CONVERGED_LOSS, and full fine-tuning lands at least at the converged linear probe on
+    the same images less a point (measured: 0.948 against 0.908, loss 0.009). The papers'
+    decays at 1/3 and 2/3 left the study's 4-epoch cells 4-15 points under the probe."""
+    from edge_transfer.adapt import AdaptOptions, adapt
+    from edge_transfer.adapt.options import default_train_settings
+    from edge_transfer.finetune import CONVERGED_LOSS, FinetuneOptions, finetune
+
+    full = finetune(FinetuneOptions(ticket=ticket90, train=TrainSettings(data=TARGET, epochs=4, image_size=16,
+                                                                         limit=1000, lr=0.01, progress=False)))
+    probe = adapt(AdaptOptions(source=ticket90, output=tmp_path / "probe", precompute=True, engine="onnxruntime",
+                               keep_backbone=False, train=dataclasses.replace(default_train_settings(), data=TARGET,
+                                                                              limit=1000, augment=False)))
+    r = full.record
+    assert r["schedule"]["head_epochs"] == 1 and r["schedule"]["lr_steps"] == [3] and len(r["schedule"]["head"]) == 1
+    assert r["converged"] and r["final_train_loss"] <= CONVERGED_LOSS, r["final_train_loss"]
+    assert full.top1 >= probe.summary["val_top1"] - 0.01, (full.top1, probe.summary["val_top1"])
 
 
 def _reference_features(ticket, limit: int):

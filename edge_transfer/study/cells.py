@@ -110,6 +110,7 @@ def evaluate_transfer(opts: StudyOptions, mode: str, ticket: Path, seed: int, wo
                                                                  lr=opts.finetune_lr, limit=opts.train_limit)))
         last = r.record["epochs"][-1]
         return {"acc": r.top1, "mean_class_acc": r.mean_class_acc, "train_loss": last["train_loss"],
+                "converged": r.record["converged"],
                 "curve": [e["val_top1"] for e in r.record["epochs"]], "seconds": r.record["seconds"]}
     from dataclasses import replace
 

@@ -144,7 +144,9 @@ class StudyOptions:
         shaping = {k: v for k, v in asdict(self).items()
                    if k not in ("methods", "sparsities", "robust", "modes", "source_seeds", "quick", "output",
                                 "cache_dir", "json", "progress", "cluster")}
-        return digest(shaping)
+        from ..finetune import SCHEDULE
+
+        return digest({**shaping, "finetune_schedule": SCHEDULE})  # cells fine-tuned another way are not reused
 
 
 @dataclass

@@ -38,12 +38,13 @@ def step_lr(base_lr: float, epoch: int, epochs: int, decay: float = 0.1, steps: 
 
 
 def train_epochs(net, optimizer, data, tr, *, desc: str, robustness=None, after_step=None, generator=None,
-                 postfix=None, seed_offset: int = 0):
+                 postfix=None, seed_offset: int = 0, lr_steps: tuple[int, ...] | None = None):
     """The epoch loop every training stage shares (pretrain, finetune, imp/aimp rounds):
-    the step lr, a batch order drawn from ``tr.seed`` (plus ``seed_offset``) and the epoch,
-    one ``train_epoch`` each. Yields ``(epoch, lr, train stats)`` after every epoch."""
+    the step lr (decays at ``lr_steps``, default ``decay_epochs``), a batch order drawn from
+    ``tr.seed`` (plus ``seed_offset``) and the epoch, one ``train_epoch`` each. Yields
+    ``(epoch, lr, train stats)`` after every epoch."""
     for epoch in range(tr.epochs):
-        lr = step_lr(tr.lr, epoch, tr.epochs)
+        lr = step_lr(tr.lr, epoch, tr.epochs, steps=lr_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         stats = train_epoch(net, optimizer, data.train_batches(tr.batch_size, tr.seed * 100_003 + seed_offset + epoch),
