@@ -4,11 +4,13 @@ drawn ticket whose layers carry exactly the allocation, and a real DeepSparse pr
 
 import itertools
 import json
+import re
 
 import pytest
 
 from conftest import assert_one_line_error, run_cli
 from edge_transfer.errors import OptionError
+from edge_transfer.train import TrainSettings
 
 
 def _key(**changes):
@@ -150,26 +152,33 @@ def test_a_speed_target_ticket_carries_its_allocation_exactly(tmp_path):
 
 
 def test_speed_target_bad_input(tmp_path):
+    """Through the CLI where the command line itself is the subject (one line, exit 2, nothing
+    written); the rest through the API, which raises the same typed errors."""
+    from edge_transfer.prune import PruneOptions, draw_ticket
+
     _, path = _here_profile(tmp_path)
     prune = ["prune", "--arch", "resnet18-cifar", "--output", tmp_path / "t"]
     assert_one_line_error(run_cli(*prune, "--target-speedup", "50", "--profile", path), "best it predicts is")
-    assert_one_line_error(run_cli(*prune, "--target-speedup", "1", "--profile", path), "> 1")
-    assert_one_line_error(run_cli(*prune, "--target-speedup", "nan", "--profile", path), "finite")
-    assert_one_line_error(run_cli(*prune, "--target-speedup", "2"), "--profile")
-    assert_one_line_error(run_cli(*prune, "--target-latency", "6", "--profile", path), "no faster than")
-    assert_one_line_error(run_cli(*prune, "--target-latency", "0.1", "--profile", path), "best it predicts is")
-    assert_one_line_error(run_cli(*prune, "--target-latency", "2", "--target-speedup", "2", "--profile", path),
-                          "not both")
     assert_one_line_error(run_cli(*prune, "--target-speedup", "2", "--profile", path, "--sparsity", "0.9"),
                           "drop it")
-    assert_one_line_error(run_cli(*prune, "--target-speedup", "2", "--profile", path, "--method", "lmp", "--data",
-                                  "embedded:mnist-0to4"), "each layer to its own sparsity")
-    assert_one_line_error(run_cli(*prune[:2], "resnet18", *prune[3:], "--target-speedup", "2", "--profile", path),
-                          "arch 'resnet18-cifar' vs 'resnet18'")
-    assert_one_line_error(run_cli(*prune, "--target-speedup", "2", "--profile", path, "--block", "4"), "block 1 vs 4")
     (tmp_path / "cut.json").write_text(path.read_text()[:200])
     assert_one_line_error(run_cli(*prune, "--target-speedup", "2", "--profile", tmp_path / "cut.json"),
                           "not readable JSON")
+    base = dict(arch="resnet18-cifar", output=tmp_path / "t", profile=path)
+    for kwargs, fragment in [
+        (dict(target_speedup=1.0), "> 1"),
+        (dict(target_speedup=float("nan")), "finite"),
+        (dict(target_speedup=2.0, profile=None), "--profile"),
+        (dict(target_latency_ms=6.0), "no faster than"),
+        (dict(target_latency_ms=0.1), "best it predicts is"),
+        (dict(target_latency_ms=2.0, target_speedup=2.0), "not both"),
+        (dict(target_speedup=2.0, method="lmp", train=TrainSettings(data="embedded:mnist-0to4")),
+         "each layer to its own sparsity"),
+        (dict(target_speedup=2.0, arch="resnet18"), "arch 'resnet18-cifar' vs 'resnet18'"),
+        (dict(target_speedup=2.0, block=4), "block 1 vs 4"),
+    ]:
+        with pytest.raises(OptionError, match=re.escape(fragment)):
+            draw_ticket(PruneOptions(**{**base, **kwargs}))
     assert not (tmp_path / "t").exists()
 
 
