@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from quantized_speedup import _floats  # this folder's list parser
+from speed_target import measured_profile
 
 ARCH, SIZE, SOURCE, TARGET = "resnet18-cifar", 16, "embedded:mnist-0to4", "embedded:mnist-5to9"
 HEADERS = ["ticket", "sparsity", "predicted", "measured over dense INT8", "measured over fastest dense peer",
@@ -98,8 +99,7 @@ def _tickets(tmp: Path, checkpoint: Path, args, log) -> tuple[dict, object]:
     """{key: ticket folder}: the dense model (key 0.0), uniform tickets (their sparsity) and
     speed-target tickets ('target Nx'), all from ``checkpoint``."""
     from edge_transfer.prune import PruneOptions, draw_ticket
-    from edge_transfer.speed.profile import ProfileOptions, measure_profile
-    from edge_transfer.speed.report import plot_profile, profile_lines
+    from edge_transfer.speed import SpeedProfile
     from edge_transfer.train import TrainSettings
 
     common = dict(arch=ARCH, checkpoint=checkpoint, pretraining="natural", block=4, scope="layer")
@@ -108,13 +108,8 @@ def _tickets(tmp: Path, checkpoint: Path, args, log) -> tuple[dict, object]:
         tickets[s] = tmp / "tickets" / f"uniform{s:g}"
         draw_ticket(PruneOptions(output=tickets[s], sparsity=s, train=TrainSettings(image_size=SIZE),
                                  **{**common, "block": 4 if s else 1}))
-    profile_path = args.out / f"profile_{ARCH}_int8_block4_b{args.batch_size}.json"
-    profile = measure_profile(ProfileOptions(model=tickets[0.0], output=profile_path, batch_size=args.batch_size,
-                                             precision="int8", block=4, grid=args.grid,
-                                             time_s=0.5 if args.quick else 2.0, iterations=5 if args.quick else 20),
-                              log=log)
-    print("\n".join(profile_lines(profile)), file=sys.stderr)
-    plot_profile(profile, profile_path.with_suffix(".png"))
+    profile_path = measured_profile(tickets[0.0], args.out, ARCH, "int8", 4, args.batch_size, None, args.grid,
+                                    args.quick, log)
     for t in args.targets:
         folder = tmp / "tickets" / f"target{t:g}x"
         try:  # sensitivity: the loss increase of pruning each unit alone, on the source task's validation split
@@ -124,7 +119,7 @@ def _tickets(tmp: Path, checkpoint: Path, args, log) -> tuple[dict, object]:
             log(f"target {t:g}x: {exc}")
             continue
         tickets[f"target {t:g}x"] = folder
-    return tickets, profile
+    return tickets, SpeedProfile.read(profile_path)
 
 
 def _bench_targets(tmp: Path, tickets: dict, log):

@@ -85,18 +85,11 @@ def _targets(tmp: Path, args, batch: int, log):
     from edge_transfer.export import ExportOptions, export_ticket
     from edge_transfer.prune import PruneOptions, draw_ticket
     from edge_transfer.quantize import QuantizeOptions, quantize
-    from edge_transfer.speed.profile import ProfileOptions, measure_profile
-    from edge_transfer.speed.report import plot_profile, profile_lines
     from edge_transfer.ticket import load_ticket_meta
 
     tickets = speed_only_tickets(tmp, args.arch, (0.0, *args.uniform), log, block=args.block)
-    profile_path = args.out / f"profile_{args.arch}_{args.precision}_block{args.block}_b{batch}.json"
-    profile = measure_profile(ProfileOptions(model=tickets[0.0], output=profile_path, batch_size=batch, cores=args.cores,
-                                             precision=args.precision, block=args.block, grid=args.grid,
-                                             time_s=0.5 if args.quick else 2.0, iterations=5 if args.quick else 20),
-                              log=log)
-    print("\n".join(profile_lines(profile)), file=sys.stderr)
-    plot_profile(profile, profile_path.with_suffix(".png"))
+    profile_path = measured_profile(tickets[0.0], args.out, args.arch, args.precision, args.block, batch, args.cores,
+                                    args.grid, args.quick, log)
     for target in args.targets:
         folder = tmp / "tickets" / f"{args.arch}-target{target:g}x-b{batch}"
         try:
@@ -127,6 +120,22 @@ def _targets(tmp: Path, args, batch: int, log):
     dense_fp32, dense_form = (as_dense(m) for m in models.pop(0.0))
     peers = (dense_form,) if dense_form is not dense_fp32 and args.precision == "int8" else ()
     return [BenchTarget(form, dense_fp32, peers) for _, form in models.values()], sparsity_of
+
+
+def measured_profile(model: Path, out: Path, arch: str, precision: str, block: int, batch: int, cores, grid,
+                     quick: bool, log) -> Path:
+    """The device's profile of ``model`` under --out (reused when its key matches), its first
+    lines printed and its plot written beside it; returns the profile's path."""
+    from edge_transfer.speed.profile import ProfileOptions, measure_profile
+    from edge_transfer.speed.report import plot_profile, profile_lines
+
+    path = out / f"profile_{arch}_{precision}_block{block}_b{batch}.json"
+    profile = measure_profile(ProfileOptions(model=model, output=path, batch_size=batch, cores=cores,
+                                             precision=precision, block=block, grid=grid,
+                                             time_s=0.5 if quick else 2.0, iterations=5 if quick else 20), log=log)
+    print("\n".join(profile_lines(profile)), file=sys.stderr)
+    plot_profile(profile, path.with_suffix(".png"))
+    return path
 
 
 def _rows(records: list[dict], sparsity_of: dict, batch: int) -> list[list]:

@@ -142,9 +142,10 @@ def test_demo_small(tmp_path):
     assert {(r["precision"], r["batch_size"]) for r in headline} == {(p, b) for p in ("fp32", "int8") for b in (1, 64)}
     assert all(r["engine"] == "deepsparse" and r["speedup_vs_best_dense"] > 0 for r in headline)
     # ... with the ticket pruned to a speed target from this machine's profile, at both batches
-    target = results["speed_target"]
-    assert target["target_speedup"] == 2 and target["predicted_speedup"] >= 2 and 0 < target["achieved_sparsity"] < 1
-    assert {r["batch_size"] for r in headline if r["model"].endswith("target2x-int8")} == {1, 64}
+    target = results["speed_target"]  # 2x, or 95% of the profile's ceiling on a device that cannot reach 2x
+    assert 1 < target["target_speedup"] <= 2 and target["predicted_speedup"] >= target["target_speedup"]
+    assert 0 < target["achieved_sparsity"] < 1
+    assert {r["batch_size"] for r in headline if "-target" in r["model"]} == {1, 64}
     assert "pruned to a speed target" in report and (out / "profile.png").stat().st_size > 0
     bench = json.loads((out / "bench.json").read_text())["results"]
     dense = {(r["engine"], r["precision"]) for r in bench if r["variant"] == "dense"}
