@@ -13,10 +13,16 @@ def test_quick_study_prints_its_table_and_no_conclusion(quick_study):
     assert "natural top-1 (%)" in out and "pgd top-1 (%)" in out and "pgd-natural [95% CI]" in out
     for row_start in ("full     dense", "full       imp", "linear     omp"):
         assert row_start in out, row_start
-    # one source seed: the verdict must refuse a claim, in so many words, for both modes
-    verdicts = [line for line in out.splitlines() if "pgd vs natural tickets" in line]
-    assert len(verdicts) == 2 and all("no conclusion: 1 paired source seed(s) per arm" in v for v in verdicts), verdicts
-    assert "transfer better" not in out
+    # one source seed: the verdict must refuse a claim, in so many words, in both modes; the quick
+    # budget's one-epoch fine-tuning does not converge, so its cells are flagged, not compared
+    lines = out.splitlines()
+    primary = [line for line in lines if line.startswith("PRIMARY")]
+    assert len(primary) == 2 and all("no conclusion: 1 source seed pair(s) over 1 sparsity level(s)" in v for v in primary), primary
+    assert any(line.startswith("secondary, per cell, linear transfer, pgd vs natural tickets: no conclusion: 1 paired "
+                               "source seed(s) per arm") for line in lines), lines
+    full = [line for line in lines if line.startswith("full transfer, pgd vs natural: not compared at")]
+    assert full and "training loss above 0.1" in full[0]
+    assert "transfer better" not in out and "lose relatively" not in out
     for name in ("report.md", "study.png", "study.json"):
         assert (folder / "out" / name).is_file()
     report = (folder / "out" / "report.md").read_text()
@@ -194,7 +200,7 @@ def test_the_interaction_recovers_a_known_slope_and_is_the_primary_verdict():
     assert "with 5 pairs it cannot (its floor is 0.062)" in verdict[0]  # the permutation check, said honestly
     few = {k: v[:2] for k, v in cells.items()}  # two seeds: the primary test makes no claim
     _, _, verdict = aggregate(_runs(few), StudyOptions(sparsities=(0.5, 0.9, 0.99), modes=("linear",)))
-    assert "no conclusion: 2 complete source seed pair(s)" in verdict[0]
+    assert "no conclusion: 2 source seed pair(s) over 3 sparsity level(s)" in verdict[0]
 
 
 def test_a_cell_whose_fine_tuning_did_not_converge_is_flagged_not_compared():

@@ -101,9 +101,9 @@ def primary_lines(tests: list[dict]) -> list[str]:
         head = f"PRIMARY, {t['mode']} transfer, {t['robust']} vs natural: slope of the gap in relative error increase"
         g = t["slope"]
         if g is None or g["n"] < MIN_SOURCE_SEEDS or g["low"] is None:
-            n = 0 if g is None else g["n"]
-            lines.append(f"{head}: no conclusion: {n} complete source seed pair(s) over {len(t['sparsities'])} "
-                         f"sparsit(ies); it needs at least {MIN_SOURCE_SEEDS} pairs and 2 sparsities")
+            n = g["n"] if g else max((c["n"] for c in t["per_sparsity"].values()), default=0)
+            lines.append(f"{head}: no conclusion: {n} source seed pair(s) over {len(t['sparsities'])} sparsity "
+                         f"level(s); it needs at least {MIN_SOURCE_SEEDS} pairs and 2 levels")
             continue
         figure = (f"{g['diff']:+.3f} per unit sparsity [{g['low']:+.3f}, {g['high']:+.3f}] over {g['n']} paired "
                   f"seeds (t p {g['p']:.2g}, Holm {g['p_holm']:.2g}; sign-flip p {g['p_perm']:.2g})")
