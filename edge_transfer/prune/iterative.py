@@ -16,7 +16,7 @@ import copy
 import time
 
 from ._registry import DrawContext, Drawn, register_method
-from .magnitude import masks_from_scores
+from .magnitude import allocation_sparsity, masks_from_scores
 
 
 def sparsity_schedule(targets: list[float], ratio: float) -> list[tuple[float, bool]]:
@@ -74,8 +74,7 @@ def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
     opts, tr = ctx.opts, ctx.opts.train
     labels = {t: t for t in targets}
     if opts.allocation is not None:  # one ticket: the model's overall sparsity under the allocation
-        sizes = {n: w.numel() for n, w in ctx.weights.items()}
-        final = sum(opts.allocation.get(n, 0.0) * k for n, k in sizes.items()) / sum(sizes.values())
+        final = allocation_sparsity(ctx.weights, opts.allocation)
         labels = {final: targets[0]}
         targets = [final]
     ratio = opts.per_round_ratio(max(targets))

@@ -100,6 +100,12 @@ def allocated_masks(weights: dict, allocation: dict, block: int = 1) -> dict:
             for name, w in weights.items()}
 
 
+def allocation_sparsity(weights: dict, allocation: dict) -> float:
+    """The model's overall sparsity when each layer holds its allocated one (unnamed: dense)."""
+    sizes = {name: w.numel() for name, w in weights.items()}
+    return sum(allocation.get(name, 0.0) * n for name, n in sizes.items()) / sum(sizes.values())
+
+
 def magnitude_removed(weights: dict, sparsities, block: int = 1) -> dict:
     """``{name: [share of the model's total |w| that pruning this layer alone to s removes, for
     each s]}``: the cost of a choice when no loss can be measured (untrained weights)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import OptionError, RecipeError
 from ..thirdparty import import_sparseml
 from ._registry import DrawContext, Drawn, register_method
-from .magnitude import allocated_masks, masks_from_scores
+from .magnitude import allocated_masks, allocation_sparsity, masks_from_scores
 from .recipes import PARAM_PREFIX, Recipe, method_of, resolve_recipe
 
 
@@ -192,8 +192,7 @@ def _recipe_scheme(ctx: DrawContext, targets: list):
     names = [PARAM_PREFIX + n for n in ctx.weights]
     labels = {t: t for t in targets}
     if opts.allocation is not None:  # one ticket, each layer to its own sparsity
-        sizes = {n: w.numel() for n, w in ctx.weights.items()}
-        labels = {sum(opts.allocation.get(n, 0.0) * k for n, k in sizes.items()) / sum(sizes.values()): targets[0]}
+        labels = {allocation_sparsity(ctx.weights, opts.allocation): targets[0]}
         targets = list(labels)
     recipes = {t: resolve_recipe(opts.method, opts.recipe, target=t, epochs=opts.train.epochs, scope=opts.scope,
                                  params=names, lr=opts.train.lr, weights=ctx.weights, allocation=opts.allocation)
