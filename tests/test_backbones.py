@@ -10,12 +10,13 @@ from edge_transfer.backbones import (
 )
 from edge_transfer.errors import UnknownNameError
 
-REQUIRED = {"resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v1", "resnet18-cifar", "resnet34-cifar", "resnet50-cifar"}
+REQUIRED = {"resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v1", "resnet18-cifar", "resnet34-cifar", "resnet50-cifar",
+            "resnet20-cifar"}
 
 
 def test_registry_lists_required_architectures():
     assert REQUIRED <= set(list_backbones())
-    assert list_backbones("*-cifar") == ["resnet18-cifar", "resnet34-cifar", "resnet50-cifar"]
+    assert list_backbones("*-cifar") == ["resnet18-cifar", "resnet20-cifar", "resnet34-cifar", "resnet50-cifar"]
 
 
 def test_unknown_name_lists_valid_ones():

@@ -215,3 +215,62 @@ def test_a_cell_whose_fine_tuning_did_not_converge_is_flagged_not_compared():
                        "training loss above 0.1 (raise --finetune-epochs)"]
     assert gaps[0]["unconverged"] == 1 and gaps[0]["p_holm"] is None
     assert any("(1 not converged)" in str(row) for row in detail_rows({"results": results})[1])
+
+
+def test_a_pair_label_draws_each_arms_own_scheme_once():
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.graph import Cell, plan
+
+    opts = StudyOptions(methods=("aimp/imp", "almp/imp", "imp"), sparsities=(0.9,), modes=("linear",), source_seeds=1)
+    opts.validate()
+    cells = plan(opts)
+    draws = {p: [c.method for c in cells if c.kind == "draw" and c.pretraining == p] for p in ("natural", "pgd")}
+    # the natural arm draws imp once for all three labels; the robust arm its own schemes
+    assert draws == {"natural": ["dense", "imp"], "pgd": ["dense", "aimp", "almp", "imp"]}
+    evals = {(c.pretraining, c.method): c.deps(opts) for c in cells if c.kind == "eval" and c.method != "dense"}
+    assert evals[("pgd", "aimp/imp")] == (Cell("draw", "pgd", 0, "aimp"),)
+    assert evals[("natural", "aimp/imp")] == evals[("natural", "almp/imp")] == (Cell("draw", "natural", 0, "imp"),)
+    # the labels stay apart in the results, so the report pairs aimp (robust) with imp (natural)
+    assert {m for (_p, m) in evals} == {"aimp/imp", "almp/imp", "imp"}
+
+
+@pytest.mark.parametrize("methods, fragments", [
+    (("aimp/",), ["--methods", "aimp/", "ROBUST/NATURAL"]),
+    (("aimp/imp/omp",), ["--methods", "ROBUST/NATURAL"]),
+    (("aimp/magic",), ["--methods", "magic"]),
+])
+def test_a_bad_pair_label_is_refused_before_any_cell(methods, fragments, tmp_path):
+    from edge_transfer.errors import OptionError
+    from edge_transfer.study import StudyOptions
+
+    with pytest.raises(OptionError) as err:
+        StudyOptions(methods=methods, output=tmp_path / "s").validate()
+    assert all(f in str(err.value) for f in fragments), str(err.value)
+
+
+def test_an_unknown_batchnorm_start_is_a_one_line_error(tmp_path):
+    assert_one_line_error(run_cli("study", "--quick", "--output", tmp_path / "s", "--batchnorm", "running"),
+                          "--batchnorm", "source-images")
+
+
+@pytest.mark.parametrize("batchnorm", ["source", "source-images"])
+def test_the_batchnorm_ablation_starts_from_the_statistics_it_names(small_ticket, tmp_path, batchnorm):
+    import torch
+
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.cells import _batchnorm_start
+    from edge_transfer.ticket import load_ticket
+
+    opts = StudyOptions(batchnorm=batchnorm, draw_limit=64)
+    start = _batchnorm_start(opts, small_ticket, tmp_path, seed=0)
+
+    def means(path):
+        return torch.cat([m.running_mean for m in load_ticket(path).model.modules()
+                          if isinstance(m, torch.nn.BatchNorm2d)])
+
+    if batchnorm == "source":  # the ticket as drawn: its source's statistics
+        assert start == small_ticket
+        return
+    meta = load_ticket(start).meta
+    assert meta.batchnorm["data"] == opts.source and meta.batchnorm["images"] == 64
+    assert not torch.allclose(means(start), means(small_ticket))

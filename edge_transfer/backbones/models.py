@@ -1,5 +1,6 @@
 """Backbone constructors. ResNets and MobileNetV2 are torchvision's own definitions,
-so torchvision-format checkpoints load as they are; MobileNetV1 is written here."""
+so torchvision-format checkpoints load as they are; MobileNetV1 and the CIFAR ResNet-20 are
+written here (from torchvision's blocks for the latter)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,16 @@ def _register_resnet(depth: int) -> None:
 
 for _depth in (18, 34, 50):
     _register_resnet(_depth)
+
+
+@register_backbone(
+    BackboneCfg(name="resnet20-cifar", input_size=(3, 32, 32), mean=CIFAR_MEAN, std=CIFAR_STD, num_classes=10,
+                tags=("cifar",))
+)
+def resnet20_cifar(num_classes: int):
+    from .resnet_cifar import CifarResNet
+
+    return CifarResNet(num_classes=num_classes)
 
 
 @register_backbone(

@@ -18,12 +18,15 @@ def _sparsities(text: str) -> tuple[float, ...]:
 
 def add_arguments(parser) -> None:
     from ..study import StudyOptions
+    from ..study.options import BATCHNORMS
 
     d = StudyOptions()
     parser.add_argument("--arch", default=d.arch, help=f"default {d.arch}")
     parser.add_argument("--source", type=_args.input_spec, default=d.source, help=f"pretraining task (default {d.source})")
     parser.add_argument("--target", type=_args.input_spec, default=d.target, help=f"transfer task (default {d.target})")
-    parser.add_argument("--methods", type=_args.name_list, default=d.methods, help=f"default {','.join(d.methods)}")
+    parser.add_argument("--methods", type=_args.name_list, default=d.methods,
+                        help=f"schemes (default {','.join(d.methods)}); ROBUST/NATURAL pairs two, e.g. aimp/imp: "
+                             "A-IMP in the robust arms against IMP in the natural one (seed 000's comparison)")
     parser.add_argument("--sparsities", type=_sparsities, default=d.sparsities,
                         help=f"default {','.join(map(str, d.sparsities))}")
     parser.add_argument("--robust", type=_args.name_list, default=d.robust,
@@ -53,6 +56,13 @@ def add_arguments(parser) -> None:
     g.add_argument("--pgd-steps", type=_args.positive_int, default=d.pgd_steps)
     g.add_argument("--noise-sigma", type=_args.non_negative_float, default=d.noise_sigma)
     g.add_argument("--engine", default=d.engine, help=f"linear mode's backbone engine (default {d.engine})")
+    g.add_argument("--batchnorm", default=d.batchnorm, choices=BATCHNORMS,
+                   help="BatchNorm statistics a transfer starts from: re-estimated on the target's training images "
+                        "(AdaBN), the source's own, or the source's re-estimated on source images (default "
+                        f"{d.batchnorm})")
+    g.add_argument("--robust-eval-limit", type=_args.positive_int, default=d.robust_eval_limit,
+                   help=f"measure the sources' PGD accuracy on this many validation images (default "
+                        f"{d.robust_eval_limit})")
     g = parser.add_argument_group("where cells run")
     g.add_argument("--cluster", metavar="ADDRESS|local:N",
                    help="run the cells on dask: local:N starts N worker processes here, tcp://host:8786 uses a "

@@ -64,6 +64,18 @@ def _scored_module(ctx: DrawContext, scores: dict, sparsity: float):
 
 @register_method("lmp", trains=True, draws_on="target", summary="learnable mask (robust-tickets eq. 2): top-k scores, straight-through")
 def _lmp(ctx: DrawContext, targets: list):
+    yield from _learned_masks(ctx, targets, None, "lmp")
+
+
+@register_method("almp", trains=True, draws_on="target",
+                 summary="adversarial learnable mask (robust-tickets' robust LMP): lmp's scores trained on PGD inputs")
+def _almp(ctx: DrawContext, targets: list):
+    yield from _learned_masks(ctx, targets, ctx.opts.robust, "almp")
+
+
+def _learned_masks(ctx: DrawContext, targets: list, robustness, name: str):
+    """lmp's scores trained on natural inputs (``robustness`` None) or on inputs the
+    ``robustness`` attack makes against the masked model (the inner maximisation of eq. 2)."""
     import torch
 
     from ..train import train_epoch
@@ -89,14 +101,15 @@ def _lmp(ctx: DrawContext, targets: list):
         stats = {}
         for epoch in range(tr.epochs):
             stats = train_epoch(model, optimizer, ctx.data.train_batches(tr.batch_size, tr.seed * 100_003 + epoch),
-                                None, steps=ctx.data.steps_per_epoch(tr.batch_size), progress=tr.progress,
-                                generator=generator, desc=f"lmp {target:.0%} epoch {epoch + 1}/{tr.epochs}",
+                                robustness, steps=ctx.data.steps_per_epoch(tr.batch_size), progress=tr.progress,
+                                generator=generator, desc=f"{name} {target:.0%} epoch {epoch + 1}/{tr.epochs}",
                                 postfix=lambda: {"sparsity": f"{target:.1%}"})
         masks = masks_from_scores(scores, target, opts.scope)
         changed = sum(int((masks[n] != initial[n]).sum()) for n in masks)
-        ctx.log(f"lmp {target:.0%}: {changed:,} mask entries moved from the magnitude start "
+        ctx.log(f"{name} {target:.0%}: {changed:,} mask entries moved from the magnitude start "
                 f"(train loss {stats.get('loss', float('nan')):.3f}, {time.perf_counter() - t0:.1f}s)")
         yield Drawn(target, masks, {"score_init": "|w| (the omp mask at the start)", "score_optimizer": "adam",
                                     "score_lr": opts.score_lr, "head_lr": tr.lr, "epochs": tr.epochs,
-                                    "mask_entries_moved": changed, "train_loss": stats.get("loss"),
+                                    "mask_entries_moved": changed,
+                                    "inner_maximisation": robustness.to_dict() if robustness is not None else None, "train_loss": stats.get("loss"),
                                     "train_acc": stats.get("acc"), "seconds": round(time.perf_counter() - t0, 2)})

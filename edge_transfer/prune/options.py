@@ -37,7 +37,7 @@ class PruneOptions:
     force: bool = False
     # Schemes that train (imp, aimp, lmp, recipes): data, epochs (per round for imp/aimp).
     train: TrainSettings = field(default_factory=TrainSettings)
-    # aimp's inner maximisation (PGD); imp ignores it.
+    # the inner maximisation (PGD) of aimp and almp; the other schemes ignore it.
     robust: Robustness = field(default_factory=lambda: Robustness(kind="pgd"))
     prune_ratio_per_round: float | None = None  # imp/aimp; default 0.2 when --rounds is not given
     rounds: int | None = None

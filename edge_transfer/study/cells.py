@@ -21,7 +21,8 @@ def pretrained_source(opts: StudyOptions, pretraining: str, seed: int, log) -> t
                                 limit=opts.source_limit)
     robust = opts.robustness(pretraining)
     key = digest({"arch": opts.arch, "train": {k: v for k, v in train.to_dict().items() if k != "progress"},
-                  "robust": robust.to_dict(), "eval": PretrainOptions.eval_pgd_steps})
+                  "robust": robust.to_dict(), "eval": PretrainOptions.eval_pgd_steps,
+                  "eval_images": opts.robust_eval_limit})
     cache = Path(opts.cache_dir or Path(opts.output) / "cache")
     path = cache / f"{opts.arch}-{pretraining}-{key}.pt"
     if path.is_file() and sidecar(path).is_file():
@@ -29,7 +30,8 @@ def pretrained_source(opts: StudyOptions, pretraining: str, seed: int, log) -> t
         return path, read_record(sidecar(path), (PRETRAIN_SCHEMA,), OptionError, f"delete {path} to pretrain it again")
     log(f"pretraining the {pretraining} source, seed {seed} ({robust.describe()}, {train.epochs} epochs on "
         f"{opts.source})")
-    result = pretrain(PretrainOptions(arch=opts.arch, output=path, train=train, robust=robust, force=True),
+    result = pretrain(PretrainOptions(arch=opts.arch, output=path, train=train, robust=robust, force=True,
+                                      eval_robust_limit=opts.robust_eval_limit),
                       log=lambda m: log("  " + m))
     return path, result.record
 
@@ -54,13 +56,15 @@ class Runs:
 
 
 def draw_method(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: int, work: Path, log) -> dict:
-    """Tickets of ``method`` at every sparsity (and the dense model for method 'dense'),
-    drawn from source seed ``seed``'s checkpoint with that seed."""
+    """Tickets of ``method`` (a --methods label: its scheme in this arm) at every sparsity (and
+    the dense model for method 'dense'), drawn from source seed ``seed``'s checkpoint with that
+    seed."""
     from ..prune import PruneOptions, draw_tickets
     from ..prune._registry import get_method
     from ..formats import TICKET_FILE
 
     folder = work / "tickets" / pretraining / f"source{seed}"
+    method = method if method == "dense" else opts.arm_method(method, pretraining)
     scheme = get_method("omp" if method == "dense" else method)  # the dense baseline is OMP at sparsity 0
     targets = (0.0,) if method == "dense" else tuple(sorted(opts.sparsities))
     shared = method != "dense" and scheme.shares_trajectory
@@ -103,11 +107,33 @@ def draw_figures(ticket: Path, omp_ticket: Path | None) -> dict:
 
 
 def evaluate_transfer(opts: StudyOptions, mode: str, ticket: Path, seed: int, work: Path) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=work, prefix="bn-") as tmp:
+        start = _batchnorm_start(opts, ticket, Path(tmp), seed)
+        return _transfer(opts, mode, ticket, start, seed, work)
+
+
+def _batchnorm_start(opts: StudyOptions, ticket: Path, tmp: Path, seed: int) -> Path:
+    """The ticket the transfer starts from under --batchnorm: itself (target: the transfer
+    re-estimates on target images; source: it keeps its own), or a copy re-estimated on the
+    source's images (at most --draw-limit of them)."""
+    if opts.batchnorm != "source-images":
+        return ticket
+    from ..batchnorm import recalibrated_ticket
+
+    recalibrated_ticket(ticket, opts.source, tmp / ticket.name, limit=opts.draw_limit, seed=seed)
+    return tmp / ticket.name
+
+
+def _transfer(opts: StudyOptions, mode: str, ticket: Path, start: Path, seed: int, work: Path) -> dict:
+    keep_statistics = opts.batchnorm != "target"
     if mode == "full":
         from ..finetune import FinetuneOptions, finetune
 
-        r = finetune(FinetuneOptions(ticket=ticket, train=opts.train_settings(opts.target, opts.finetune_epochs, seed,
-                                                                 lr=opts.finetune_lr, limit=opts.train_limit)))
+        r = finetune(FinetuneOptions(ticket=start, keep_bn_stats=keep_statistics,
+                                     train=opts.train_settings(opts.target, opts.finetune_epochs, seed,
+                                                               lr=opts.finetune_lr, limit=opts.train_limit)))
         last = r.record["epochs"][-1]
         return {"acc": r.top1, "mean_class_acc": r.mean_class_acc, "train_loss": last["train_loss"],
                 "converged": r.record["converged"],
@@ -120,8 +146,9 @@ def evaluate_transfer(opts: StudyOptions, mode: str, ticket: Path, seed: int, wo
     t0 = time.perf_counter()
     run_folder = work / "linear" / ticket.relative_to(work / "tickets") / f"seed{seed}"
     train = replace(online_recipe(), data=opts.target, limit=opts.train_limit, augment=False, seed=seed)
-    r = adapt(AdaptOptions(source=ticket, train=train, output=run_folder, precompute=True, probe="lbfgs",
-                           engine=opts.engine, cores=opts.cores, force=True, keep_backbone=False))
+    r = adapt(AdaptOptions(source=start, train=train, output=run_folder, precompute=True, probe="lbfgs",
+                           engine=opts.engine, cores=opts.cores, force=True, keep_backbone=False,
+                           keep_bn_stats=keep_statistics))
     return {"acc": r.summary["val_top1"], "mean_class_acc": r.summary["val_mean_class_acc"],
             "train_loss": r.summary["probe"]["train_loss"], "probe_C": r.summary["probe"]["C"],
             "probe_converged": r.summary["probe"]["converged"], "seconds": time.perf_counter() - t0}

@@ -34,8 +34,9 @@ class Cell:
     def deps(self, opts: StudyOptions) -> tuple["Cell", ...]:
         if self.kind == "draw":
             return (Cell("pretrain", self.pretraining, self.seed),)
-        if self.kind == "eval":
-            draws = [self.method] + (["omp"] if self.method not in ("dense", "omp") and "omp" in opts.methods else [])
+        if self.kind == "eval":  # a draw cell is named by its scheme; an eval by its --methods label
+            scheme = opts.arm_method(self.method, self.pretraining)
+            draws = [scheme] + (["omp"] if scheme not in ("dense", "omp") and "omp" in opts.methods else [])
             return tuple(Cell("draw", self.pretraining, self.seed, m) for m in draws)
         return ()
 
@@ -48,7 +49,9 @@ def plan(opts: StudyOptions) -> list[Cell]:
     for seed in range(opts.source_seeds):
         for pretraining in opts.robust:
             cells.append(Cell("pretrain", pretraining, seed))
-            cells += [Cell("draw", pretraining, seed, m) for m in methods]
+            # labels that draw the same scheme in this arm (aimp/imp and almp/imp: imp) share one draw
+            cells += [Cell("draw", pretraining, seed, m) for m in dict.fromkeys(opts.arm_method(m, pretraining)
+                                                                                 for m in methods)]
             for method in methods:
                 for sparsity in (0.0,) if method == "dense" else sorted(opts.sparsities):
                     cells += [Cell("eval", pretraining, seed, method, sparsity, mode) for mode in opts.modes]
@@ -97,7 +100,9 @@ def _evaluate(opts: StudyOptions, cell: Cell, work: Path, runs, drawn: dict, omp
     # keyed by the ticket's own record, so a redrawn ticket is evaluated again
     key = f"{ticket.relative_to(work / 'tickets')}-{ticket_id}-{cell.mode}".replace("/", "_")
     record = runs.get(key)
-    if record is None:
+    if record is not None:  # another label may draw the same ticket in this arm (aimp/imp and imp)
+        record = {**record, "method": cell.method}
+    else:
         omp = (omp_drawn or (drawn if cell.method == "omp" else {})).get(cell.sparsity)
         figures = {} if cell.method == "dense" else draw_figures(ticket, omp)
         record = {"pretraining": cell.pretraining, "method": cell.method, "sparsity": cell.sparsity,

@@ -12,6 +12,11 @@ from ..errors import OptionError
 from ..train.attacks import PRETRAINING_OF, PRETRAININGS
 
 MODES = ("linear", "full")
+# whose BatchNorm statistics a ticket's transfer starts from: the target's training images
+# (AdaBN, the default: a ticket's source statistics are the dense model's, stale after pruning),
+# the source's own, or the source's re-estimated on source images (the seeds' linear
+# evaluation keeps the source's; the ablation separates adaptation from repair)
+BATCHNORMS = ("target", "source", "source-images")
 ROBUST_KIND = {pretraining: kind for kind, pretraining in PRETRAINING_OF.items()}  # natural -> none, pgd -> pgd
 
 
@@ -21,7 +26,9 @@ class StudyOptions:
     source: str = "embedded:mnist-0to4"
     target: str = "embedded:mnist-5to9"
     # OMP costs nothing to draw, so the default spends the hour on independent source seeds;
-    # imp, aimp, lmp, gmp and the recipes are one --methods away
+    # imp, aimp, lmp, gmp and the recipes are one --methods away. "A/B" pairs scheme A in the
+    # robust arms with B in the natural one (seed 000's "aimp/imp": A-IMP on the robust source
+    # against IMP on the natural source)
     methods: tuple[str, ...] = ("omp",)
     sparsities: tuple[float, ...] = (0.8, 0.9, 0.95)
     robust: tuple[str, ...] = ("natural", "pgd")
@@ -45,6 +52,8 @@ class StudyOptions:
     pgd_steps: int = 3
     noise_sigma: float = 0.25
     engine: str = "deepsparse"  # linear mode's backbone engine
+    batchnorm: str = "target"  # see BATCHNORMS
+    robust_eval_limit: int | None = 1000  # the sources' PGD accuracy on this many validation images
     # threads of every cell (torch, BLAS, the engine): part of the key, because a cell's numbers
     # depend on it. None: this machine's cores, shared between local:N workers; 1 per remote worker
     cores: int | None = None
@@ -68,7 +77,13 @@ class StudyOptions:
         from ..prune import list_methods
 
         get_backbone_cfg(self.arch)
-        for name, values, valid in (("--methods", self.methods, list_methods()), ("--robust", self.robust, PRETRAININGS),
+        if self.batchnorm not in BATCHNORMS:
+            raise OptionError(f"unknown --batchnorm {self.batchnorm!r}; choose from: {', '.join(BATCHNORMS)}")
+        schemes = tuple(part for label in self.methods for part in label.split("/"))
+        bad_pairs = [label for label in self.methods if label.count("/") > 1 or "" in label.split("/")]
+        if bad_pairs:
+            raise OptionError(f"--methods {bad_pairs[0]!r} is not a scheme or a pair ROBUST/NATURAL such as aimp/imp")
+        for name, values, valid in (("--methods", schemes, list_methods()), ("--robust", self.robust, PRETRAININGS),
                                     ("--modes", self.modes, MODES)):
             if not values:
                 raise OptionError(f"{name} is empty; give at least one of: {', '.join(valid)}")
@@ -132,6 +147,13 @@ class StudyOptions:
 
         return TrainSettings(data=data, epochs=epochs, lr=lr, weight_decay=wd, image_size=self.image_size, seed=seed,
                              progress=self.progress, limit=limit)
+
+    @staticmethod
+    def arm_method(label: str, pretraining: str) -> str:
+        """The scheme a --methods label draws in one arm: "A/B" is A in robust arms, B in the
+        natural one; a plain name is the same in every arm."""
+        robust_scheme, _, natural_scheme = label.partition("/")
+        return (natural_scheme or robust_scheme) if pretraining == "natural" else robust_scheme
 
     def robustness(self, pretraining: str):
         from ..train import Robustness
