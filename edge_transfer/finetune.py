@@ -112,7 +112,8 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
     for epoch, lr, stats in train_epochs(net, optimizer, data, tr, desc="finetune", lr_steps=lr_steps(tr.epochs),
                                          after_step=lambda: reapply_masks(weights, ticket.masks)):
-        acc = evaluate(net, data.val_batches(), data.num_classes)
+        acc = evaluate(net, data.val_batches(), data.num_classes, keep_correct=True)
+        val_correct = acc.pop("correct")  # the last epoch's goes into the record
         epochs.append({"epoch": epoch + 1, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
                        "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"]})
         log(f"epoch {epoch + 1}/{tr.epochs} lr {lr:.4g}: train loss {stats['loss']:.3f}, val top-1 {acc['top1']:.3f}, "
@@ -135,6 +136,7 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
         "train": tr.to_dict(),
         "val_top1": last["val_top1"],
         "val_mean_class_acc": last["val_mean_class_acc"],
+        "val_correct": val_correct,
         "schedule": {"head_epochs": opts.head_epochs, "head_lr": tr.lr * HEAD_LR_FACTOR, "head": head,
                      "lr_steps": list(lr_steps(tr.epochs)), "decay": 0.1},
         "final_train_loss": last["train_loss"],

@@ -60,6 +60,11 @@ def test_study_json_records_and_relative_error(quick_study):
     assert all(r["probe_converged"] and r["train_loss"] >= 0 for r in linear)
     imp = [r for r in runs if r["method"] == "imp"]
     assert all(r["draw_train_loss"] > 0 and 0.5 < r["omp_overlap"] <= 1 for r in imp)
+    assert all(0 <= r["empty_channels"] < 1 for r in runs if r["method"] != "dense")
+    # which validation images each cell got right, for the nested bootstrap: its mean is the top-1
+    from edge_transfer.metrics import read_correct_bits
+
+    assert all(read_correct_bits(r["val_correct"]).mean() == pytest.approx(r["acc"]) for r in runs)
 
 
 def test_rerun_resumes_from_finished_cells(quick_study):
@@ -274,3 +279,71 @@ def test_the_batchnorm_ablation_starts_from_the_statistics_it_names(small_ticket
     meta = load_ticket(start).meta
     assert meta.batchnorm["data"] == opts.source and meta.batchnorm["images"] == 64
     assert not torch.allclose(means(start), means(small_ticket))
+
+
+def test_the_nested_bootstrap_carries_the_validation_sets_sampling_error():
+    """Five seeds whose gap is the same 2 points each: the paired t interval has no width,
+    but 2 points measured on 400 validation images are uncertain, and the bootstrap says so."""
+    import numpy as np
+
+    from edge_transfer.metrics import correct_bits
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.report import aggregate
+
+    rng = np.random.default_rng(1)
+    runs = []
+    for seed in range(5):
+        natural = rng.permutation(400) < 320  # 80.0% right, on other images in every seed
+        robust = natural.copy()
+        robust[np.flatnonzero(~natural)[:8]] = True  # 8 more right: 82.0%
+        for pretraining, right in (("natural", natural), ("pgd", robust)):
+            runs.append({"pretraining": pretraining, "method": "omp", "sparsity": 0.9, "mode": "linear",
+                         "source_seed": seed, "acc": float(right.mean()), "mean_class_acc": float(right.mean()),
+                         "val_correct": correct_bits(right.astype(int), np.ones(400, dtype=int))})
+    _, gaps, _ = aggregate(runs, StudyOptions(sparsities=(0.9,), modes=("linear",)))
+    g = gaps[0]
+    assert g["diff"] == pytest.approx(0.02) and g["low"] == pytest.approx(0.02) == g["high"]
+    assert g["boot_low"] < 0.02 < g["boot_high"] and g["boot_high"] - g["boot_low"] > 0.005
+    assert g["boot_low"] >= 0  # the robust arm never gets an image wrong that the natural one gets right
+
+
+def test_correct_bits_round_trip():
+    import numpy as np
+
+    from edge_transfer.metrics import correct_bits, read_correct_bits
+
+    preds, labels = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]), np.array([1, 0, 3, 0, 5, 0, 7, 0, 9, 0, 0])
+    assert read_correct_bits(correct_bits(preds, labels)).tolist() == (preds == labels).tolist()
+
+
+def test_the_primary_slope_gets_a_nested_bootstrap_interval_around_its_estimate():
+    import numpy as np
+
+    from edge_transfer.metrics import correct_bits
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.report import aggregate
+
+    rng, n, runs = np.random.default_rng(2), 1000, []
+
+    def add(pretraining, method, sparsity, seed, right_count):
+        right = rng.permutation(n) < right_count
+        runs.append({"pretraining": pretraining, "method": method, "sparsity": sparsity, "mode": "linear",
+                     "source_seed": seed, "acc": float(right.mean()), "mean_class_acc": float(right.mean()),
+                     "val_correct": correct_bits(right.astype(int), np.ones(n, dtype=int))})
+
+    for seed in range(4):
+        for p in ("natural", "pgd"):
+            add(p, "dense", 0.0, seed, 900)  # dense error 0.1
+        for s in (0.5, 0.9):
+            add("natural", "omp", s, seed, round(n * (0.9 - 0.1 * (0.2 + s))))
+            add("pgd", "omp", s, seed, round(n * (0.9 - 0.1 * (0.2 + s - 0.5 * s + 0.01 * seed))))
+    from edge_transfer.study.report import _primary
+
+    results, _, _ = aggregate(runs, StudyOptions(sparsities=(0.5, 0.9), modes=("linear",)))
+    correct = {(r["pretraining"], r["method"], r["sparsity"], r["mode"], r["source_seed"]): r["val_correct"] for r in runs}
+    (test,) = _primary(results, StudyOptions(sparsities=(0.5, 0.9), modes=("linear",)), correct)
+    g = test["slope"]
+    assert g["diff"] == pytest.approx(-0.5, abs=0.02)
+    assert g["boot_low"] < g["diff"] < g["boot_high"]
+    # the error of 1,000 validation images per cell widens the interval past the seeds' own spread
+    assert g["boot_high"] - g["boot_low"] > g["high"] - g["low"]

@@ -114,11 +114,12 @@ def probe_record(name: str, learner, train_features, train_labels, val_features,
                  seed: int, log) -> dict:
     """Linear evaluation: the converged probe on cached training features, loaded as
     ``learner``'s head; one record in adapt's per-epoch format, with the fit's evidence."""
-    from ..metrics import accuracy
+    from ..metrics import accuracy, correct_bits
 
     fit = fit_probe(train_features, train_labels, num_classes, seed)
     learner.load_probe(fit)
-    acc = accuracy(learner.predict_features(val_features), val_labels, num_classes)
+    preds = learner.predict_features(val_features)
+    acc = accuracy(preds, val_labels, num_classes)
     n = len(train_labels)
     log(f"{name:6s} L-BFGS probe: C {fit.C:g}, final train loss {fit.train_loss:.4f}"
         f"{'' if fit.converged else ' (NOT converged)'} in {fit.iterations} iterations, {fit.seconds:.1f}s; "
@@ -126,4 +127,5 @@ def probe_record(name: str, learner, train_features, train_labels, val_features,
     return {"epoch": 1, "variant": name, "lr": 0.0, "images": n, "wall_s": fit.seconds, "data_s": 0.0,
             "backbone_s": 0.0, "head_s": fit.seconds, "hidden_s": 0.0, "train_loss": fit.train_loss,
             "images_per_sec": n / fit.seconds if fit.seconds else 0.0, "probe": fit.to_dict(),
-            "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"]}
+            "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"],
+            "val_correct": correct_bits(preds, val_labels)}

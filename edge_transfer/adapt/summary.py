@@ -27,6 +27,7 @@ def summarise(records: list[dict], bench: dict, task, epochs: int) -> dict:
     }
     if "probe" in sparse[-1]:
         out["probe"] = sparse[-1]["probe"]
+        out["val_correct"] = sparse[-1].get("val_correct")
     dense = of("dense")
     if dense and "probe" in dense[-1]:  # one fit each: there is no epoch to time
         out.update({"dense_val_top1": dense[-1]["val_top1"], "dense_val_mean_class_acc": dense[-1]["val_mean_class_acc"],

@@ -89,8 +89,10 @@ def draw_method(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, s
 
 
 def draw_figures(ticket: Path, omp_ticket: Path | None) -> dict:
-    """What the draw did: its last training loss (None for one-shot schemes) and the share of
-    the OMP ticket's kept weights (same source and sparsity) that it keeps too."""
+    """What the draw did: its last training loss (None for one-shot schemes), the share of the
+    OMP ticket's kept weights (same source and sparsity) that it keeps too, and the share of
+    output channels it prunes whole (seed 004's structural account of schemes that transfer
+    worse: a channel with no weight left carries nothing a head can use)."""
     from safetensors.torch import load_file
 
     from ..ticket import MASKS_FILE, load_ticket_meta
@@ -98,12 +100,15 @@ def draw_figures(ticket: Path, omp_ticket: Path | None) -> dict:
     params = load_ticket_meta(ticket, verify_hashes=False).method_params
     history = params.get("history") or [{}]
     loss = params.get("train_loss", history[-1].get("train_loss"))
+    mine = load_file(str(ticket / MASKS_FILE))
     overlap = None
     if omp_ticket is not None and omp_ticket != ticket:
-        mine, omp = load_file(str(ticket / MASKS_FILE)), load_file(str(omp_ticket / MASKS_FILE))
+        omp = load_file(str(omp_ticket / MASKS_FILE))
         both = sum(int((mine[n].bool() & omp[n].bool()).sum()) for n in omp)
         overlap = both / max(sum(int(m.bool().sum()) for m in omp.values()), 1)
-    return {"draw_train_loss": loss, "omp_overlap": overlap}
+    channels = sum(m.shape[0] for m in mine.values())
+    empty = sum(int((~m.bool().flatten(1).any(1)).sum()) for m in mine.values())
+    return {"draw_train_loss": loss, "omp_overlap": overlap, "empty_channels": empty / max(channels, 1)}
 
 
 def evaluate_transfer(opts: StudyOptions, mode: str, ticket: Path, seed: int, work: Path) -> dict:
@@ -135,7 +140,8 @@ def _transfer(opts: StudyOptions, mode: str, ticket: Path, start: Path, seed: in
                                      train=opts.train_settings(opts.target, opts.finetune_epochs, seed,
                                                                lr=opts.finetune_lr, limit=opts.train_limit)))
         last = r.record["epochs"][-1]
-        return {"acc": r.top1, "mean_class_acc": r.mean_class_acc, "train_loss": last["train_loss"],
+        return {"acc": r.top1, "mean_class_acc": r.mean_class_acc, "val_correct": r.record["val_correct"],
+                "train_loss": last["train_loss"],
                 "converged": r.record["converged"],
                 "curve": [e["val_top1"] for e in r.record["epochs"]], "seconds": r.record["seconds"]}
     from dataclasses import replace
@@ -150,5 +156,6 @@ def _transfer(opts: StudyOptions, mode: str, ticket: Path, start: Path, seed: in
                            engine=opts.engine, cores=opts.cores, force=True, keep_backbone=False,
                            keep_bn_stats=keep_statistics))
     return {"acc": r.summary["val_top1"], "mean_class_acc": r.summary["val_mean_class_acc"],
+            "val_correct": r.summary["val_correct"],
             "train_loss": r.summary["probe"]["train_loss"], "probe_C": r.summary["probe"]["C"],
             "probe_converged": r.summary["probe"]["converged"], "seconds": time.perf_counter() - t0}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .stats import MIN_SOURCE_SEEDS, excludes_zero, holm, interaction, mean_ci, paired, welch
+from .stats import MIN_SOURCE_SEEDS, excludes_zero, holm, interaction, mean_ci, nested_bootstrap, paired, welch
 
 PRIMARY = ("the interaction (declared before the data, seed 000's claim): how the robust-minus-natural gap in "
            "relative error increase, each arm against its own dense model of the same source seed, changes with "
@@ -43,6 +43,7 @@ def aggregate(records: list[dict], opts) -> tuple[list[dict], list[dict], list[s
                         "train_loss_mean": _mean(r.get("train_loss") for r in rs),
                         "draw_train_loss_mean": _mean(r.get("draw_train_loss") for r in rs),
                         "omp_overlap_mean": _mean(r.get("omp_overlap") for r in rs),
+                        "empty_channels_mean": _mean(r.get("empty_channels") for r in rs),
                         # full fine-tuning runs whose final training loss stayed high (finetune.CONVERGED_LOSS)
                         "unconverged": sum(r.get("converged") is False for r in rs)})
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
@@ -52,8 +53,10 @@ def aggregate(records: list[dict], opts) -> tuple[list[dict], list[dict], list[s
         # eps = (err_S - err_B) / err_B; undefined when the dense model makes no error.
         r["rel_error_increase"] = (1 - r["acc_mean"] - err_b) / err_b if err_b else None
     results.sort(key=lambda r: (r["mode"], r["method"] != "dense", r["method"], r["sparsity"], r["pretraining"]))
-    gaps = _gaps(results, opts)
-    primary = _primary(results, opts)
+    correct = {(r["pretraining"], r["method"], r["sparsity"], r["mode"], r.get("source_seed", 0)): r["val_correct"]
+               for r in records if r.get("val_correct")}
+    gaps = _gaps(results, opts, correct)
+    primary = _primary(results, opts, correct)
     return results, gaps, primary_lines(primary) + verdict(gaps, opts)
 
 
@@ -61,7 +64,58 @@ def _by_seed(r: dict) -> dict:
     return dict(zip(r["acc_seeds"], r["acc_values"]))
 
 
-def _primary(results: list[dict], opts) -> list[dict]:
+def _seed_matrices(correct: dict, cells: list[tuple], seeds) -> dict | None:
+    """{seed: bool array (cells x validation images)} for the nested bootstrap, or None when a
+    cell lacks its per-image record (studies run before it was kept)."""
+    import numpy as np
+
+    from ..metrics import read_correct_bits
+
+    keys = [(*cell, seed) for seed in seeds for cell in cells]
+    if not seeds or any(k not in correct for k in keys):
+        return None
+    return {seed: np.stack([read_correct_bits(correct[(*cell, seed)]) for cell in cells]) for seed in seeds}
+
+
+def _gap_bootstrap(correct: dict, robust_cell: tuple, natural_cell: tuple, seeds) -> tuple | None:
+    matrices = _seed_matrices(correct, [robust_cell, natural_cell], seeds)
+    if matrices is None or len(seeds) < 2:
+        return None
+    return nested_bootstrap(matrices, lambda rows: sum(r[0] - r[1] for r in rows) / len(rows))
+
+
+def _slope_bootstrap(correct: dict, robust: str, mode: str, pairs: list[tuple], seeds) -> tuple | None:
+    """The nested bootstrap interval of the primary slope: per drawn seed the gap in relative
+    error increase per sparsity (methods averaged), its least-squares slope, the mean over seeds."""
+    import math
+
+    from .stats import slope
+
+    cells = [(robust, "dense", 0.0, mode), ("natural", "dense", 0.0, mode)]
+    for method, sparsity in pairs:
+        cells += [(robust, method, sparsity, mode), ("natural", method, sparsity, mode)]
+    matrices = _seed_matrices(correct, cells, seeds)
+    sparsities = sorted({s for _m, s in pairs})
+    if matrices is None or len(seeds) < 2 or len(sparsities) < 2:
+        return None
+
+    def statistic(rows) -> float:
+        slopes = []
+        for row in rows:
+            eb, en = 1 - row[0], 1 - row[1]
+            if not eb or not en:
+                return math.nan
+            by_sparsity: dict = {}
+            for i, (_method, sparsity) in enumerate(pairs):
+                r, n = 1 - row[2 + 2 * i], 1 - row[3 + 2 * i]
+                by_sparsity.setdefault(sparsity, []).append((r - eb) / eb - (n - en) / en)
+            slopes.append(slope(sparsities, [sum(v) / len(v) for _s, v in sorted(by_sparsity.items())]))
+        return sum(slopes) / len(slopes)
+
+    return nested_bootstrap(matrices, statistic)
+
+
+def _primary(results: list[dict], opts, correct: dict | None = None) -> list[dict]:
     """The primary test per robust pretraining and mode (see PRIMARY), Holm-corrected together."""
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
     tests = []
@@ -84,7 +138,14 @@ def _primary(results: list[dict], opts) -> list[dict]:
                         diffs.setdefault(k, {}).setdefault(sparsity, []).append(d)
             means = {k: {s: sum(v) / len(v) for s, v in row.items()} for k, row in diffs.items()}
             found = interaction(means)
-            tests.append({"robust": robust, "mode": mode, "slope": None if found.slope is None else vars(found.slope),
+            sparsities = sorted({s for row in means.values() for s in row})
+            complete = sorted(k for k, row in means.items() if all(s in row for s in sparsities))
+            pairs = sorted({(method, sparsity) for (arm, method, sparsity, m) in index
+                            if arm == robust and m == mode and method != "dense"
+                            and ("natural", method, sparsity, mode) in index})
+            boot = _slope_bootstrap(correct or {}, robust, mode, pairs, complete)
+            tests.append({"robust": robust, "mode": mode, "slope": None if found.slope is None else
+                          {**vars(found.slope), "boot_low": boot and boot[0], "boot_high": boot and boot[1]},
                           "per_sparsity": {str(s): vars(g) for s, g in found.per_sparsity.items()},
                           "sparsities": sorted(found.per_sparsity)})
     family = [t for t in tests if t["slope"] and t["slope"]["p"] is not None]
@@ -105,8 +166,10 @@ def primary_lines(tests: list[dict]) -> list[str]:
             lines.append(f"{head}: no conclusion: {n} source seed pair(s) over {len(t['sparsities'])} sparsity "
                          f"level(s); it needs at least {MIN_SOURCE_SEEDS} pairs and 2 levels")
             continue
+        boot = "" if g.get("boot_low") is None else \
+            f"; nested bootstrap over seeds and validation images [{g['boot_low']:+.3f}, {g['boot_high']:+.3f}]"
         figure = (f"{g['diff']:+.3f} per unit sparsity [{g['low']:+.3f}, {g['high']:+.3f}] over {g['n']} paired "
-                  f"seeds (t p {g['p']:.2g}, Holm {g['p_holm']:.2g}; sign-flip p {g['p_perm']:.2g})")
+                  f"seeds (t p {g['p']:.2g}, Holm {g['p_holm']:.2g}; sign-flip p {g['p_perm']:.2g}{boot})")
         if g["p_holm"] < ALPHA:
             direction = "less" if g["diff"] < 0 else "more"
             # the exact sign-flip p cannot fall below 2 / 2^n: with 5 pairs its floor is 0.0625
@@ -123,7 +186,7 @@ def primary_lines(tests: list[dict]) -> list[str]:
     return lines
 
 
-def _gaps(results: list[dict], opts) -> list[dict]:
+def _gaps(results: list[dict], opts, correct: dict | None = None) -> list[dict]:
     """Robust minus natural per (method, sparsity, mode). Holm's family: every ticket cell of
     one robust pretraining (the dense rows are context, reported with their raw p)."""
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
@@ -136,9 +199,11 @@ def _gaps(results: list[dict], opts) -> list[dict]:
         seeds = sorted(set(mine) & set(theirs))
         g = paired([mine[k] for k in seeds], [theirs[k] for k in seeds])
         unpaired = welch(r["acc_values"], natural["acc_values"])
+        cell = (r["method"], r["sparsity"], r["mode"])
+        boot = _gap_bootstrap(correct or {}, (r["pretraining"], *cell), ("natural", *cell), seeds)
         gaps.append({"robust": r["pretraining"], "method": r["method"], "sparsity": r["sparsity"], "mode": r["mode"],
                      "diff": g.diff, "low": g.low, "high": g.high, "p": g.p, "p_perm": g.p_perm, "p_holm": None,
-                     "n_pairs": g.n, "p_welch": unpaired.p, "n_robust": r["n"], "n_natural": natural["n"],
+                     "n_pairs": g.n, "p_welch": unpaired.p, "boot_low": boot and boot[0], "boot_high": boot and boot[1], "n_robust": r["n"], "n_natural": natural["n"],
                      "unconverged": r.get("unconverged", 0) + natural.get("unconverged", 0)})
     for robust in {g["robust"] for g in gaps}:
         family = [g for g in gaps if g["robust"] == robust and g["method"] != "dense" and g["p"] is not None
@@ -235,7 +300,7 @@ def table_rows(payload: dict) -> tuple[list[str], list[list]]:
     robusts = [p for p in pretrainings if p != "natural" and "natural" in pretrainings]
     headers = ["mode", "method", "sparsity"] + [f"{p} top-1 (%)" for p in pretrainings]
     for p in robusts:
-        headers += [f"{p}-natural [95% CI]", "p (Holm)"]
+        headers += [f"{p}-natural [95% CI]", "[bootstrap]", "p (Holm)"]
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in payload["results"]}
     gaps = {(g["robust"], g["method"], g["sparsity"], g["mode"]): g for g in payload["gaps"]}
     keys = sorted({(r["mode"], r["method"], r["sparsity"]) for r in payload["results"]},
@@ -249,10 +314,11 @@ def table_rows(payload: dict) -> tuple[list[str], list[list]]:
         for p in robusts:
             g = gaps.get((p, method, sparsity, mode))
             if g is None:
-                row += ["-", "-"]
+                row += ["-", "-", "-"]
                 continue
             interval = "" if g["low"] is None else f" [{100 * g['low']:+.2f}, {100 * g['high']:+.2f}]"
             row.append(f"{100 * g['diff']:+.2f}{interval}")
+            row.append("-" if g.get("boot_low") is None else f"[{100 * g['boot_low']:+.2f}, {100 * g['boot_high']:+.2f}]")
             p_value = g["p_holm"] if g["p_holm"] is not None else g["p"]
             row.append("-" if p_value is None else f"{p_value:.2g}" + ("" if g["p_holm"] is not None else " (raw)"))
         rows.append(row)
@@ -261,14 +327,16 @@ def table_rows(payload: dict) -> tuple[list[str], list[list]]:
 
 def detail_rows(payload: dict) -> tuple[list[str], list[list]]:
     """Convergence and draw evidence per cell: the transfer's final training loss (probe or
-    fine-tune), eps, and the draw's own training loss and mask overlap with OMP."""
+    fine-tune), eps, and the draw's own training loss, mask overlap with OMP and share of
+    output channels pruned whole."""
     headers = ["mode", "method", "sparsity", "pretraining", "n", "final train loss", "eps", "draw train loss",
-               "overlap with omp"]
+               "overlap with omp", "channels pruned whole"]
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     rows = [[r["mode"], r["method"], f"{r['sparsity']:.0%}", r["pretraining"], r["n"],
              fmt(r["train_loss_mean"], ".4f") + (f" ({r['unconverged']} not converged)" if r.get("unconverged") else ""),
              "-" if r["method"] == "dense" else fmt(r["rel_error_increase"], "+.2f"),
-             fmt(r["draw_train_loss_mean"], ".3f"), fmt(r["omp_overlap_mean"], ".3f")] for r in payload["results"]]
+             fmt(r["draw_train_loss_mean"], ".3f"), fmt(r["omp_overlap_mean"], ".3f"),
+             fmt(r.get("empty_channels_mean"), ".1%")] for r in payload["results"]]
     return headers, rows
 
 
@@ -306,7 +374,9 @@ def markdown(payload: dict) -> str:
     out += ["", "## Sources", ""] + [f"- {line}" for line in _source_lines(payload)]
     out += ["", "## Results", "", markdown_table(*table_rows(payload)), "",
             "Top-1: mean ± 95% CI half-width over source seeds. Gap: robust minus natural, points, over pairs that "
-            "share a source seed (initialisation, batch order, transfer seed), paired 95% CI; p: paired t-test, "
+            "share a source seed (initialisation, batch order, transfer seed), paired 95% CI; [bootstrap]: the 95% "
+            "interval of a nested bootstrap (source seeds, then validation images inside each seed, "
+            "the same images for both arms), which also carries the validation set's sampling error; p: paired t-test, "
             "Holm-corrected over the ticket cells of each robust pretraining (secondary). Primary: " + PRIMARY + ".",
             "",
             "## Convergence and draws", "", markdown_table(*detail_rows(payload)), "",

@@ -3,7 +3,9 @@ independent source seeds; the robust-minus-natural gap tested as the design has 
 (for source seed k the two arms share the initialisation, the batch order and the transfer
 seed): the paired t-test with a sign-flip permutation p as a check; the interaction of that
 gap with sparsity (the primary hypothesis: a slope per seed, tested across seeds); Holm's
-correction over the per-cell gaps; and Welch's unpaired test, kept for comparison."""
+correction over the per-cell gaps; Welch's unpaired test, kept for comparison; and a nested
+bootstrap (seeds, then validation images inside each seed) whose interval also carries the
+validation set's sampling error."""
 
 from __future__ import annotations
 
@@ -151,3 +153,32 @@ def interaction(diffs: dict) -> Interaction:
     fitted = one_sample([slope(sparsities, [row[s] for s in sparsities]) for row in complete]) \
         if len(sparsities) >= 2 and complete else None
     return Interaction(per, fitted)
+
+
+BOOTSTRAP_DRAWS = 2000
+
+
+def nested_bootstrap(correct: dict, statistic, draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> tuple[float, float]:
+    """The percentile 95% interval of ``statistic`` when both sources of sampling error are
+    redrawn: each draw resamples the source seeds with replacement, then, inside each drawn seed,
+    its validation images with replacement. ``correct``: {source seed: bool array (cells x
+    images), which images each cell got right}; one image draw serves every cell of a seed,
+    because the arms are evaluated on the same images (paired on images as on seeds).
+    ``statistic(rows)`` gets one accuracy vector (per cell) per drawn seed and returns a float."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    matrices = [np.asarray(m, dtype=np.float64) for m in correct.values()]
+    picks = rng.integers(0, len(matrices), size=(draws, len(matrices)))  # the seeds each draw takes
+    rows = [[None] * len(matrices) for _ in range(draws)]
+    for j, matrix in enumerate(matrices):  # every image resampling of seed j at once
+        where = np.argwhere(picks == j)
+        n = matrix.shape[1]
+        for chunk in np.array_split(where, max(1, len(where) * n // 2_000_000)):
+            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=len(chunk))
+            for (i, position), accuracies in zip(chunk, counts @ matrix.T / n):
+                rows[i][position] = accuracies
+    values = np.array([statistic(r) for r in rows])
+    # a draw whose statistic is undefined (a resampled dense model without error) is left out
+    low, high = np.nanquantile(values, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    return float(low), float(high)

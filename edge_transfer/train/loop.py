@@ -100,8 +100,9 @@ def train_epoch(model, optimizer, batches, robustness=None, *, steps: int | None
     return {"loss": total_loss / seen, "acc": correct / seen, "images": seen}
 
 
-def evaluate(model, batches, num_classes: int, robustness=None, generator=None) -> dict:
-    """Top-1 and mean per-class accuracy; with ``robustness`` (a PGD setting) on attacked inputs."""
+def evaluate(model, batches, num_classes: int, robustness=None, generator=None, keep_correct: bool = False) -> dict:
+    """Top-1 and mean per-class accuracy; with ``robustness`` (a PGD setting) on attacked inputs;
+    with ``keep_correct`` also which images were right (``metrics.correct_bits``)."""
     import numpy as np
     import torch
 
@@ -115,7 +116,13 @@ def evaluate(model, batches, num_classes: int, robustness=None, generator=None) 
         with torch.no_grad():
             preds.append(model(x).argmax(1).numpy())
         labels.append(y.numpy())
-    return accuracy(np.concatenate(preds), np.concatenate(labels), num_classes)
+    preds, labels = np.concatenate(preds), np.concatenate(labels)
+    found = accuracy(preds, labels, num_classes)
+    if keep_correct:
+        from ..metrics import correct_bits
+
+        found["correct"] = correct_bits(preds, labels)
+    return found
 
 
 def recalibrate_batchnorm(net, batches) -> int:
