@@ -1,4 +1,4 @@
-"""Drawing schemes that train (imp, aimp, lmp), --mask-from, pretrain and fixed-mask finetune,
+"""Drawing schemes that train (imp, aimp, lmp, str), --mask-from, pretrain and fixed-mask finetune,
 on resnet18-cifar at 8 px with 64-128 training images (seconds each on 2 cores)."""
 
 from pathlib import Path
@@ -26,10 +26,21 @@ def tiny_source(tmp_path_factory):
     return path
 
 
-def _opts(source, method, **kw):
+@pytest.fixture(scope="session")
+def tiny_resnet20(tmp_path_factory):
+    """A 0.27M-parameter source: for schemes whose cost grows with the weights (sorts, tickets)."""
+    from edge_transfer.pretrain import PretrainOptions, pretrain
+
+    path = tmp_path_factory.mktemp("sources") / "natural-resnet20.pt"
+    pretrain(PretrainOptions(arch="resnet20-cifar", output=path,
+                             train=TrainSettings(**{**TINY, "limit": 128}, lr=0.05), eval_pgd_steps=2))
+    return path
+
+
+def _opts(source, method, arch="resnet18-cifar", **kw):
     kw.setdefault("scope", "layer")
     kw.setdefault("output", Path("unused"))
-    return PruneOptions(arch="resnet18-cifar", method=method, checkpoint=source,
+    return PruneOptions(arch=arch, method=method, checkpoint=source,
                         pretraining="natural", train=TrainSettings(**TINY), **kw)
 
 
@@ -107,6 +118,65 @@ def test_lmp_learns_scores_and_never_touches_the_weights(tiny_source, tmp_path):
     assert any(not torch.equal(omp_masks[n].bool(), m) for n, m in ticket.masks.items())
 
 
+@pytest.mark.parametrize("scope", ["layer", "global"])
+def test_str_hits_every_target_with_soft_thresholded_weights(tiny_resnet20, tmp_path, scope):
+    from edge_transfer.prune.magnitude import magnitude_masks
+
+    results = draw_tickets(_opts(tiny_resnet20, "str", arch="resnet20-cifar", scope=scope),
+                           {0.5: tmp_path / "s50", 0.8: tmp_path / "s80"})
+    source = torch.load(tiny_resnet20, weights_only=True)
+    for r, s in zip(results, (0.5, 0.8)):
+        ticket = _assert_exact(r.path, s, scope)
+        params = ticket.meta.method_params
+        assert params["str_sparsity"] > 0 and params["projected"] > 0 and params["train_loss"] > 0
+        assert params["kept_zeros"] == 0 and ticket.meta.achieved_sparsity == pytest.approx(s, abs=1e-4)  # per-layer rounding
+        state = ticket.model.state_dict()
+        # kept weights trained and soft-thresholded: none keeps its source value, bar a few float
+        # coincidences (a step that moved |w| by exactly the threshold: 15 of 11M, measured)
+        same = sum(int((state[n][m] == source[n][m]).sum()) for n, m in ticket.masks.items())
+        assert same <= max(2, 1e-5 * sum(int(m.sum()) for m in ticket.masks.values()))
+        omp = magnitude_masks({n: source[n] for n in ticket.masks}, s, scope)
+        assert any(not torch.equal(omp[n], m) for n, m in ticket.masks.items())
+
+
+def test_str_projection_keeps_w_eff_or_lowers_the_threshold():
+    from edge_transfer.prune.soft_threshold import _projected
+
+    torch.manual_seed(0)
+    weights = {"a": torch.randn(40, 10), "b": torch.randn(30, 5) * 3}
+    for scope in ("layer", "global"):
+        # threshold 0.5 zeroes ~38% of "a" and ~13% of "b": 0.6 is a top-up, 0.1 an overshoot
+        s = {n: torch.tensor(0.0) for n in weights}
+        for target in (0.6, 0.1):
+            masks, values, figures = _projected(weights, s, target, scope)
+            counts = {n: int((~m).sum()) for n, m in masks.items()}
+            if scope == "layer":
+                assert counts == {n: round(target * w.numel()) for n, w in weights.items()}
+            else:
+                assert sum(counts.values()) == round(target * 550)
+            assert figures["kept_zeros"] == 0 and figures["projected"] > 0
+            assert all(int((values[n] != 0).sum()) == int(masks[n].sum()) for n in weights)
+            for n, w in weights.items():
+                kept = masks[n]
+                eff = torch.sign(w) * torch.relu(w.abs() - 0.5)
+                if target == 0.6:  # STR pruned too few: the ticket is W_eff, its smallest removed
+                    assert torch.equal(values[n][kept], eff[kept]) and figures["threshold_lowered_by"] == 0
+                else:  # too many: one lower threshold for the unit, every kept weight non-zero
+                    lowered = 0.5 - (w.abs() - values[n].abs())[kept]
+                    assert figures["threshold_lowered_by"] > 0
+                    assert torch.allclose(lowered, lowered[0].expand_as(lowered), atol=1e-6)
+
+
+def test_str_controller_decays_only_while_the_sparsity_lags_the_ramp():
+    from edge_transfer.prune.soft_threshold import GAIN, MAX_DECAY, decay_step, ramp
+
+    assert [ramp(t, 4, 0.8) for t in (0, 2, 4, 9)] == [0.0, 0.4, 0.8, 0.8]
+    assert decay_step(0.4, 0.5, 0.8) == 0.0  # ahead of the ramp: the loss alone moves s
+    assert decay_step(0.4, 0.0, 0.8) == MAX_DECAY  # far behind: full decay
+    assert decay_step(0.4, 0.4 - 0.8 / GAIN / 2, 0.8) == pytest.approx(MAX_DECAY / 2)
+    assert decay_step(0.0, 0.0, 0.0) == 0.0
+
+
 def replace_output(opts, output, **kw):
     from dataclasses import replace
 
@@ -174,6 +244,7 @@ def test_pretrain_cli_writes_a_checkpoint_prune_loads(tmp_path):
      ["not both"]),
     (["--method", "aimp", "--data", "embedded:mnist-0to4", "--eps", "-0.1"], ["--eps", ">= 0"]),
     (["--method", "imp"], ["--data"]),
+    (["--method", "str"], ["--data"]),
     (["--sparsity", "1.0"], ["--sparsity", "[0, 1)"]),
 ])
 def test_prune_bad_input(tmp_path, args, fragments):

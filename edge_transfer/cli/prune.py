@@ -90,8 +90,8 @@ def add_arguments(parser) -> None:
     g.add_argument("--score-lr", type=_args.positive_float, default=d["score_lr"],
                    help=f"lmp: Adam step size of the mask scores (default {d['score_lr']:g})")
     g.add_argument("--recipe", type=_args.input_path, help="a sparseml recipe YAML to use instead of the shipped one")
-    _train_args.add_train_arguments(parser, TrainSettings(), "epochs: per round for imp/aimp, in total for lmp and recipes",
-                                    "task to train on (needed by imp, aimp, lmp, recipes); lmp's is the downstream task")
+    _train_args.add_train_arguments(parser, TrainSettings(), "epochs: per round for imp/aimp, in total for lmp, str and recipes",
+                                    "task to train on (needed by imp, aimp, lmp, str, recipes); lmp's is the downstream task")
     _train_args.add_robust_arguments(parser, None, "the inner maximisation (PGD) of aimp and almp")
     parser.set_defaults(sparsity_given=False)
     g = parser.add_argument_group("output")
