@@ -90,11 +90,17 @@ def _targets(tmp: Path, args, batch: int, log):
     tickets = speed_only_tickets(tmp, args.arch, (0.0, *args.uniform), log, block=args.block)
     profile_path = measured_profile(tickets[0.0], args.out, args.arch, args.precision, args.block, batch, args.cores,
                                     args.grid, args.quick, log)
+    peer = None
+    if args.over == "best-peer":  # measured once, for every target
+        from edge_transfer.speed import SpeedProfile
+        from edge_transfer.speed.peers import fastest_dense_peer
+
+        peer = fastest_dense_peer(SpeedProfile.read(profile_path).key, log)
     for target in args.targets:
         folder = tmp / "tickets" / f"{args.arch}-target{target:g}x-b{batch}"
         try:
             draw_ticket(PruneOptions(arch=args.arch, output=folder, target_speedup=target, profile=profile_path,
-                                     block=args.block, scope="layer", over=args.over), log=log)
+                                     block=args.block, scope="layer", over=args.over, peer=peer), log=log)
         except ValueError as exc:  # an unreachable target: said, and skipped
             log(f"target {target:g}x: {exc}")
             continue

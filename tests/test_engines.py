@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from edge_transfer.engines import get_engine, list_engines, static_shape
+from edge_transfer.tolerances import FP32_TOLERANCE as RTOL  # the bench's own tolerance
 
 ENGINES = list_engines()
 COMMON_SETTINGS = {"cores", "streams", "batch_size", "output_shape"}
-RTOL = 1e-3  # max |engine - torch| / max |torch|, the bench's own tolerance
 CI_MARKERS = ("CI", "TF_BUILD", "JENKINS_URL")  # what openvino_telemetry's OptInChecker._run_in_ci reads
 
 

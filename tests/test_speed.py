@@ -238,33 +238,34 @@ def test_over_best_peer_aims_past_the_fastest_dense_model(tmp_path, monkeypatch)
     import dataclasses
 
     from edge_transfer.prune import PruneOptions, draw_ticket
-    from edge_transfer.speed import peers
+    from edge_transfer.speed import dense_peer, peers
 
     profile, path = _here_profile(tmp_path)
     records = [{"variant": "dense", "model": "r-dense", "engine": "deepsparse", "precision": "fp32", "items_per_sec": 200},
                {"variant": "dense", "model": "r-dense", "engine": "openvino", "precision": "fp32", "items_per_sec": 250},
                {"variant": "ticket", "model": "r-omp90", "engine": "deepsparse", "precision": "fp32", "items_per_sec": 900}]
-    peer = peers.pick_peer(records, profile.key)
+    peer = dense_peer.pick_peer(records, profile.key)
     assert (peer.name, peer.ratio) == ("r-dense on openvino", 1.25)
     with pytest.raises(OptionError, match="--over dense"):
-        peers.pick_peer([r for r in records if r["engine"] != "deepsparse"], profile.key)
-    monkeypatch.setattr(peers, "fastest_dense_peer", lambda key, log: peer)
+        dense_peer.pick_peer([r for r in records if r["engine"] != "deepsparse"], profile.key)
+    monkeypatch.setattr(peers, "fastest_dense_peer", lambda key, log: peer)  # what the prune command measures first
     over_dense = draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "d", target_speedup=2.0,
                                           profile=path)).meta.allocation
-    over_peer = draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "p", target_speedup=1.6,
-                                         profile=path, over="best-peer")).meta.allocation
+    asked = PruneOptions(arch="resnet18-cifar", output=tmp_path / "p", target_speedup=1.6, profile=path, over="best-peer")
+    with pytest.raises(OptionError, match="measured first"):  # pruning does not reach up to bench for it
+        draw_ticket(asked)
+    over_peer = draw_ticket(peers.with_best_peer(asked)).meta.allocation
     assert over_peer["target_speedup"] == pytest.approx(2.0) and over_peer["over"] == "best-peer"
     assert over_peer["layers"] == over_dense["layers"]  # 1.6x over a peer 1.25x faster = 2x over dense
     assert over_peer["best_peer"]["name"] == "r-dense on openvino"
     assert over_peer["predicted_speedup_over_best_peer"] == pytest.approx(over_peer["predicted_speedup"] / 1.25)
     with pytest.raises(OptionError, match="over the best peer.*ask for at most that"):
         draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "x", target_speedup=40, profile=path,
-                                 over="best-peer"))
+                                 over="best-peer", peer=peer))
     slow = dataclasses.replace(peer, items_per_sec=40 * peer.form_items_per_sec)  # a peer no ticket can beat
-    monkeypatch.setattr(peers, "fastest_dense_peer", lambda key, log: slow)
     with pytest.raises(OptionError, match="no sparsity beats the best peer here: ask --over dense"):
         draw_ticket(PruneOptions(arch="resnet18-cifar", output=tmp_path / "x", target_speedup=1.1, profile=path,
-                                 over="best-peer"))
+                                 over="best-peer", peer=slow))
     with pytest.raises(OptionError, match="give --target-speedup X with it"):
         PruneOptions(arch="resnet18-cifar", output=tmp_path / "y", target_latency_ms=2, profile=path,
                      over="best-peer").validate()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import UnknownNameError
-from ..export.validate import FP32_TOLERANCE
+from ..tolerances import FP32_TOLERANCE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

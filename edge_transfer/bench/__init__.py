@@ -11,4 +11,5 @@ fastest dense peer of the run at that batch (the headline).
 """
 
 from .options import SCENARIOS, BenchOptions, BenchResult  # noqa: F401
-from .run import REDUCED_PRECISION_TOLERANCE, run_bench, tolerance_for  # noqa: F401
+from ..tolerances import REDUCED_PRECISION_TOLERANCE  # noqa: F401
+from .run import run_bench, tolerance_for  # noqa: F401

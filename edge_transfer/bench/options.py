@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OptionError
-from ..export.validate import FP32_TOLERANCE
+from ..tolerances import FP32_TOLERANCE
 from ..formats import BENCH_SCHEMA
 
 SCENARIOS = ("sync", "async")

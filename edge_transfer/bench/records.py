@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import statistics
 
+from ..tolerances import parity_tolerance
+
 
 def _spread(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
@@ -49,7 +51,6 @@ def add_best_peer_speedups(records: list[dict], runs: dict) -> None:
 
 
 def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict]:
-    from .run import tolerance_for
     from .timing import PERCENTILE_METHOD, latency_stats_ms
 
     baseline_of = {str(t.model.onnx_path): t.baseline for t in targets}
@@ -77,7 +78,7 @@ def aggregate(targets, configs, runs, memory, opts, core, versions) -> list[dict
         if own_speedup is not None and ideal:
             efficiency = own_speedup / ideal
         rel = max(r["max_rel_diff"] for r in rs)
-        tolerance = tolerance_for(model, opts, rs[0]["settings"])
+        tolerance = parity_tolerance(opts.tolerance, model.precision, rs[0]["settings"].get("inference_precision"))
         before, peak = memory.get(key, (None, None))
         record = {
             "engine": engine,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..tolerances import parity_tolerance
 from .options import BenchOptions, BenchResult
 
 
@@ -49,12 +50,8 @@ class _References:
         return self._cache[key]
 
 
-REDUCED_PRECISION_TOLERANCE = 0.05  # INT8 graphs, and engines that run FP32 graphs in bf16 (OpenVINO's default)
-
-
 def tolerance_for(model, opts, settings: dict | None = None) -> float:
-    reduced = model.precision == "int8" or (settings or {}).get("inference_precision") in ("bf16", "f16")
-    return max(opts.tolerance, REDUCED_PRECISION_TOLERANCE) if reduced else opts.tolerance
+    return parity_tolerance(opts.tolerance, model.precision, (settings or {}).get("inference_precision"))
 
 
 def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict:

@@ -111,6 +111,8 @@ def run(args) -> int:
                           "--allocation")
     opts = _args.options_from(PruneOptions, args, train=_train_args.train_settings(args),
                               robust=_train_args.robustness(args, kind="pgd"))
-    result = draw_ticket(opts, log=print)
+    from ..speed.peers import with_best_peer
+
+    result = draw_ticket(with_best_peer(opts, log=print), log=print)
     print_ticket_summary(result.meta)
     return 0

@@ -68,7 +68,7 @@ def _speed_target_lines(result: DemoResult, opts: DemoOptions) -> list[str]:
 
 
 def report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
-    from ..export.validate import FP32_TOLERANCE
+    from ..tolerances import FP32_TOLERANCE
     from ..tables import markdown_table, ticket_layer_table, ticket_summary_lines
 
     headers, table = summary_table(result.rows, opts.validate_engines)

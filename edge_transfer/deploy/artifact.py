@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..data.datasets import MAX_IMAGE_PIXELS
 from ..errors import DeployError, OptionError
-from .options import FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES, UINT8_NHWC
+from .options import FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES, UINT8_NHWC, VAL_BATCH
 
 MAX_BATCH = 4096  # images per engine call: the compiled input is allocated at this size
 
@@ -135,6 +135,32 @@ class DeployedModel:
         indices = probabilities.argmax(1).astype(np.int64)
         return Predictions([self.labels[i] for i in indices], indices, probabilities, list(self.labels))
 
+    def evaluate(self, task):
+        """Predictions and labels (the artifact's class indices) on ``task``'s val split, batched
+        exactly as adapt extracts it; its classes are matched by name."""
+        import numpy as np
+
+        from ..data import batches
+        from ..data.batches import Preprocess
+
+        missing = [c for c in task.val.classes if c not in self.labels]
+        if missing:
+            raise DeployError(f"the validation classes {missing} are not among the artifact's {self.labels}")
+        to_artifact = np.asarray([self.labels.index(c) for c in task.val.classes])  # by class name
+        unit = Preprocess(tuple(self.manifest.input_size), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # then its own input form
+        preds, labels = [], []
+        for x, y in batches(task.val, unit, VAL_BATCH, shuffle=False, seed=0):
+            preds.append(self._run(self.from_unit(x))[self._output_index(PROBABILITIES)].argmax(1))
+            labels.append(to_artifact[y])
+        if not preds:
+            raise DeployError("no readable validation images; give a folder of PNG or JPEG files per class")
+        return np.concatenate(preds), np.concatenate(labels)
+
+    def reopened(self, folder: Path, manifest, labels: list) -> "DeployedModel":
+        """Another artifact (e.g. the one ``save`` wrote) on this one's engine and cores, at the
+        val batch size."""
+        return DeployedModel(Path(folder), manifest, list(labels), self.engine_name, self.cores, VAL_BATCH)
+
     def _output_index(self, name: str) -> int:
         return list(self.manifest.outputs).index(name)
 
@@ -184,8 +210,8 @@ class DeployedModel:
         return learner
 
     def save(self, output: Path, learner, *, val=None, force: bool = False, note: str = "learned on the device"):
-        """Write a new artifact with ``learner``'s head (see ``build.save_learned``)."""
-        from .learned import save_learned
+        """Write a new artifact with ``learner``'s head (see ``save.save_learned``)."""
+        from .save import save_learned
 
         return save_learned(self, Path(output), learner, val=val, force=force, note=note)
 

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DeployError, ParityError, SparsityLossError
+from ..tolerances import FOLDED_PREPROCESSING_TOLERANCE
 from .artifact import example_input
-from .options import (FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MIN_AGREEMENT, MODEL_FILE, PROBABILITIES, UINT8_NHWC,
-                      DeployOptions, DeployResult)
+from .files import file_records, write_head
+from .options import (FEATURES, FLOAT_NCHW, MIN_AGREEMENT, MODEL_FILE, PROBABILITIES, UINT8_NHWC,
+                      VAL_BATCH, DeployOptions, DeployResult)
 
-VAL_BATCH = 64
 
 
 def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) -> DeployResult:
@@ -63,7 +64,7 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
         quantization = record if opts.int8 else None
         log(f"parity {'ok' if graph['parity_passed'] else 'FAILED'}, zero audit "
             f"{'ok' if graph['audit_passed'] else 'FAILED'} ({graph['lost_zeros']} pruned zeros lost)")
-        _write_head(out, src.head, src.classes)
+        write_head(out, src.head, src.classes)
         manifest = DeployManifest(
             schema=DEPLOY_SCHEMA, kind=src.kind, source=str(Path(opts.source).resolve()), arch=ticket.arch,
             method=ticket.meta.method, sparsity=ticket.meta.achieved_sparsity, label=ticket.label,
@@ -87,7 +88,7 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
             f"{THROUGHPUT_BATCH} throughput speedup {timing[f'batch_{THROUGHPUT_BATCH}']['speedup']:.2f}x")
         validation = {"passed": True, "engine": opts.engine, "cores": core.cores, **graph, "val": val,
                       "timing": timing, "seconds": time.perf_counter() - started}
-        manifest = dataclasses.replace(manifest, files=_file_records(out), validation=validation,
+        manifest = dataclasses.replace(manifest, files=file_records(out), validation=validation,
                                        history=({"step": "deploy", "source": str(opts.source), "kind": src.kind,
                                                  "val_top1": val["top1"]},))
         manifest.write(out / DEPLOY_FILE)
@@ -146,7 +147,7 @@ def _fold(path: Path, tmp: Path, src, input_size, check: bool = True) -> list[di
     expected = ort.compile(unfolded, 2).run([np.ascontiguousarray(normalised, dtype=np.float32)])
     rel = max(rel_diff(g, e)[1] for g, e in zip(got, expected))
     return [{"graph": "model.onnx (folded preprocessing)", "engine": ort.name, "batch_size": 2, "max_rel_diff": rel,
-             "tolerance": 1e-4, "passed": rel <= 1e-4}]
+             "tolerance": FOLDED_PREPROCESSING_TOLERANCE, "passed": rel <= FOLDED_PREPROCESSING_TOLERANCE}]
 
 
 def _check_appended(path: Path, head, ticket, backbone_parity: list, opts) -> dict:
@@ -168,49 +169,6 @@ def _check_appended(path: Path, head, ticket, backbone_parity: list, opts) -> di
             "lost_zeros": sum(a.lost for a in audit)}
 
 
-def _write_head(out: Path, head, classes: list) -> None:
-    import numpy as np
-    from safetensors.numpy import save_file
-
-    from ..fileio import write_json
-
-    save_file({"weight": np.ascontiguousarray(head.weight, dtype=np.float32),
-               "bias": np.ascontiguousarray(head.bias, dtype=np.float32),
-               "feature_mean": np.asarray(head.mean, dtype=np.float64),
-               "feature_m2": np.asarray(head.m2, dtype=np.float64),
-               "feature_count": np.asarray([head.count], dtype=np.int64)}, str(out / HEAD_FILE))
-    write_json(out / LABELS_FILE, [str(c) for c in classes])
-
-
-def _file_records(out: Path) -> dict:
-    from ..fileio import sha256_file
-
-    return {name: {"sha256": sha256_file(out / name), "bytes": (out / name).stat().st_size}
-            for name in (MODEL_FILE, HEAD_FILE, LABELS_FILE)}
-
-
-def _predict_task(model, task):
-    """The artifact's predictions on the val split, batched exactly as adapt extracts it."""
-    import numpy as np
-
-    from ..data import batches
-    from ..data.batches import Preprocess
-
-    m = model.manifest
-    missing = [c for c in task.val.classes if c not in model.labels]
-    if missing:
-        raise DeployError(f"the validation classes {missing} are not among the artifact's {model.labels}")
-    to_artifact = np.asarray([model.labels.index(c) for c in task.val.classes])  # by class name
-    unit = Preprocess(tuple(m.input_size), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # then the model's own input form
-    preds, labels = [], []
-    for x, y in batches(task.val, unit, VAL_BATCH, shuffle=False, seed=0):
-        preds.append(model._run(model.from_unit(x))[model._output_index(PROBABILITIES)].argmax(1))
-        labels.append(to_artifact[y])
-    if not preds:
-        raise DeployError("no readable validation images; give a folder of PNG or JPEG files per class")
-    return np.concatenate(preds), np.concatenate(labels)
-
-
 def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, reference, max_drop: float | None,
                    same_val: bool = True) -> dict:
     """Top-1 of the artifact on the engine, and its agreement with the source's own
@@ -224,7 +182,7 @@ def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, refe
     from .artifact import DeployedModel
 
     model = DeployedModel(out, manifest, list(src.classes), engine, cores, VAL_BATCH)
-    preds, labels = _predict_task(model, task)
+    preds, labels = model.evaluate(task)
     stored = src.reference_predictions if same_val else None
     if stored is not None and len(stored) != len(preds):
         # an artifact is never written ungated: a run whose record does not cover its own val split is damaged

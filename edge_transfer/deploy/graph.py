@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DeployError
+from ..tolerances import HEAD_TOLERANCE
 from .options import FEATURES, PROBABILITIES
 
 def _copy(model):
@@ -98,8 +99,6 @@ def head_parity(path: Path, engines, head, x) -> list[dict]:
                         "max_abs_diff": diff, "tolerance": HEAD_TOLERANCE, "passed": diff <= HEAD_TOLERANCE})
     return records
 
-
-HEAD_TOLERANCE = 1e-4  # probabilities: an FP32 Gemm and softmax against float64
 
 
 IMAGE_INPUT = "image"  # a folded artifact's input: uint8 NHWC at the input size

@@ -1,6 +1,6 @@
 """Learning goes on on the device: ``learn(LearnOptions)`` continues a deployed artifact's head
-on new labelled images (the same classes or new ones) and writes a new validated artifact;
-``save_learned`` is what ``DeployedModel.save`` runs."""
+on new labelled images (the same classes or new ones) and writes a new validated artifact
+with ``save.save_learned`` (what ``DeployedModel.save`` runs too)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DeployError, OptionError, ParityError
+from ..errors import OptionError
 from ..train import TrainSettings
-from .options import MODEL_FILE
 
 def default_train_settings() -> TrainSettings:
     """The online recipe (adapt's optimiser) for a few epochs on the device, no augmentation."""
@@ -53,6 +52,7 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
     from ..data.batches import Preprocess
     from ..data.datasets import crop_scale, limit_train, skipped_note
     from .artifact import load
+    from .save import save_learned
 
     opts.validate()
     tr = opts.train
@@ -95,58 +95,7 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
 def _top1(model, task, cores, engine) -> float:
     """The source artifact's val top-1 on ``task`` (its head is untouched: the learner holds the new one)."""
     from .artifact import DeployedModel
-    from .build import VAL_BATCH, _predict_task
+    from .options import VAL_BATCH
 
-    preds, labels = _predict_task(DeployedModel(model.folder, model.manifest, model.labels, engine, cores, VAL_BATCH), task)
+    preds, labels = DeployedModel(model.folder, model.manifest, model.labels, engine, cores, VAL_BATCH).evaluate(task)
     return float((preds == labels).mean())
-
-
-def save_learned(model, output: Path, learner, *, val=None, force: bool = False, note: str = "",
-                 extra: dict | None = None):
-    """Write ``model`` with ``learner``'s head as a new artifact: the backbone's initializers
-    are kept byte for byte (so every pruned zero stays zero), the new graph's probabilities
-    must match the head applied to its own features, and ``val`` (a Task) is scored."""
-    import dataclasses
-
-    import onnx
-
-    from ..engines import get_engine
-    from ..fileio import atomic_output_dir
-    from ..formats import DEPLOY_FILE
-    from ..onnx_io import load_onnx
-    from .artifact import DeployedModel
-    from .build import VAL_BATCH, _file_records, _predict_task, _write_head
-    from .graph import backbone_unchanged, head_parity, with_new_head
-    from .source import HeadState
-
-    classes = list(getattr(learner, "classes", model.labels))
-    if len(classes) != learner.num_classes:
-        raise OptionError(f"the learner has {learner.num_classes} classes but {len(classes)} names")
-    head = HeadState(learner.head.weight.detach().numpy().copy(), learner.head.bias.detach().numpy().copy(),
-                     learner.stats.mean.copy(), learner.stats.m2.copy(), learner.stats.count)
-    weight, bias = head.folded()
-    before = load_onnx(model.folder / MODEL_FILE)
-    after = with_new_head(before, model.manifest.head, weight, bias)
-    changed = backbone_unchanged(before, after, model.manifest.head)
-    if changed:
-        raise DeployError(f"{changed} backbone initializers changed while replacing the head; please report this")
-    manifest = dataclasses.replace(model.manifest, num_classes=len(classes))
-    with atomic_output_dir(Path(output), force, (model.folder,)) as out:
-        onnx.save(after, str(out / MODEL_FILE))
-        _write_head(out, head, classes)
-        parity = head_parity(out / MODEL_FILE, [get_engine("onnxruntime")], head, model.example_input(2))
-        if not all(p["passed"] for p in parity):
-            raise ParityError(f"the new graph's probabilities differ from the learned head by {parity[0]['max_abs_diff']:.2e}; "
-                              "nothing was written")
-        record = {"step": "learn", "note": note, "classes": len(classes), **(extra or {})}
-        if val is not None:
-            preds, labels = _predict_task(DeployedModel(out, manifest, classes, model.engine_name, model.cores, VAL_BATCH), val)
-            record.update(val_data=val.name, val_images=int(len(labels)), val_top1=float((preds == labels).mean()))
-        deployed = model.manifest.validation.get("deployed", model.manifest.validation)
-        validation = {"passed": True, "learned": {"parity": parity, "backbone_initializers_changed": changed,
-                                                  **record}, "deployed": deployed}
-        manifest = dataclasses.replace(manifest, kind="learned", source=str(Path(model.folder).resolve()),
-                                       files=_file_records(out), validation=validation,
-                                       history=tuple(model.manifest.history) + (record,))
-        manifest.write(out / DEPLOY_FILE)
-    return manifest

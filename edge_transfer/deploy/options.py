@@ -13,6 +13,7 @@ LABELS_FILE = "labels.json"
 PROBABILITIES, FEATURES = "probabilities", "features"
 FLOAT_NCHW, UINT8_NHWC = "float32 NCHW, normalised", "uint8 NHWC"  # the graph's input, per --fold-preprocessing
 MIN_AGREEMENT = 0.995  # the artifact's val predictions against the run's own
+VAL_BATCH = 64  # the artifact is scored on the val split in batches of this size
 
 
 @dataclass

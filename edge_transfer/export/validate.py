@@ -6,9 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-# FP32 engines vs PyTorch: max |engine - torch| / max |torch| (a backbone may declare its own)
-FP32_TOLERANCE = 1e-3
-
 
 @dataclass
 class ParityRecord:

@@ -149,7 +149,7 @@ def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log
     """The allocation that meets the speed target on the profiled device at the least cost
     (``_unit_costs``), and what it predicts."""
     from ..speed import SpeedProfile, allocate
-    from ..speed.profile import check_profile_here
+    from ..speed.record import check_profile_here
     from ..speed.solve import UnreachableTarget
 
     profile = SpeedProfile.read(opts.profile)
@@ -161,9 +161,10 @@ def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log
     costs, criterion = _unit_costs(opts, profile, model, cfg, weights, input_size, log)
     peer, ratio = None, 1.0  # the fastest dense peer's speed over the profile's dense form
     if opts.over == "best-peer":
-        from ..speed import peers
-
-        peer = peers.fastest_dense_peer(profile.key, log)
+        if opts.peer is None:
+            raise OptionError("--over best-peer needs the fastest dense peer measured first: "
+                              "speed.peers.with_best_peer(opts) (the prune command does it)")
+        peer = opts.peer
         ratio = peer.ratio
     if opts.target_speedup is not None:
         target = opts.target_speedup * ratio

@@ -55,6 +55,9 @@ class PruneOptions:
     # --target-speedup over the dense model of the profile's form, or over the fastest dense model
     # (FP32 and INT8 on every engine) measured at the profile's batch and cores before the draw
     over: str = "dense"
+    # --over best-peer: the peer (speed.dense_peer.DensePeer) the target is set against, measured
+    # before the draw by speed.peers.with_best_peer (it runs bench, a stage above pruning)
+    peer: object | None = None
 
     def validate(self) -> None:
         from ..backbones import get_backbone_cfg

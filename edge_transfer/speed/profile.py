@@ -71,20 +71,6 @@ def model_key(model: Path, engine_name: str, batch_size: int, cores: int, precis
                       cpu=cpu_model(), isa=tuple(isa_flags()), precision=precision, block=block)
 
 
-def check_profile_here(profile: SpeedProfile, arch: str, input_size, block: int, where: str) -> None:
-    """Refuse ``profile`` unless it was measured for this model and block on this machine's CPU,
-    ISA and engine version (its batch, cores and precision are the ones it answers for)."""
-    import dataclasses
-
-    from ..cluster.identity import isa_flags
-    from ..engines import get_engine
-    from ..system import cpu_model
-
-    here = dataclasses.replace(profile.key, arch=arch, input_size=tuple(input_size), block=block, cpu=cpu_model(),
-                               isa=tuple(isa_flags()), engine_version=get_engine(profile.key.engine).version())
-    profile.check_matches(here, where)
-
-
 def _arch_and_size(model: Path) -> tuple[str, tuple]:
     from ..export.resolve import read_manifest
     from ..formats import is_export, is_ticket

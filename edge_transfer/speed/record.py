@@ -147,3 +147,17 @@ def _times(values, n: int) -> bool:
     return (isinstance(values, (list, tuple)) and len(values) == n
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
                     for v in values))
+
+
+def check_profile_here(profile: SpeedProfile, arch: str, input_size, block: int, where: str) -> None:
+    """Refuse ``profile`` unless it was measured for this model and block on this machine's CPU,
+    ISA and engine version (its batch, cores and precision are the ones it answers for)."""
+    import dataclasses
+
+    from ..cluster.identity import isa_flags
+    from ..engines import get_engine
+    from ..system import cpu_model
+
+    here = dataclasses.replace(profile.key, arch=arch, input_size=tuple(input_size), block=block, cpu=cpu_model(),
+                               isa=tuple(isa_flags()), engine_version=get_engine(profile.key.engine).version())
+    profile.check_matches(here, where)

@@ -1,0 +1,59 @@
+"""``save_learned``: a deployed model with a head learned on the device, written as a new
+artifact (``DeployedModel.save`` and ``learn`` both end here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DeployError, OptionError, ParityError
+from .options import MODEL_FILE
+
+
+def save_learned(model, output: Path, learner, *, val=None, force: bool = False, note: str = "",
+                 extra: dict | None = None):
+    """Write ``model`` with ``learner``'s head as a new artifact: the backbone's initializers
+    are kept byte for byte (so every pruned zero stays zero), the new graph's probabilities
+    must match the head applied to its own features, and ``val`` (a Task) is scored."""
+    import dataclasses
+
+    import onnx
+
+    from ..engines import get_engine
+    from ..fileio import atomic_output_dir
+    from ..formats import DEPLOY_FILE
+    from ..onnx_io import load_onnx
+    from .files import file_records, write_head
+    from .graph import backbone_unchanged, head_parity, with_new_head
+    from .source import HeadState
+
+    classes = list(getattr(learner, "classes", model.labels))
+    if len(classes) != learner.num_classes:
+        raise OptionError(f"the learner has {learner.num_classes} classes but {len(classes)} names")
+    head = HeadState(learner.head.weight.detach().numpy().copy(), learner.head.bias.detach().numpy().copy(),
+                     learner.stats.mean.copy(), learner.stats.m2.copy(), learner.stats.count)
+    weight, bias = head.folded()
+    before = load_onnx(model.folder / MODEL_FILE)
+    after = with_new_head(before, model.manifest.head, weight, bias)
+    changed = backbone_unchanged(before, after, model.manifest.head)
+    if changed:
+        raise DeployError(f"{changed} backbone initializers changed while replacing the head; please report this")
+    manifest = dataclasses.replace(model.manifest, num_classes=len(classes))
+    with atomic_output_dir(Path(output), force, (model.folder,)) as out:
+        onnx.save(after, str(out / MODEL_FILE))
+        write_head(out, head, classes)
+        parity = head_parity(out / MODEL_FILE, [get_engine("onnxruntime")], head, model.example_input(2))
+        if not all(p["passed"] for p in parity):
+            raise ParityError(f"the new graph's probabilities differ from the learned head by {parity[0]['max_abs_diff']:.2e}; "
+                              "nothing was written")
+        record = {"step": "learn", "note": note, "classes": len(classes), **(extra or {})}
+        if val is not None:
+            preds, labels = model.reopened(out, manifest, classes).evaluate(val)
+            record.update(val_data=val.name, val_images=int(len(labels)), val_top1=float((preds == labels).mean()))
+        deployed = model.manifest.validation.get("deployed", model.manifest.validation)
+        validation = {"passed": True, "learned": {"parity": parity, "backbone_initializers_changed": changed,
+                                                  **record}, "deployed": deployed}
+        manifest = dataclasses.replace(manifest, kind="learned", source=str(Path(model.folder).resolve()),
+                                       files=file_records(out), validation=validation,
+                                       history=tuple(model.manifest.history) + (record,))
+        manifest.write(out / DEPLOY_FILE)
+    return manifest
