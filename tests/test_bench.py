@@ -312,3 +312,28 @@ def test_ticket_engines_limit_tickets_not_dense_peers(small_export):
     for bad in (("onnxruntime",), ()):
         with pytest.raises(OptionError, match="--ticket-engines"):
             run_bench(BenchOptions(paths=(small_export.path,), engines=("slow", "fast"), ticket_engines=bad))
+
+
+def test_bench_and_deploy_report_the_same_speedup_for_the_same_pair(small_export):
+    """One A/B estimator (bench.timing.paired_ratio over alternated pairs): on an engine of
+    known speeds (the dense graph 3x slower per call), bench's ticket-over-baseline speedup and
+    deploy's latency and throughput speedups of the same two graphs agree with 3x and with
+    each other."""
+    import numpy as np
+
+    from edge_transfer.deploy.build import THROUGHPUT_BATCH, _time_pair
+
+    register_engine("byfile", "fake_engines:ByFileEngine")
+    result = run_bench(BenchOptions(paths=(small_export.path,), batch_sizes=(1,), cores=1, engines=("byfile",),
+                                    memory=False, time_s=0.3, warmup_s=0, min_iterations=5, repeats=3))
+    (ticket,) = [r for r in result.records if r["variant"] == "ticket"]
+    sparse, dense = small_export.path / "model.onnx", small_export.path / "dense" / "model.onnx"
+    from edge_transfer.export.resolve import read_manifest
+
+    example = np.zeros((1, *read_manifest(small_export.path).input_size), dtype=np.float32)
+    timing = _time_pair(sparse, dense, "byfile", 1, 0.6, example)
+    figures = [ticket["speedup"], timing["speedup_p50"], timing[f"batch_{THROUGHPUT_BATCH}"]["speedup"]]
+    assert all(f == pytest.approx(3.0, rel=0.2) for f in figures), figures
+    assert max(figures) / min(figures) < 1.25, figures
+    assert ticket["speedup_min"] <= ticket["speedup"] <= ticket["speedup_max"]
+    assert timing["speedup_p50_min"] <= timing["speedup_p50"] <= timing["speedup_p50_max"]

@@ -13,7 +13,11 @@ def _spread(values: list[float]) -> tuple[float, float, float]:
 
 def _pair_speedups(runs_a: list[dict], runs_b: list[dict]) -> tuple[float, float, float]:
     """Repeat i of A against repeat i of B: same batch and cores, measured side by side."""
-    return _spread([a["items_per_sec"] / b["items_per_sec"] for a, b in zip(runs_a, runs_b)])
+    from .timing import paired_ratio
+
+    n = min(len(runs_a), len(runs_b))
+    ratio = paired_ratio([a["items_per_sec"] for a in runs_a[:n]], [b["items_per_sec"] for b in runs_b[:n]])
+    return ratio.median, ratio.low, ratio.high
 
 
 def fastest_dense_peers(records: list[dict]) -> dict:

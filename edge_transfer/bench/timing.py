@@ -113,24 +113,55 @@ def latency_stats_ms(latencies_s: list[float]) -> dict:
     }
 
 
-def backbone_speedup(sparse, dense, inputs, rounds: int = 7) -> dict:
-    """Paired A/B timing of two compiled models on the same batch (adapt's backbone check):
-    the order alternates every round, so drift on a shared machine hits both alike; the
-    ratio is taken per round (median, min, max)."""
+@dataclass(frozen=True)
+class PairedRatio:
+    """The one estimator of every A/B speedup (bench, adapt, deploy): a_i / b_i for each pair of
+    measurements taken side by side (same batch, cores and moment), summarised by the median,
+    with the min and max as its spread."""
+
+    median: float
+    low: float
+    high: float
+    pairs: int
+
+
+def paired_ratio(a: list[float], b: list[float]) -> PairedRatio:
     import statistics
 
-    ratios, times = [], {"sparse": [], "dense": []}
-    for _ in range(2):  # warm-up
-        sparse.run(inputs), dense.run(inputs)
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired timing needs as many measurements of A as of B, at least one: {len(a)}, {len(b)}")
+    ratios = [x / y for x, y in zip(a, b)]
+    return PairedRatio(statistics.median(ratios), min(ratios), max(ratios), len(ratios))
+
+
+def alternate(measure_a, measure_b, rounds: int) -> tuple[list, list]:
+    """``rounds`` measurements of A and of B, in pairs whose order alternates every round, so
+    drift on a shared machine hits both alike."""
+    a, b = [], []
     for r in range(rounds):
-        pair = {}
-        for name, model in (("sparse", sparse), ("dense", dense)) if r % 2 == 0 else (("dense", dense), ("sparse", sparse)):
+        if r % 2 == 0:
+            a.append(measure_a()), b.append(measure_b())
+        else:
+            b.append(measure_b()), a.append(measure_a())
+    return a, b
+
+
+def backbone_speedup(sparse, dense, inputs, rounds: int = 7) -> dict:
+    """Paired A/B timing of two compiled models on the same batch (adapt's backbone check):
+    one call each per round (``alternate``), the speedup by ``paired_ratio``."""
+    import statistics
+
+    def timed(model):
+        def run() -> float:
             t0 = time.perf_counter()
             model.run(inputs)
-            pair[name] = time.perf_counter() - t0
-            times[name].append(pair[name])
-        ratios.append(pair["dense"] / pair["sparse"])
-    return {"backbone_speedup": statistics.median(ratios), "backbone_speedup_min": min(ratios),
-            "backbone_speedup_max": max(ratios),
-            "backbone_ms_sparse": 1e3 * statistics.median(times["sparse"]),
-            "backbone_ms_dense": 1e3 * statistics.median(times["dense"])}
+            return time.perf_counter() - t0
+        return run
+
+    for _ in range(2):  # warm-up
+        sparse.run(inputs), dense.run(inputs)
+    sparse_s, dense_s = alternate(timed(sparse), timed(dense), rounds)
+    ratio = paired_ratio(dense_s, sparse_s)
+    return {"backbone_speedup": ratio.median, "backbone_speedup_min": ratio.low, "backbone_speedup_max": ratio.high,
+            "backbone_ms_sparse": 1e3 * statistics.median(sparse_s),
+            "backbone_ms_dense": 1e3 * statistics.median(dense_s)}

@@ -226,10 +226,12 @@ THROUGHPUT_BATCH = 64  # DeepSparse's sparse kernels pay off with batch: timed b
 
 def _time_pair(sparse_path: Path, dense_path: Path, engine_name: str, cores: int, seconds: float, example) -> dict:
     """Batch-1 latency (``example``: one input row) and batch-64 throughput of the sparse and
-    dense artifacts, alternated in rounds on the same cores; ``seconds`` in all."""
+    dense artifacts, in rounds of one run each whose order alternates (``bench.timing.alternate``)
+    on the same cores, ``seconds`` in all; every speedup is bench's estimator, the median over
+    the rounds' pairs with its min and max (``paired_ratio``)."""
     import numpy as np
 
-    from ..bench.timing import latency_stats_ms, time_sync
+    from ..bench.timing import alternate, latency_stats_ms, paired_ratio, time_sync
     from ..engines import get_engine
 
     engine = get_engine(engine_name)
@@ -237,20 +239,25 @@ def _time_pair(sparse_path: Path, dense_path: Path, engine_name: str, cores: int
     for batch in (1, THROUGHPUT_BATCH):
         compiled = {"sparse": engine.compile(sparse_path, batch, cores), "dense": engine.compile(dense_path, batch, cores)}
         x = [np.repeat(example, batch, axis=0)]
-        runs = {k: [] for k in compiled}
-        for r in range(rounds):
-            for name in ("sparse", "dense") if r % 2 == 0 else ("dense", "sparse"):
-                runs[name].append(time_sync(compiled[name], x, batch, seconds / (4 * rounds), 3, 0.1))
+        def timed(name: str):
+            return lambda: time_sync(compiled[name], x, batch, seconds / (4 * rounds), 3, 0.1)
+
+        sparse_runs, dense_runs = alternate(timed("sparse"), timed("dense"), rounds)
+        runs = {"sparse": sparse_runs, "dense": dense_runs}
         if batch == 1:
             out.update({k: {**latency_stats_ms([t for run in v for t in run.latencies_s]),
                             "requests": sum(len(run.latencies_s) for run in v),
                             "fraction_of_supported_ops": compiled[k].settings.get("fraction_of_supported_ops")}
                         for k, v in runs.items()})
-            out["speedup_p50"] = out["dense"]["latency_ms_p50"] / out["sparse"]["latency_ms_p50"]
+            p50 = {k: [latency_stats_ms(run.latencies_s)["latency_ms_p50"] for run in v] for k, v in runs.items()}
+            ratio = paired_ratio(p50["dense"], p50["sparse"])
+            out.update(speedup_p50=ratio.median, speedup_p50_min=ratio.low, speedup_p50_max=ratio.high)
         else:
-            rate = {k: sum(run.items for run in v) / sum(run.wall_s for run in v) for k, v in runs.items()}
-            out[f"batch_{batch}"] = {"sparse_items_per_sec": rate["sparse"], "dense_items_per_sec": rate["dense"],
-                                     "speedup": rate["sparse"] / rate["dense"]}
+            rate = {k: [run.items_per_sec for run in v] for k, v in runs.items()}
+            ratio = paired_ratio(rate["sparse"], rate["dense"])
+            out[f"batch_{batch}"] = {"sparse_items_per_sec": float(np.median(rate["sparse"])),
+                                     "dense_items_per_sec": float(np.median(rate["dense"])),
+                                     "speedup": ratio.median, "speedup_min": ratio.low, "speedup_max": ratio.high}
     out["dense_note"] = "the same head on the dense baseline's backbone, built for timing only"
     return out
 
