@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import TicketError
-from .formats import FINETUNE_SCHEMA
+from .formats import FINETUNE_FILE, FINETUNE_SCHEMA
 from .train import TrainSettings
 
-RESULTS_FILE = "finetune.json"
 SCHEDULE = "lp-ft, one decay at 3/4"  # names the schedule in the study's cell key
 CONVERGED_LOSS = 0.1  # a final training loss above this: the budget, not the ticket, decided the accuracy
 HEAD_LR_FACTOR = 10.0
@@ -215,4 +214,4 @@ def _write(opts: FinetuneOptions, model, ticket, record: dict, input_size, num_c
     dense_values = load_file(str(ticket.path / DENSE_FILE))
     with atomic_output_dir(opts.output, opts.force, (opts.ticket,)) as tmp:
         save_ticket(tmp, model.eval(), ticket.masks, dense_values, meta)
-        write_json(tmp / RESULTS_FILE, record)
+        write_json(tmp / FINETUNE_FILE, record)

@@ -25,6 +25,10 @@ TICKET_FILE = "ticket.json"
 MANIFEST_FILE = "manifest.json"
 DENSE_DIR = "dense"
 DEPLOY_FILE = "deploy.json"
+MODEL_FILE = "model.onnx"  # the whole model's graph: an export, a quantized form, a deploy artifact
+BACKBONE_FILE = "backbone.onnx"  # the graph without its head: what adapt and bench's backbone rows run
+ADAPT_FILE = "adapt.json"  # an adapt run's results
+FINETUNE_FILE = "finetune.json"  # a fine-tuned ticket's record
 
 TICKET_SCHEMA = "edge-transfer.ticket/2"  # /2: finetune's keys declared (were added under /1)
 EXPORT_SCHEMA = "edge-transfer.export/2"  # /2: precision, forms, quantization, dense always present

@@ -9,7 +9,7 @@ from ..errors import OptionError
 from ..train import TrainSettings
 
 CHECKPOINT_FILE = "checkpoint.pt"
-RESULTS_FILE = "adapt.json"
+from ..formats import ADAPT_FILE as RESULTS_FILE  # noqa: F401
 BACKBONE_TICKET_DIR = "ticket"  # the backbone the head was trained on (its fresh statistics), for deploy
 # Settings that must match for --resume to continue the same run (epochs may grow). The
 # checkpoint stores them flat under these names (``train_limit`` is ``train.limit``).

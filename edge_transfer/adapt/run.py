@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import CheckpointError, OptionError, OutputExistsError
-from ..formats import ADAPT_SCHEMA, DENSE_DIR, ExportManifest
+from ..formats import ADAPT_SCHEMA, BACKBONE_FILE, DENSE_DIR, ExportManifest
 from .options import BACKBONE_TICKET_DIR, CHECKPOINT_FILE, RESULTS_FILE, RESUME_KEYS, AdaptOptions, AdaptResult
 
 
@@ -145,9 +145,9 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> A
         engine = get_engine(opts.engine)
         variants = []
         for name, manifest in manifests.items():
-            sub = folder if name == "sparse" else folder / "dense"
+            sub = folder if name == "sparse" else folder / DENSE_DIR
             t0 = time.perf_counter()
-            compiled = engine.compile(sub / "backbone.onnx", tr.batch_size, core.cores,
+            compiled = engine.compile(sub / BACKBONE_FILE, tr.batch_size, core.cores,
                                       torch_model=_torch_backbone(manifest, name))
             learner = OnlineLearner(compiled, task.num_classes, feature_dim=manifest.feature_dim, lr=tr.lr,
                                     momentum=tr.momentum, weight_decay=tr.weight_decay, seed=tr.seed)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import OptionError
 from ..tolerances import FP32_TOLERANCE
-from ..formats import BENCH_SCHEMA
+from ..formats import BENCH_SCHEMA, MODEL_FILE
 
 SCENARIOS = ("sync", "async")
 
@@ -28,7 +28,7 @@ class BenchOptions:
     repeats: int = 3
     baseline: str | Path = "dense"  # "dense": each export's dense/ ; or a path used for all
     input_shape: tuple[int, ...] | None = None
-    graph: str = "model.onnx"
+    graph: str = MODEL_FILE
     allow_mismatch: bool = False
     tolerance: float = FP32_TOLERANCE  # max |engine - reference| / max |reference|
     memory: bool = True

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OnnxModelError, OptionError
-from ..formats import DENSE_DIR, MANIFEST_FILE, is_export, is_ticket, ticket_tag
+from ..formats import BACKBONE_FILE, DENSE_DIR, MANIFEST_FILE, is_export, is_ticket, ticket_tag
 
 DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
 
@@ -57,7 +57,7 @@ class BenchModel:
 
         if self.ticket_path is None or self.precision != "fp32":
             return None
-        return ModuleFactory(str(self.ticket_path), self.variant, self.onnx_path.name == "backbone.onnx")
+        return ModuleFactory(str(self.ticket_path), self.variant, self.onnx_path.name == BACKBONE_FILE)
 
     def path_for(self, engine) -> Path:
         """The graph ``engine`` runs: the FP32 file, or the INT8 form the engine declares."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OutputExistsError
-from ..formats import ticket_tag
+from ..formats import MODEL_FILE, ticket_tag
 from .options import DEMO_MARKER, SOURCE_IMAGE_SIZE, DemoOptions, DemoResult
 from .report import headline_records, report
 
@@ -90,7 +90,7 @@ def _bench(opts: DemoOptions, tmp: Path, sources: dict, log):
 
     targets = []
     for block in opts.bench_blocks:
-        targets += default_targets(tmp, "model.onnx", log, arch=opts.bench_arch, sparsities=opts.bench_sparsities,
+        targets += default_targets(tmp, MODEL_FILE, log, arch=opts.bench_arch, sparsities=opts.bench_sparsities,
                                    block=block, calibration=opts.calibration, samples=opts.calibration_samples)
     speed_ticket = None
     if opts.speed_target is not None:
@@ -143,7 +143,7 @@ def _speed_target(opts: DemoOptions, tmp: Path, reference, source, log):
     out = tmp / "int8" / folder.name
     quantize(QuantizeOptions(source=folder, output=out, calibration=opts.calibration, samples=opts.calibration_samples,
                              with_dense=False, validate_engines=(), progress=False))
-    return BenchTarget(manifest_model(out, "model.onnx", None), reference.baseline, reference.peers), ticket
+    return BenchTarget(manifest_model(out, MODEL_FILE, None), reference.baseline, reference.peers), ticket
 
 
 def _adapt(opts: DemoOptions, tmp: Path, log) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import OptionError
 
-MODEL_FILE = "model.onnx"  # outputs: probabilities (N, classes), features (N, feature_dim)
+from ..formats import MODEL_FILE  # noqa: F401  (its outputs: probabilities (N, classes), features (N, feature_dim))
 HEAD_FILE = "head.safetensors"  # the learned head before folding, and its feature statistics
 LABELS_FILE = "labels.json"
 PROBABILITIES, FEATURES = "probabilities", "features"

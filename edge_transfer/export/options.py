@@ -8,8 +8,7 @@ from pathlib import Path
 from ..errors import OptionError
 from ..formats import ExportManifest
 
-MODEL_FILE = "model.onnx"
-BACKBONE_FILE = "backbone.onnx"
+from ..formats import BACKBONE_FILE, MODEL_FILE  # noqa: F401  (the export's two graphs)
 OPSETS = range(11, 18)
 
 

@@ -21,7 +21,8 @@ from typing import Callable
 
 from ..errors import OptionError, ParityError, SparsityLossError, TicketError
 from ..export.options import ExportResult
-from ..formats import DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
+from ..formats import (BACKBONE_FILE, DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, MODEL_FILE, TICKET_FILE, ExportManifest,
+                       is_export, is_ticket)
 from .images import RANDOM_CALIBRATION, CalibrationImages, accuracy_drop, int8_accuracy
 
 # ||engine - fake-quant torch|| / ||torch|| (relative RMS error). Not the max element: the
@@ -29,7 +30,7 @@ from ..tolerances import INT8_TOLERANCE
 # Graph files per form; the QDQ form keeps the FP32 export's names so tools that read
 # model.onnx find the model every engine but DeepSparse runs.
 FORM_FILES = {
-    "qdq": {"model": "model.onnx", "backbone": "backbone.onnx"},
+    "qdq": {"model": MODEL_FILE, "backbone": BACKBONE_FILE},
     "deepsparse": {"model": "model.deepsparse.onnx", "backbone": "backbone.deepsparse.onnx"},
 }
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError
+from ..formats import MODEL_FILE
 from .record import PROFILE_SCHEMA, ProfileKey, SpeedProfile
 
 DEFAULT_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -142,7 +143,7 @@ def _grid_point(key: ProfileKey, sparsity: float, opts: ProfileOptions, folder: 
     ticket = draw_ticket(PruneOptions(arch=key.arch, output=folder / "ticket", sparsity=sparsity, scope="layer",
                                       block=key.block, train=TrainSettings(image_size=h)))
     exported = export_ticket(ExportOptions(ticket=ticket.path, output=folder / "export", validate_engines=()))
-    graph = exported.path / "model.onnx"
+    graph = exported.path / MODEL_FILE
     if key.precision == "int8":
         from ..quantize import QuantizeOptions, quantize
         from ..quantize.images import RANDOM_CALIBRATION
