@@ -43,10 +43,11 @@ class _References:
                     out = factory()(torch.from_numpy(inputs[0])).numpy()
                 self._cache[key] = ("torch", out)
             else:
-                from ..engines import get_engine
+                from ..engines import reference_engine
 
-                compiled = get_engine("onnxruntime").compile(model.onnx_path, inputs[0].shape[0], self._cores)
-                self._cache[key] = ("onnxruntime", compiled.run(inputs)[0])
+                engine = reference_engine()
+                compiled = engine.compile(model.onnx_path, inputs[0].shape[0], self._cores)
+                self._cache[key] = (engine.name, compiled.run(inputs)[0])
         return self._cache[key]
 
 
@@ -83,7 +84,7 @@ def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict
         "settings": dict(compiled.settings),
         "streams": streams,
     }
-    if native and hasattr(compiled, "native_benchmark"):
+    if native and engine.native_benchmark:
         out["native_items_per_sec"] = compiled.native_benchmark(inputs, len(timing.latencies_s), 3)
     del compiled
     gc.collect()

@@ -129,7 +129,7 @@ def _fold(path: Path, tmp: Path, src, input_size, check: bool = True) -> list[di
     import numpy as np
     import onnx
 
-    from ..engines import get_engine
+    from ..engines import reference_engine
     from ..export.validate import rel_diff
     from ..onnx_io import load_onnx
     from .graph import fold_preprocessing
@@ -142,7 +142,7 @@ def _fold(path: Path, tmp: Path, src, input_size, check: bool = True) -> list[di
     images = example_input(input_size, UINT8_NHWC, 2, seed=1)
     normalised = (images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - np.asarray(src.mean, np.float32).reshape(1, -1, 1, 1)) \
         / np.asarray(src.std, np.float32).reshape(1, -1, 1, 1)
-    ort = get_engine("onnxruntime")
+    ort = reference_engine()
     got = ort.compile(path, 2).run([images])
     expected = ort.compile(unfolded, 2).run([np.ascontiguousarray(normalised, dtype=np.float32)])
     rel = max(rel_diff(g, e)[1] for g, e in zip(got, expected))
@@ -154,13 +154,13 @@ def _check_appended(path: Path, head, ticket, backbone_parity: list, opts) -> di
     """Parity in two links: the backbone graph against its reference (export's: PyTorch;
     quantize's: the fake-quant model), carried over; the appended head against the head applied
     to the graph's own features on every engine. Then the zero audit of the merged graph."""
-    from ..engines import get_engine
+    from ..engines import REFERENCE_ENGINE, get_engine
     from ..export.validate import audit_zeros
     from ..onnx_io import load_onnx
     from ..quantize.forms import audit_int8_zeros
     from .graph import head_parity
 
-    engines = [get_engine(n) for n in dict.fromkeys(("onnxruntime", opts.engine))]
+    engines = [get_engine(n) for n in dict.fromkeys((REFERENCE_ENGINE, opts.engine))]
     x = example_input(ticket.meta.input_size, FLOAT_NCHW, 2, opts.seed)
     parity = head_parity(path, engines, head, x) + backbone_parity
     audit = (audit_int8_zeros if opts.int8 else audit_zeros)(MODEL_FILE, load_onnx(path), ticket.model, list(ticket.masks))

@@ -18,7 +18,7 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
 
     import onnx
 
-    from ..engines import get_engine
+    from ..engines import reference_engine
     from ..fileio import atomic_output_dir
     from ..formats import DEPLOY_FILE
     from ..onnx_io import load_onnx
@@ -41,7 +41,7 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
     with atomic_output_dir(Path(output), force, (model.folder,)) as out:
         onnx.save(after, str(out / MODEL_FILE))
         write_head(out, head, classes)
-        parity = head_parity(out / MODEL_FILE, [get_engine("onnxruntime")], head, model.example_input(2))
+        parity = head_parity(out / MODEL_FILE, [reference_engine()], head, model.example_input(2))
         if not all(p["passed"] for p in parity):
             raise ParityError(f"the new graph's probabilities differ from the learned head by {parity[0]['max_abs_diff']:.2e}; "
                               "nothing was written")

@@ -9,6 +9,8 @@
     dynamic_batch: bool           # one compiled model accepts any batch (else: only ``batch_size``)
     layer_timing: bool            # analyze_layers(model_path, batch_size, num_cores, inputs) times each
                                   # unit the engine runs (speed profiles; DeepSparse only)
+    native_benchmark: bool        # its CompiledModel has native_benchmark(inputs, iterations, warmup)
+                                  # -> items/s from the engine's own timer (DeepSparse only)
     version() -> str
     compile(model_path, batch_size, num_cores, streams=1, torch_model=None) -> CompiledModel
 
@@ -29,6 +31,10 @@ import numbers
 
 from ..errors import UnknownNameError
 
+# the engine every other engine's outputs are checked against: ONNX Runtime's CPU provider,
+# the ONNX operators' reference behaviour
+REFERENCE_ENGINE = "onnxruntime"
+
 # name -> "module:Class"; a module starting with "." is relative to this package.
 _BACKENDS = {
     "onnxruntime": ".ort:ORTEngine",
@@ -45,6 +51,10 @@ def register_engine(name: str, target: str) -> None:
 
 def list_engines() -> list[str]:
     return sorted(_BACKENDS)
+
+
+def reference_engine():
+    return get_engine(REFERENCE_ENGINE)
 
 
 def get_engine(name: str):

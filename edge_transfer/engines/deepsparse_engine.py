@@ -26,6 +26,7 @@ class DeepSparseEngine:
     needs_torch_model = False
     dynamic_batch = False  # compiled for one batch size
     layer_timing = True  # analyze_layers: the engine's own per-unit times (speed profiles)
+    native_benchmark = True  # the compiled engine's own benchmark loop (compiled.native_benchmark)
 
     def version(self) -> str:
         import deepsparse

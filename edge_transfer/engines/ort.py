@@ -21,6 +21,7 @@ class ORTEngine:
     int8_form = "qdq"  # QuantizeLinear/DequantizeLinear around float ops, fused by ORT's optimizer
     needs_torch_model = False
     dynamic_batch = False  # the protocol compiles for one batch size (callers pad, never resize)
+    native_benchmark = False
     layer_timing = False  # no per-layer timing API
 
     def version(self) -> str:

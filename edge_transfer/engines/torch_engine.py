@@ -26,6 +26,7 @@ class TorchEngine:
     int8_form = None
     needs_torch_model = True
     dynamic_batch = False  # the module would take any batch, but the protocol compiles for one
+    native_benchmark = False
     layer_timing = False  # no per-layer timing API
 
     def version(self) -> str:

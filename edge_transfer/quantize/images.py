@@ -56,7 +56,7 @@ def int8_accuracy(ticket, qdq_model: Path, images: CalibrationImages) -> dict:
     import numpy as np
     import torch
 
-    from ..engines import get_engine
+    from ..engines import reference_engine
 
     if images.data is None:
         return {"evaluated": False, "reason": "random calibration inputs: speed only"}
@@ -68,7 +68,7 @@ def int8_accuracy(ticket, qdq_model: Path, images: CalibrationImages) -> dict:
     for x, y in held_out:
         b = len(x)
         if b not in session:
-            session[b] = get_engine("onnxruntime").compile(qdq_model, b)
+            session[b] = reference_engine().compile(qdq_model, b)
         with torch.no_grad():
             fp32.append(ticket.model(x).argmax(1).numpy())
         int8.append(session[b].run([np.ascontiguousarray(x.numpy())])[0].argmax(1))
