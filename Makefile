@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/edge-transfer demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) export/demo export/demo-study

@@ -16,25 +16,24 @@ from edge_transfer.train import Robustness, TrainSettings
 TINY = dict(data="embedded:mnist-0to4", epochs=1, image_size=8, limit=64, progress=False)
 
 
-@pytest.fixture(scope="session")
-def tiny_source(tmp_path_factory):
+def _tiny_pretrained(tmp_path_factory, arch: str) -> Path:
     from edge_transfer.pretrain import PretrainOptions, pretrain
 
-    path = tmp_path_factory.mktemp("sources") / "natural.pt"
-    pretrain(PretrainOptions(arch="resnet18-cifar", output=path,
+    path = tmp_path_factory.mktemp("sources") / f"natural-{arch}.pt"
+    pretrain(PretrainOptions(arch=arch, output=path,
                              train=TrainSettings(**{**TINY, "limit": 128}, lr=0.05), eval_pgd_steps=2))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_source(tmp_path_factory):
+    return _tiny_pretrained(tmp_path_factory, "resnet18-cifar")
 
 
 @pytest.fixture(scope="session")
 def tiny_resnet20(tmp_path_factory):
     """A 0.27M-parameter source: for schemes whose cost grows with the weights (sorts, tickets)."""
-    from edge_transfer.pretrain import PretrainOptions, pretrain
-
-    path = tmp_path_factory.mktemp("sources") / "natural-resnet20.pt"
-    pretrain(PretrainOptions(arch="resnet20-cifar", output=path,
-                             train=TrainSettings(**{**TINY, "limit": 128}, lr=0.05), eval_pgd_steps=2))
-    return path
+    return _tiny_pretrained(tmp_path_factory, "resnet20-cifar")
 
 
 def _opts(source, method, arch="resnet18-cifar", **kw):
