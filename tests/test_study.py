@@ -347,3 +347,39 @@ def test_the_primary_slope_gets_a_nested_bootstrap_interval_around_its_estimate(
     assert g["boot_low"] < g["diff"] < g["boot_high"]
     # the error of 1,000 validation images per cell widens the interval past the seeds' own spread
     assert g["boot_high"] - g["boot_low"] > g["high"] - g["low"]
+
+
+def test_ltht_draws_after_gmp_and_puts_its_mask_on_the_dense_source_weights(small_ticket, tmp_path):
+    """LTH-T (seed 004): the gradual scheme's mask on the source's own weights, one draw per
+    arm after the gmp draw it takes the mask from, whether or not gmp is among --methods."""
+    import torch
+
+    from edge_transfer.backbones import create_backbone, get_backbone_cfg, prunable_parameters
+    from edge_transfer.study import StudyOptions
+    from edge_transfer.study.cells import draw_method
+    from edge_transfer.study.graph import Cell, plan
+    from edge_transfer.ticket import load_ticket
+
+    opts = StudyOptions(methods=("ltht",), sparsities=(0.9,), modes=("full",), source_seeds=1, robust=("natural",),
+                        output=tmp_path / "s")
+    opts.validate()
+    cells = plan(opts)
+    assert [c.method for c in cells if c.kind == "draw"] == ["dense", "gmp", "ltht"]
+    assert Cell("draw", "natural", 0, "ltht").deps(opts) == (Cell("pretrain", "natural", 0),
+                                                             Cell("draw", "natural", 0, "gmp"))
+
+    torch.manual_seed(5)  # a source whose weights are not the donor ticket's (seed 0's init)
+    source = create_backbone("resnet18-cifar")
+    torch.save(source.state_dict(), tmp_path / "source.pt")
+    tickets = draw_method(opts, "ltht", "natural", tmp_path / "source.pt", 0, tmp_path / "work", print,
+                          {0.9: small_ticket})
+    ltht, donor = load_ticket(tickets[0.9]), load_ticket(small_ticket)
+    assert ltht.meta.method_params["mask_from"] == str(small_ticket)
+    dense = prunable_parameters(source, get_backbone_cfg("resnet18-cifar"), False)
+    for name, mask in donor.masks.items():
+        assert torch.equal(ltht.masks[name], mask), name
+        kept = ltht.model.get_parameter(name).detach()[mask]
+        assert torch.equal(kept, dense[name].detach()[mask]), name  # the source's values, not the donor's
+    again = draw_method(opts, "ltht", "natural", tmp_path / "source.pt", 0, tmp_path / "work", print,
+                        {0.9: small_ticket})
+    assert again == tickets  # drawn once: a rerun finds it

@@ -26,7 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--target", type=_args.input_spec, default=d.target, help=f"transfer task (default {d.target})")
     parser.add_argument("--methods", type=_args.name_list, default=d.methods,
                         help=f"schemes (default {','.join(d.methods)}); ROBUST/NATURAL pairs two, e.g. aimp/imp: "
-                             "A-IMP in the robust arms against IMP in the natural one (seed 000's comparison)")
+                             "A-IMP in the robust arms against IMP in the natural one (seed 000's comparison); ltht: "
+                             "LTH-T, gmp's mask on the dense source weights (seed 004)")
     parser.add_argument("--sparsities", type=_sparsities, default=d.sparsities,
                         help=f"default {','.join(map(str, d.sparsities))}")
     parser.add_argument("--robust", type=_args.name_list, default=d.robust,

@@ -55,16 +55,19 @@ class Runs:
         write_json(self.folder / f"{key}.json", record)
 
 
-def draw_method(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: int, work: Path, log) -> dict:
+def draw_method(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: int, work: Path, log,
+                donor: dict | None = None) -> dict:
     """Tickets of ``method`` (a --methods label: its scheme in this arm) at every sparsity (and
     the dense model for method 'dense'), drawn from source seed ``seed``'s checkpoint with that
-    seed."""
+    seed; a mask transfer (ltht) takes ``donor``'s tickets' masks instead."""
     from ..prune import PruneOptions, draw_tickets
     from ..prune._registry import get_method
     from ..formats import TICKET_FILE
 
     folder = work / "tickets" / pretraining / f"source{seed}"
     method = method if method == "dense" else opts.arm_method(method, pretraining)
+    if donor is not None:
+        return _transfer_masks(opts, method, pretraining, ckpt, seed, folder, donor, log)
     scheme = get_method("omp" if method == "dense" else method)  # the dense baseline is OMP at sparsity 0
     targets = (0.0,) if method == "dense" else tuple(sorted(opts.sparsities))
     shared = method != "dense" and scheme.shares_trajectory
@@ -85,6 +88,26 @@ def draw_method(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, s
         draw_tickets(prune, todo)
         log(f"  drew {method} ({pretraining}, source seed {seed}) at {', '.join(f'{s:g}' for s in todo)} "
             f"in {time.perf_counter() - t0:.0f}s")
+    return outputs
+
+
+def _transfer_masks(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: int, folder: Path,
+                    donor: dict, log) -> dict:
+    """prune --mask-from: each donor ticket's mask on the source checkpoint's own weights; the
+    donor ticket's hash is in the folder name, so a redrawn donor is transferred again."""
+    import hashlib
+
+    from ..formats import TICKET_FILE
+    from ..prune import PruneOptions, draw_tickets
+
+    outputs = {}
+    for sparsity in sorted(opts.sparsities):
+        donor_id = hashlib.sha256((donor[sparsity] / TICKET_FILE).read_bytes()).hexdigest()[:12]
+        outputs[sparsity] = out = folder / f"{method}-{sparsity:g}-{donor_id}"
+        if not (out / TICKET_FILE).is_file():
+            draw_tickets(PruneOptions(arch=opts.arch, output=out, checkpoint=ckpt, pretraining=pretraining,
+                                      seed=seed, mask_from=donor[sparsity], force=True), {sparsity: out})
+            log(f"  {method}: {donor[sparsity].name}'s mask on the {pretraining} source, seed {seed}")
     return outputs
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .options import StudyOptions
+from .options import MASK_TRANSFERS, StudyOptions
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,9 @@ class Cell:
 
     def deps(self, opts: StudyOptions) -> tuple["Cell", ...]:
         if self.kind == "draw":
-            return (Cell("pretrain", self.pretraining, self.seed),)
+            donor = MASK_TRANSFERS.get(self.method)
+            return (Cell("pretrain", self.pretraining, self.seed),
+                    *(() if donor is None else (Cell("draw", self.pretraining, self.seed, donor),)))
         if self.kind == "eval":  # a draw cell is named by its scheme; an eval by its --methods label
             scheme = opts.arm_method(self.method, self.pretraining)
             draws = [scheme] + (["omp"] if scheme not in ("dense", "omp") and "omp" in opts.methods else [])
@@ -49,9 +51,7 @@ def plan(opts: StudyOptions) -> list[Cell]:
     for seed in range(opts.source_seeds):
         for pretraining in opts.robust:
             cells.append(Cell("pretrain", pretraining, seed))
-            # labels that draw the same scheme in this arm (aimp/imp and almp/imp: imp) share one draw
-            cells += [Cell("draw", pretraining, seed, m) for m in dict.fromkeys(opts.arm_method(m, pretraining)
-                                                                                 for m in methods)]
+            cells += [Cell("draw", pretraining, seed, m) for m in opts.arm_draws(pretraining)]
             for method in methods:
                 for sparsity in (0.0,) if method == "dense" else sorted(opts.sparsities):
                     cells += [Cell("eval", pretraining, seed, method, sparsity, mode) for mode in opts.modes]
@@ -86,8 +86,8 @@ def execute(opts: StudyOptions, cell: Cell, *deps, log: Callable[[str], None] = 
         if cell.kind == "pretrain":
             return pretrained_source(opts, cell.pretraining, cell.seed, log)
         if cell.kind == "draw":
-            (ckpt, _record), = deps
-            return draw_method(opts, cell.method, cell.pretraining, ckpt, cell.seed, work, log)
+            (ckpt, _record), *donor = deps
+            return draw_method(opts, cell.method, cell.pretraining, ckpt, cell.seed, work, log, *donor)
         return _evaluate(opts, cell, work, Runs(work / "runs"), *deps)
 
 

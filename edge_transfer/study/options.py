@@ -18,6 +18,10 @@ MODES = ("linear", "full")
 # evaluation keeps the source's; the ablation separates adaptation from repair)
 BATCHNORMS = ("target", "source", "source-images")
 ROBUST_KIND = {pretraining: kind for kind, pretraining in PRETRAINING_OF.items()}  # natural -> none, pgd -> pgd
+# study schemes that are not drawn but take a drawn scheme's mask: LTH-T (seed 004's lottery
+# tickets for transfer, Chen et al. 2021) puts the gradual scheme's (GMP's) mask on the dense
+# source weights, so it keeps the mask and loses what the draw's training taught the weights
+MASK_TRANSFERS = {"ltht": "gmp"}
 
 
 @dataclass
@@ -83,7 +87,7 @@ class StudyOptions:
         bad_pairs = [label for label in self.methods if label.count("/") > 1 or "" in label.split("/")]
         if bad_pairs:
             raise OptionError(f"--methods {bad_pairs[0]!r} is not a scheme or a pair ROBUST/NATURAL such as aimp/imp")
-        for name, values, valid in (("--methods", schemes, list_methods()), ("--robust", self.robust, PRETRAININGS),
+        for name, values, valid in (("--methods", schemes, [*list_methods(), *MASK_TRANSFERS]), ("--robust", self.robust, PRETRAININGS),
                                     ("--modes", self.modes, MODES)):
             if not values:
                 raise OptionError(f"{name} is empty; give at least one of: {', '.join(valid)}")
@@ -154,6 +158,12 @@ class StudyOptions:
         natural one; a plain name is the same in every arm."""
         robust_scheme, _, natural_scheme = label.partition("/")
         return (natural_scheme or robust_scheme) if pretraining == "natural" else robust_scheme
+
+    def arm_draws(self, pretraining: str) -> tuple[str, ...]:
+        """The schemes drawn in one arm, each once and after the scheme it takes its mask from
+        (labels that draw the same scheme, aimp/imp and almp/imp: imp, share the draw)."""
+        schemes = [self.arm_method(m, pretraining) for m in ("dense", *self.methods)]
+        return tuple(dict.fromkeys(d for s in schemes for d in (MASK_TRANSFERS.get(s), s) if d is not None))
 
     def robustness(self, pretraining: str):
         from ..train import Robustness
