@@ -47,7 +47,7 @@ def main() -> int:
 
 def _graphs(tmp: Path, arch: str, log) -> dict:
     """{name: (FP32 graph, INT8 DeepSparse-form graph)} of the dense model and the 90% 1x4 ticket."""
-    from edge_transfer.bench.targets import speed_only_tickets
+    from edge_transfer.bench.made import speed_only_tickets
     from edge_transfer.export import ExportOptions, export_ticket
     from edge_transfer.quantize import QuantizeOptions, quantize
     from edge_transfer.quantize.images import RANDOM_CALIBRATION

@@ -54,7 +54,7 @@ def main() -> int:
     from edge_transfer.adapt import AdaptOptions, adapt
     from edge_transfer.adapt.options import default_train_settings
     from edge_transfer.fileio import atomic_write_text, write_json
-    from edge_transfer.bench.targets import speed_only_tickets
+    from edge_transfer.bench.made import speed_only_tickets
     from edge_transfer.system import system_info
     from edge_transfer.tables import markdown_table, text_table
 

@@ -32,7 +32,7 @@ def main() -> int:
 
     from edge_transfer.bench import BenchOptions, run_bench
     from edge_transfer.bench.report import markdown, plot, table_rows, TABLE_HEADERS, write_json
-    from edge_transfer.bench.targets import default_targets
+    from edge_transfer.bench.made import default_targets
     from edge_transfer.fileio import atomic_write_text
     from edge_transfer.tables import text_table
 

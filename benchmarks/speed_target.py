@@ -81,7 +81,8 @@ def main() -> int:
 
 def _targets(tmp: Path, args, batch: int, log):
     """The dense models and every ticket (uniform and speed-target), INT8 where asked, as bench targets."""
-    from edge_transfer.bench.targets import BenchModel, BenchTarget, manifest_model, speed_only_tickets
+    from edge_transfer.bench.made import speed_only_tickets
+    from edge_transfer.bench.targets import BenchModel, BenchTarget, manifest_model
     from edge_transfer.export import ExportOptions, export_ticket
     from edge_transfer.prune import PruneOptions, draw_ticket
     from edge_transfer.quantize import QuantizeOptions, quantize

@@ -78,20 +78,19 @@ def _masked_nonzero(weights: dict, masks: dict) -> int:
 
 
 def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None) -> FinetuneResult:
+    """LP-FT with the mask fixed: BatchNorm statistics re-estimated on the task (unless
+    --keep-bn-stats), the new head trained alone, then everything at the schedule's steps."""
     import torch
 
-    from . import __version__
     from .backbones import get_backbone_cfg, replace_head
-    from .train import (evaluate, load_train_data, make_optimizer, pixel_model, reapply_masks, recalibrate_batchnorm,
-                        train_epochs)
+    from .train import load_train_data, make_optimizer, pixel_model, recalibrate_batchnorm
     from .ticket import load_ticket
 
     opts.validate()
     tr = opts.train
     ticket = load_ticket(opts.ticket)
-    meta = ticket.meta
-    cfg = get_backbone_cfg(meta.arch)
-    input_size = tr.input_size(meta.input_size)
+    cfg = get_backbone_cfg(ticket.meta.arch)
+    input_size = tr.input_size(ticket.meta.input_size)
     data = load_train_data(tr, input_size, log)
     model = ticket.model
     torch.manual_seed(tr.seed)
@@ -101,54 +100,61 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
         weights = {name: params[name] for name in ticket.masks}
     except KeyError as exc:
         raise TicketError(f"ticket {opts.ticket} masks {exc.args[0]}, which its model lacks; redraw the ticket") from None
-    net = pixel_model(model, meta.mean, meta.std)
-    start, epochs = time.perf_counter(), []
+    net = pixel_model(model, ticket.meta.mean, ticket.meta.std)
+    start = time.perf_counter()
     recalibrated = 0
     if not opts.keep_bn_stats:
         recalibrated = recalibrate_batchnorm(net, data.train_batches(tr.batch_size, tr.seed))
         log(f"BatchNorm statistics re-estimated on {recalibrated} training images")
     head = _train_head(net, model, cfg, data, tr, opts.head_epochs, log)
     optimizer = make_optimizer(net.parameters(), tr.lr, tr.momentum, tr.weight_decay)
+    epochs, val_correct = _train_all(net, optimizer, data, tr, weights, ticket.masks, log)
+    leaked = _masked_nonzero(weights, ticket.masks)
+    if leaked:  # cannot happen with reapply_masks after every step; checked because the claim matters
+        raise RuntimeError(f"{leaked} pruned weights became non-zero during fine-tuning")
+    record = _record(opts, ticket, data, input_size, epochs, val_correct, head, leaked, recalibrated,
+                     time.perf_counter() - start)
+    if opts.output is not None:
+        _write(opts, model, ticket, record, input_size, data.num_classes)
+    return FinetuneResult(record["val_top1"], record["val_mean_class_acc"], record, opts.output)
+
+
+def _train_all(net, optimizer, data, tr, weights: dict, masks: dict, log) -> tuple[list[dict], str]:
+    """LP-FT's second phase: every weight, the pruned ones put back to zero after each step;
+    returns the epochs' records and the last epoch's val images right (metrics.correct_bits)."""
+    from .train import evaluate, reapply_masks, train_epochs
+
+    epochs, val_correct = [], None
     for epoch, lr, stats in train_epochs(net, optimizer, data, tr, desc="finetune", lr_steps=lr_steps(tr.epochs),
-                                         after_step=lambda: reapply_masks(weights, ticket.masks)):
+                                         after_step=lambda: reapply_masks(weights, masks)):
         acc = evaluate(net, data.val_batches(), data.num_classes, keep_correct=True)
         val_correct = acc.pop("correct")  # the last epoch's goes into the record
         epochs.append({"epoch": epoch + 1, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
                        "val_top1": acc["top1"], "val_mean_class_acc": acc["mean_class_acc"]})
         log(f"epoch {epoch + 1}/{tr.epochs} lr {lr:.4g}: train loss {stats['loss']:.3f}, val top-1 {acc['top1']:.3f}, "
             f"mean per-class {acc['mean_class_acc']:.3f}")
-    leaked = _masked_nonzero(weights, ticket.masks)
-    if leaked:  # cannot happen with reapply_masks after every step; checked because the claim matters
-        raise RuntimeError(f"{leaked} pruned weights became non-zero during fine-tuning")
-    last = epochs[-1]
-    record = {
-        "schema": FINETUNE_SCHEMA,
-        "ticket": str(opts.ticket),
-        "ticket_label": ticket.label,
-        "arch": meta.arch,
-        "method": meta.method,
-        "sparsity": meta.achieved_sparsity,
-        "pretraining": meta.pretraining,
+    return epochs, val_correct
+
+
+def _record(opts: FinetuneOptions, ticket, data, input_size, epochs: list, val_correct: str, head: list,
+            leaked: int, recalibrated: int, seconds: float) -> dict:
+    from . import __version__
+
+    meta, tr, last = ticket.meta, opts.train, epochs[-1]
+    return {
+        "schema": FINETUNE_SCHEMA, "ticket": str(opts.ticket), "ticket_label": ticket.label, "arch": meta.arch,
+        "method": meta.method, "sparsity": meta.achieved_sparsity, "pretraining": meta.pretraining,
         "data": {"spec": data.name, "classes": data.classes, "train_images": data.train_images,
                  "val_images": data.val_images},
-        "input_size": list(input_size),
-        "train": tr.to_dict(),
-        "val_top1": last["val_top1"],
-        "val_mean_class_acc": last["val_mean_class_acc"],
-        "val_correct": val_correct,
+        "input_size": list(input_size), "train": tr.to_dict(),
+        "val_top1": last["val_top1"], "val_mean_class_acc": last["val_mean_class_acc"], "val_correct": val_correct,
         "schedule": {"head_epochs": opts.head_epochs, "head_lr": tr.lr * HEAD_LR_FACTOR, "head": head,
                      "lr_steps": list(lr_steps(tr.epochs)), "decay": 0.1},
-        "final_train_loss": last["train_loss"],
-        "converged": last["train_loss"] <= CONVERGED_LOSS,
+        "final_train_loss": last["train_loss"], "converged": last["train_loss"] <= CONVERGED_LOSS,
         "masked_weights_nonzero": leaked,
         "batchnorm": {"recalibrated": not opts.keep_bn_stats, "images": recalibrated},
-        "epochs": epochs,
-        "seconds": time.perf_counter() - start,
-        "tool_version": __version__,
+        "epochs": epochs, "seconds": seconds, "tool_version": __version__,
     }
-    if opts.output is not None:
-        _write(opts, model, ticket, record, input_size, data.num_classes)
-    return FinetuneResult(last["val_top1"], last["val_mean_class_acc"], record, opts.output)
 
 
 def _train_head(net, model, cfg, data, tr, epochs: int, log) -> list[dict]:

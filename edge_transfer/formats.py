@@ -43,6 +43,11 @@ STUDY_SCHEMA = "edge-transfer.study/2"
 
 UNTRAINED_LABEL = "untrained weights: speed only"
 
+# the precision vocabulary: of a graph (ExportManifest.precision), of what an engine runs
+# (engines' ``precisions``), of a profile and a deployed backbone
+FP32, INT8 = "fp32", "int8"
+PRECISIONS = (FP32, INT8)
+
 
 def is_ticket(folder) -> bool:
     return (Path(folder) / TICKET_FILE).is_file()
@@ -139,7 +144,7 @@ def read_record(path: Path, schemas: tuple[str, ...], error: type[EdgeTransferEr
     return data
 
 
-class _Record:
+class Record:
     """Shared by the typed records: required fields checked by type, unknown keys kept."""
 
     SCHEMAS: ClassVar[tuple[str, ...]]
@@ -183,6 +188,29 @@ class _Record:
 
         write_json(Path(path), self.to_json())
 
+    # Every record that lists its folder's files (ticket.json, manifest.json, deploy.json) writes
+    # and checks their hashes here: ``files`` maps a name to its sha256, or to a dict holding it.
+    @staticmethod
+    def file_entry(path: Path, **extra) -> dict:
+        """What a record lists for one file it carries: its sha256 and size (and ``extra``)."""
+        from .fileio import sha256_file
+
+        return {"sha256": sha256_file(path), "bytes": path.stat().st_size, **extra}
+
+    def check_files(self, folder: Path, record_file: str, verify_hashes: bool = True) -> None:
+        """Every file the record lists is inside ``folder`` and present, and with ``verify_hashes``
+        matches its recorded sha256 (a modified model must not run)."""
+        from .fileio import sha256_file
+
+        where = str(Path(folder) / record_file)
+        for name, entry in self.files.items():
+            path = confined_file(Path(folder), name, where, self.ERROR, self.FIX)
+            if not path.is_file():
+                raise self.ERROR(f"{where} lists {name} but it is missing; {self.FIX}")
+            expected = entry.get("sha256") if isinstance(entry, dict) else entry
+            if verify_hashes and sha256_file(path) != expected:
+                raise self.ERROR(f"{path} does not match the sha256 in {where}: it was modified or damaged; {self.FIX}")
+
 
 def _as_tuple(kind) -> tuple:
     return kind if isinstance(kind, tuple) else (kind,)
@@ -196,7 +224,7 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def _shape(value, where: str, name: str, error, fix: str, kind=(int, float)) -> tuple:
+def shape_field(value, where: str, name: str, error, fix: str, kind=(int, float)) -> tuple:
     """Three positive finite numbers (mean, std); with ``kind=int`` an input size C, H, W
     bounded by MAX_CHANNELS and MAX_INPUT_SIDE, checked before anything is allocated from it."""
     import math
@@ -216,7 +244,7 @@ def _bounded(value, where: str, name: str, upper: int, error, fix: str) -> None:
 
 
 @dataclass(frozen=True)
-class TicketMeta(_Record):
+class TicketMeta(Record):
     """``ticket.json``: what was pruned, how, from which source, and each layer's counts."""
 
     SCHEMAS: ClassVar = (TICKET_SCHEMA, "edge-transfer.ticket/1")
@@ -263,9 +291,9 @@ class TicketMeta(_Record):
 
     def _check(self, where: str) -> None:
         fix = self.FIX
-        _shape(self.input_size, where, "input_size", TicketError, fix, kind=int)
-        _shape(self.mean, where, "mean", TicketError, fix)
-        _shape(self.std, where, "std", TicketError, fix)
+        shape_field(self.input_size, where, "input_size", TicketError, fix, kind=int)
+        shape_field(self.mean, where, "mean", TicketError, fix)
+        shape_field(self.std, where, "std", TicketError, fix)
         if not 1 <= self.num_classes <= MAX_CLASSES or not 0.0 <= self.achieved_sparsity <= 1.0:
             raise TicketError(f"{where} has num_classes {self.num_classes} and sparsity {self.achieved_sparsity} "
                               f"(at most {MAX_CLASSES} classes, sparsity in [0, 1]); {fix}")
@@ -297,7 +325,7 @@ class TicketMeta(_Record):
 
 
 @dataclass(frozen=True)
-class ExportManifest(_Record):
+class ExportManifest(Record):
     """``manifest.json``: one exported variant (ticket or dense; FP32 or INT8) and its validation."""
 
     SCHEMAS: ClassVar = (EXPORT_SCHEMA, "edge-transfer.export/1")
@@ -308,7 +336,7 @@ class ExportManifest(_Record):
 
     schema: str
     variant: str  # ticket | dense
-    precision: str = "fp32"
+    precision: str = FP32
     label: str = ""
     ticket_path: str | None = None
     source_export: str | None = None  # the FP32 export an INT8 folder was quantized from
@@ -334,16 +362,16 @@ class ExportManifest(_Record):
 
     def _check(self, where: str) -> None:
         fix = self.FIX
-        if self.variant not in ("ticket", "dense") or self.precision not in ("fp32", "int8"):
+        if self.variant not in ("ticket", "dense") or self.precision not in PRECISIONS:
             raise OnnxModelError(f"{where} has variant {self.variant!r}, precision {self.precision!r}; {fix}")
-        object.__setattr__(self, "input_size", _shape(self.input_size, where, "input_size", OnnxModelError, fix, int))
-        object.__setattr__(self, "mean", _shape(self.mean, where, "mean", OnnxModelError, fix))
-        object.__setattr__(self, "std", _shape(self.std, where, "std", OnnxModelError, fix))
+        object.__setattr__(self, "input_size", shape_field(self.input_size, where, "input_size", OnnxModelError, fix, int))
+        object.__setattr__(self, "mean", shape_field(self.mean, where, "mean", OnnxModelError, fix))
+        object.__setattr__(self, "std", shape_field(self.std, where, "std", OnnxModelError, fix))
         if isinstance(self.ticket, dict):
             meta = {"layers": [], **self.ticket}
             meta["schema"] = meta.get("schema", TICKET_SCHEMA)
             object.__setattr__(self, "ticket", TicketMeta.from_json(meta, f"{where} (its ticket record)"))
-        if self.precision == "int8" and not isinstance(self.forms, dict):
+        if self.precision == INT8 and not isinstance(self.forms, dict):
             raise OnnxModelError(f"{where} is INT8 but lists no forms; {fix}")
         _bounded(self.num_classes, where, "num_classes", MAX_CLASSES, OnnxModelError, fix)
         _bounded(self.feature_dim, where, "feature_dim", MAX_FEATURE_DIM, OnnxModelError, fix)
@@ -370,4 +398,4 @@ class ExportManifest(_Record):
         """Row name in bench reports: ``resnet50-omp90-block4-int8``, ``resnet50-dense``."""
         ticket = self.ticket if isinstance(self.ticket, TicketMeta) else None
         body = "dense" if self.variant == "dense" else (ticket.tag if ticket else f"sparse{round(self.sparsity * 100):02d}")
-        return f"{self.arch}-{body}" + ("-int8" if self.precision == "int8" else "")
+        return f"{self.arch}-{body}" + ("-int8" if self.precision == INT8 else "")

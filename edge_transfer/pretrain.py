@@ -112,7 +112,7 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     from .backbones import create_backbone, get_backbone_cfg
     from .fileio import sha256_file, write_json
     from .system import system_info
-    from .train import evaluate, load_train_data, make_optimizer, pixel_model, train_epochs
+    from .train import evaluate, load_train_data, make_optimizer, pixel_model
 
     opts.validate()
     tr = opts.train
@@ -126,16 +126,8 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     generator = torch.Generator().manual_seed(tr.seed)
     log(f"pretraining {opts.arch} on {data.name} ({data.train_images} images, {data.num_classes} classes, "
         f"{input_size[1]}x{input_size[2]} px): {opts.robust.describe()}, {tr.epochs} epochs")
-    start, epochs = time.perf_counter(), []
-    t0 = time.perf_counter()
-    for epoch, lr, stats in train_epochs(net, optimizer, data, tr, desc="pretrain", robustness=opts.robust,
-                                         generator=generator):
-        clean = evaluate(net, data.val_batches(), data.num_classes)
-        epochs.append({"epoch": epoch + 1, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
-                       "val_top1": clean["top1"], "seconds": time.perf_counter() - t0})
-        log(f"epoch {epoch + 1}/{tr.epochs} lr {lr:.4g}: train loss {stats['loss']:.3f} acc {stats['acc']:.3f}, "
-            f"val top-1 {clean['top1']:.3f} ({epochs[-1]['seconds']:.1f}s)")
-        t0 = time.perf_counter()
+    start = time.perf_counter()
+    epochs, clean = _train(net, optimizer, data, tr, opts.robust, generator, log)
     attack = opts.eval_attack()
     robust = evaluate(net, _first_images(data.val_batches(), opts.eval_robust_limit), data.num_classes, attack,
                       torch.Generator().manual_seed(0))
@@ -166,3 +158,19 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
     }
     write_json(sidecar(Path(opts.output)), record)
     return PretrainResult(Path(opts.output), record)
+
+
+def _train(net, optimizer, data, tr, robustness, generator, log) -> tuple[list[dict], dict]:
+    """The epochs' records and the last epoch's clean val accuracy."""
+    from .train import evaluate, train_epochs
+
+    epochs, clean, t0 = [], {}, time.perf_counter()
+    for epoch, lr, stats in train_epochs(net, optimizer, data, tr, desc="pretrain", robustness=robustness,
+                                         generator=generator):
+        clean = evaluate(net, data.val_batches(), data.num_classes)
+        epochs.append({"epoch": epoch + 1, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
+                       "val_top1": clean["top1"], "seconds": time.perf_counter() - t0})
+        log(f"epoch {epoch + 1}/{tr.epochs} lr {lr:.4g}: train loss {stats['loss']:.3f} acc {stats['acc']:.3f}, "
+            f"val top-1 {clean['top1']:.3f} ({epochs[-1]['seconds']:.1f}s)")
+        t0 = time.perf_counter()
+    return epochs, clean

@@ -78,12 +78,10 @@ def load_ticket_meta(path: Path, verify_hashes: bool = True) -> TicketMeta:
         if not (path / name).is_file():
             raise TicketError(f"ticket {path} is missing {name}; redraw it with `edge-transfer prune`")
     if verify_hashes and meta.files:
-        from .fileio import sha256_file
-
-        for name in TENSOR_FILES:
-            if sha256_file(path / name) != meta.files.get(name):
-                raise TicketError(f"{path / name} does not match the sha256 in {TICKET_FILE}: the ticket was "
-                                  "modified or damaged; redraw it")
+        if not set(TENSOR_FILES) <= set(meta.files):
+            raise TicketError(f"{path / TICKET_FILE} lists the files {sorted(meta.files)}, not all of "
+                              f"{list(TENSOR_FILES)}; {meta.FIX}")
+        meta.check_files(path, TICKET_FILE)
     return meta
 
 

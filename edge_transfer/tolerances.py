@@ -1,10 +1,12 @@
-"""Every numerical tolerance of the package, declared once beside what it tolerates. A leaf
-module (it imports nothing of the package), so any stage may read it without pointing up.
+"""Every numerical tolerance of the package, declared once beside what it tolerates. It imports
+only the precision vocabulary (formats), so any stage may read it without pointing up.
 
 Relative figures are max |output - reference| / max |reference| (scale-free, so untrained nets
 compare fairly) unless a name says otherwise."""
 
 from __future__ import annotations
+
+from .formats import INT8
 
 # FP32 engines against PyTorch on an FP32 graph (a backbone may declare its own in its cfg)
 FP32_TOLERANCE = 1e-3
@@ -26,5 +28,5 @@ FOLDED_PREPROCESSING_TOLERANCE = 1e-4
 def parity_tolerance(base: float, precision: str, inference_precision: str | None = None) -> float:
     """The tolerance a timed output is held to: ``base`` for an FP32 graph run in FP32, at least
     REDUCED_PRECISION_TOLERANCE for an INT8 graph or an engine computing in bf16/f16."""
-    reduced = precision == "int8" or inference_precision in ("bf16", "f16")
+    reduced = precision == INT8 or inference_precision in ("bf16", "f16")
     return max(base, REDUCED_PRECISION_TOLERANCE) if reduced else base

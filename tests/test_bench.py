@@ -264,7 +264,7 @@ def test_async_scenario_through_run_bench(small_export):
 
 
 def test_embedded_default_set(tmp_path):
-    from edge_transfer.bench.targets import default_targets
+    from edge_transfer.bench.made import default_targets
 
     targets = default_targets(tmp_path, "model.onnx", lambda _m: None, arch="resnet18-cifar", int8=False)
     assert [round(t.model.sparsity, 2) for t in targets] == [0.8, 0.9, 0.95]

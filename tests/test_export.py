@@ -11,7 +11,7 @@ import torch
 from edge_transfer.backbones import list_backbones
 from edge_transfer.errors import OnnxModelError, OutputExistsError, ParityError
 from edge_transfer.export import ExportOptions, export_ticket
-from edge_transfer.export.validate import audit_zeros
+from edge_transfer.validation import audit_zeros, fp32_weights
 from edge_transfer.onnx_io import load_onnx
 from edge_transfer.prune import PruneOptions, draw_ticket
 from edge_transfer.ticket import load_ticket
@@ -109,7 +109,7 @@ def test_audit_detects_a_lost_zero(small_export, small_ticket):
     zero_positions = np.argwhere(array == 0)
     array[tuple(zero_positions[0])] = 1e-3  # a zero that did not survive
     init.CopyFrom(numpy_helper.from_array(array, name))
-    records = {r.layer: r for r in audit_zeros("model.onnx", model, ticket.model, list(ticket.masks))}
+    records = {r.layer: r for r in audit_zeros("model.onnx", fp32_weights(model), ticket.model, list(ticket.masks))}
     assert records[name].lost == 1 and not records[name].passed
     assert all(r.passed for n, r in records.items() if n != name)
 

@@ -17,7 +17,8 @@ LAYERS = [
      "edge_transfer.thirdparty", "edge_transfer.onnx_io", "edge_transfer.plots", "edge_transfer.tables",
      "edge_transfer.formats", "edge_transfer.cluster"),
     # what a model, an image set and an engine are
-    ("edge_transfer.backbones", "edge_transfer.data", "edge_transfer.engines", "edge_transfer.layers"),
+    ("edge_transfer.backbones", "edge_transfer.data", "edge_transfer.engines", "edge_transfer.layers",
+     "edge_transfer.validation"),
     # training, tickets and their files; the speed model (records and the solver, not the measuring)
     ("edge_transfer.train", "edge_transfer.ticket", "edge_transfer.checkpoint", "edge_transfer.batchnorm",
      "edge_transfer.speed", "edge_transfer.speed.record", "edge_transfer.speed.solve",
@@ -133,3 +134,18 @@ def test_the_checks_see_an_upward_import_and_a_cycle():
     assert _layer("edge_transfer.prune.draw") < _layer("edge_transfer.bench.run") < _layer("edge_transfer.cli.main")
     graph = _graph()
     assert "edge_transfer.speed.record" in graph["edge_transfer.prune.draw"]  # function-level imports count
+
+
+MAX_FUNCTION_LINES = 60  # an orchestrator longer than a screen no longer reads as its stage's story
+
+
+def _long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    return [f"{n.name} ({n.end_lineno - n.lineno + 1} lines, line {n.lineno})" for n in ast.walk(ast.parse(source))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > limit]
+
+
+def test_no_function_is_longer_than_a_screen():
+    assert _long_functions("def short():\n    return 1\n") == []
+    assert _long_functions("def long():\n" + "    x = 1\n" * MAX_FUNCTION_LINES) == ["long (61 lines, line 1)"]
+    found = [f"{name}: {f}" for name, path in sorted(_modules().items()) for f in _long_functions(path.read_text())]
+    assert not found, "\n".join(found)

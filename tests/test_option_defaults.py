@@ -21,7 +21,7 @@ COMMANDS = {
     "finetune": ("edge_transfer.finetune:FinetuneOptions", ["T"]),
     "deploy": ("edge_transfer.deploy:DeployOptions", ["R", "--output", "O"]),
     "learn": ("edge_transfer.deploy:LearnOptions", ["A", "--output", "O", "--data", "D"]),
-    "predict": ("edge_transfer.deploy.predict:PredictOptions", ["A", "x.png"]),
+    "predict": ("edge_transfer.deploy.options:PredictOptions", ["A", "x.png"]),
     "profile": ("edge_transfer.speed.profile:ProfileOptions", ["M"]),
 }
 
@@ -90,7 +90,7 @@ def test_adapt_training_flags_default_to_adapt_settings():
 
 def test_learn_training_flags_default_to_learn_settings():
     from edge_transfer.cli._train_args import online_settings
-    from edge_transfer.deploy.learned import default_train_settings
+    from edge_transfer.deploy.options import default_train_settings
 
     _, positional = COMMANDS["learn"]
     args = build_parser().parse_args(["learn", *positional])

@@ -76,8 +76,9 @@ def test_audit_catches_a_revived_int8_weight(quantized, trained_ticket):
     from onnx import numpy_helper
 
     from edge_transfer.onnx_io import load_onnx
-    from edge_transfer.quantize.forms import audit_int8_zeros
+    from edge_transfer.quantize.forms import quantized_weights
     from edge_transfer.ticket import load_ticket
+    from edge_transfer.validation import audit_zeros
 
     ticket = load_ticket(trained_ticket)
     model = load_onnx(quantized.path / "model.onnx")
@@ -86,16 +87,18 @@ def test_audit_catches_a_revived_int8_weight(quantized, trained_ticket):
     array = numpy_helper.to_array(init).copy()
     array[~mask.numpy()] = 3  # every pruned weight of the first layer comes back
     init.CopyFrom(numpy_helper.from_array(array, name))
-    records = {r.layer: r for r in audit_int8_zeros("model.onnx", model, ticket.model, list(ticket.masks))}
+    records = {r.layer: r for r in audit_zeros("model.onnx", quantized_weights(model), ticket.model, list(ticket.masks))}
     assert not records[name].passed and records[name].lost == int((~mask).sum())
     assert all(r.passed for layer, r in records.items() if layer != name)
 
 
 def test_accuracy_gate():
     from edge_transfer.errors import OptionError
-    from edge_transfer.quantize.quantize import QuantizeOptions, _check
+    from edge_transfer.quantize import QuantizeOptions
+    from edge_transfer.quantize.quantize import _check
+    from edge_transfer.validation import ValidationReport
 
-    clean = {"parity": [], "audit": []}
+    clean = ValidationReport()
     opts = QuantizeOptions(source=Path("t"), output=Path("o"), max_drop=1.0)
     ok = {"data": "d", "fp32_top1": 0.90, "int8_top1": 0.895, "change_points": -0.5}
     _check(clean, ok, opts, untrained=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..formats import FP32
 from .fleet import host_label
 from .report import HEADLINE_HEADERS, headline, headline_rows
 
@@ -45,7 +46,7 @@ def fleet_plot(path: Path, fleet: dict) -> None:
 
     from ..plots import save_figure
 
-    tops = {host_label(b): {(r["model"], r.get("precision", "fp32"), r["batch_size"]): r["speedup_vs_best_dense"]
+    tops = {host_label(b): {(r["model"], r.get("precision", FP32), r["batch_size"]): r["speedup_vs_best_dense"]
                             for r in headline(b["result"]["results"])} for b in fleet["benches"]}
     cells = sorted({cell for top in tops.values() for cell in top}, key=lambda c: (c[2], c[1], c[0]))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cells) + 2), 4.5))

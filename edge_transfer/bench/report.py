@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from ..errors import OptionError
+from ..formats import FP32
 
 TABLE_HEADERS = ["engine", "model", "prec.", "batch", "sparsity", "items/s", "p50 ms", "p99 ms",
                  "vs own dense FP32 [min-max]", "vs fastest dense [min-max]", "ideal", "eff.", "valid"]
@@ -26,10 +27,10 @@ def _speed(r: dict, key: str) -> str:
 
 def table_rows(records: list[dict]) -> list[list]:
     rows = []
-    order = lambda r: (r["engine"], r.get("arch") or "", r["batch_size"], r.get("precision", "fp32"), r["sparsity"] or 0.0, r["model"])
+    order = lambda r: (r["engine"], r.get("arch") or "", r["batch_size"], r.get("precision", FP32), r["sparsity"] or 0.0, r["model"])
     for r in sorted(records, key=order):
         rows.append([
-            r["engine"], r["model"] + (" *" if r["untrained"] else ""), r.get("precision", "fp32"), r["batch_size"],
+            r["engine"], r["model"] + (" *" if r["untrained"] else ""), r.get("precision", FP32), r["batch_size"],
             _fmt(r["sparsity"], ".0%"), f"{r['items_per_sec']:.1f}", f"{r['latency_ms_p50']:.2f}",
             f"{r['latency_ms_p99']:.2f}", _speed(r, "speedup"), _speed(r, "speedup_vs_best_dense"),
             _fmt(r["ideal_speedup"], ".2f"), _fmt(r["efficiency"], ".0%"), "yes" if r["valid"] else "INVALID",
@@ -47,12 +48,12 @@ def headline(records: list[dict]) -> list[dict]:
         key = (r["model"], r["batch_size"])
         if key not in best or r["items_per_sec"] > best[key]["items_per_sec"]:
             best[key] = r
-    return sorted(best.values(), key=lambda r: (r.get("arch") or "", r["batch_size"], r.get("precision", "fp32"),
+    return sorted(best.values(), key=lambda r: (r.get("arch") or "", r["batch_size"], r.get("precision", FP32),
                                                 r["sparsity"] or 0.0, r["model"]))
 
 
 def headline_rows(records: list[dict]) -> list[list]:
-    return [[r["model"] + (" *" if r["untrained"] else ""), r.get("precision", "fp32"), r["batch_size"], r["engine"],
+    return [[r["model"] + (" *" if r["untrained"] else ""), r.get("precision", FP32), r["batch_size"], r["engine"],
              f"{r['items_per_sec']:.1f}", r["best_dense_peer"], f"{r['best_dense_peer_items_per_sec']:.1f}",
              _speed(r, "speedup_vs_best_dense")] for r in headline(records)]
 
@@ -132,22 +133,22 @@ def plot(path: Path, records: list[dict]) -> None:
     archs = sorted({r.get("arch") or "" for r in records})
     styles = dict(zip(archs, ["-", "--", ":", "-."] * len(archs)))
     top = headline(records)
-    lines = sorted({(r.get("precision", "fp32"), r["batch_size"]) for r in top})
+    lines = sorted({(r.get("precision", FP32), r["batch_size"]) for r in top})
     colors = {key: f"C{i % 10}" for i, key in enumerate(lines)}
     for arch in archs:
         for precision, batch in lines:
-            rows = sorted((r for r in top if (r.get("arch") or "") == arch and r.get("precision", "fp32") == precision
+            rows = sorted((r for r in top if (r.get("arch") or "") == arch and r.get("precision", FP32) == precision
                            and r["batch_size"] == batch), key=lambda r: r["sparsity"] or 0.0)
             if rows:
                 _errorbar(ax_best, rows, "speedup_vs_best_dense", f"{arch} {precision} b{batch}".strip(),
                           dict(color=colors[(precision, batch)], linestyle=styles[arch], marker="o", markersize=3))
     ax_best.axhline(1.0, color="k", linewidth=0.8)
-    series = sorted({(r["engine"], r.get("precision", "fp32"), r["batch_size"]) for r in records})
+    series = sorted({(r["engine"], r.get("precision", FP32), r["batch_size"]) for r in records})
     colors = {key: f"C{i % 10}" for i, key in enumerate(series)}
     for arch in archs:
         of_arch = [r for r in records if (r.get("arch") or "") == arch and r["sparsity"] and r["speedup"] is not None]
         for engine, precision, batch in series:
-            rows = sorted((r for r in of_arch if (r["engine"], r.get("precision", "fp32"), r["batch_size"])
+            rows = sorted((r for r in of_arch if (r["engine"], r.get("precision", FP32), r["batch_size"])
                            == (engine, precision, batch)), key=lambda r: r["sparsity"])
             if rows:
                 _errorbar(ax_sp, rows, "speedup", f"{arch} {engine} {precision} b{batch}".strip(),

@@ -57,7 +57,7 @@ def tolerance_for(model, opts, settings: dict | None = None) -> float:
 
 def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict:
     """Compile, check correctness, time; returns this repeat's figures."""
-    from ..export.validate import rel_diff
+    from ..validation import rel_diff
     from .timing import time_async, time_sync
 
     inputs = _inputs(model, batch_size, opts.seed)
@@ -146,11 +146,9 @@ def _all_engines() -> dict:
 def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, argv: list[str] | None = None,
               targets: list | None = None) -> BenchResult:
     """``targets`` (already resolved BenchTargets) replaces ``opts.paths`` for scripted runs."""
-    from ..engines import get_engine
-    from ..system import system_info
     from ..cores import pinned
+    from ..engines import get_engine
     from .records import aggregate
-    from .targets import add_int8_peers, baseline_from, default_targets, resolve_path
 
     opts.validate()
     started = time.perf_counter()
@@ -162,51 +160,77 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
         if busy:
             notes.append(busy)
             log(f"warning: {busy}")
-        workdir = Path(tmp)
-        if targets is not None:
-            pass
-        elif opts.paths:
-            targets = [resolve_path(p, opts.graph, opts.input_shape, workdir, log) for p in opts.paths]
-        else:
-            targets = default_targets(workdir, opts.graph, log)
-        if opts.baseline != "dense":
-            shared = baseline_from(Path(opts.baseline), opts.graph, opts.input_shape, workdir, log)
-            targets = [type(t)(t.model, shared, t.peers) for t in targets]
-        if opts.int8_peers:
-            targets, peer_notes = add_int8_peers(targets, workdir, log)
-            notes += peer_notes
-        targets = _label(targets)
+        targets = _label(_targets(opts, targets, Path(tmp), notes, log))
         models = {}
         for t in targets:
             for m in t.models():
                 models.setdefault(str(m.onnx_path), m)
         engines = {name: get_engine(name) for name in opts.engines}
         configs = _configs(models.values(), engines, opts.batch_sizes, notes, opts.ticket_engines)
-        refs = _References(core.cores)
-        runs: dict = {}
-        total, done = len(configs) * opts.repeats, 0
-        for repeat in range(opts.repeats):
-            order = list(configs)
-            random.Random(opts.seed + repeat).shuffle(order)
-            for m, name, b in order:
-                done += 1
-                run = _run_one(m, engines[name], b, opts, core.cores, refs, opts.native_check and repeat == 0)
-                runs.setdefault((str(m.onnx_path), name, b), []).append(run)
-                log(f"[{done}/{total}] repeat {repeat + 1}/{opts.repeats} {name:11s} {m.name:28s} batch {b:3d}: "
-                    f"{run['items_per_sec']:9.1f} items/s"
-                    + ("" if run["max_rel_diff"] <= tolerance_for(m, opts, run["settings"]) else "  MISMATCH"))
-        memory = {}
-        if opts.memory:
-            from .memory import peak_rss_mib
-
-            for m, name, b in configs:
-                log(f"peak memory: {name} {m.name} batch {b}")
-                memory[(str(m.onnx_path), name, b)] = peak_rss_mib(name, m.path_for(engines[name]), b, core.cores,
-                                                                   m.torch_factory(), m.input_shape)
-        system = system_info()
-        system.update({"cores_requested": core.requested, "cores": core.cores, "cores_clamped": core.clamped,
-                       "cpu_ids": list(core.cpu_ids)})
-        system["engine_versions"] = {name: e.version() for name, e in engines.items()}
+        runs = _measure(opts, configs, engines, core.cores, log)
+        memory = _memory(opts, configs, engines, core.cores, log) if opts.memory else {}
+        system = _system(core, engines)
         records = aggregate(targets, configs, runs, memory, opts, core, system["engine_versions"])
     command = shlex.join(argv if argv is not None else sys.argv)
     return BenchResult(records=records, system=system, command=command, notes=notes, seconds=time.perf_counter() - started)
+
+
+def _targets(opts: BenchOptions, given: list | None, workdir: Path, notes: list, log) -> list:
+    """What to time: the given targets, the paths resolved, or the default tickets; with
+    --baseline one shared baseline, with --int8-peers the INT8 peers added."""
+    from .made import add_int8_peers, default_targets
+    from .targets import baseline_from, resolve_path
+
+    if given is not None:
+        targets = given
+    elif opts.paths:
+        targets = [resolve_path(p, opts.graph, opts.input_shape, workdir, log) for p in opts.paths]
+    else:
+        targets = default_targets(workdir, opts.graph, log)
+    if opts.baseline != "dense":
+        shared = baseline_from(Path(opts.baseline), opts.graph, opts.input_shape, workdir, log)
+        targets = [type(t)(t.model, shared, t.peers) for t in targets]
+    if opts.int8_peers:
+        targets, peer_notes = add_int8_peers(targets, workdir, log)
+        notes += peer_notes
+    return targets
+
+
+def _measure(opts: BenchOptions, configs: list, engines: dict, cores: int, log) -> dict:
+    """Every configuration's repeats, each repeat in its own shuffled order (a slow drift of the
+    machine spreads over every configuration instead of biasing the last)."""
+    refs = _References(cores)
+    runs: dict = {}
+    total, done = len(configs) * opts.repeats, 0
+    for repeat in range(opts.repeats):
+        order = list(configs)
+        random.Random(opts.seed + repeat).shuffle(order)
+        for m, name, b in order:
+            done += 1
+            run = _run_one(m, engines[name], b, opts, cores, refs, opts.native_check and repeat == 0)
+            runs.setdefault((str(m.onnx_path), name, b), []).append(run)
+            log(f"[{done}/{total}] repeat {repeat + 1}/{opts.repeats} {name:11s} {m.name:28s} batch {b:3d}: "
+                f"{run['items_per_sec']:9.1f} items/s"
+                + ("" if run["max_rel_diff"] <= tolerance_for(m, opts, run["settings"]) else "  MISMATCH"))
+    return runs
+
+
+def _memory(opts: BenchOptions, configs: list, engines: dict, cores: int, log) -> dict:
+    from .memory import peak_rss_mib
+
+    memory = {}
+    for m, name, b in configs:
+        log(f"peak memory: {name} {m.name} batch {b}")
+        memory[(str(m.onnx_path), name, b)] = peak_rss_mib(name, m.path_for(engines[name]), b, cores,
+                                                           m.torch_factory(), m.input_shape)
+    return memory
+
+
+def _system(core, engines: dict) -> dict:
+    from ..system import system_info
+
+    system = system_info()
+    system.update({"cores_requested": core.requested, "cores": core.cores, "cores_clamped": core.clamped,
+                   "cpu_ids": list(core.cpu_ids)})
+    system["engine_versions"] = {name: e.version() for name, e in engines.items()}
+    return system

@@ -1,5 +1,6 @@
 """Resolve bench PATHs into models to time: export folders, ticket folders (exported on
-the fly), bare .onnx files, or the embedded default set."""
+the fly), bare .onnx files. The models bench makes itself (the embedded default set, INT8 dense
+peers) are made in made.py."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OnnxModelError, OptionError
-from ..formats import BACKBONE_FILE, DENSE_DIR, MANIFEST_FILE, is_export, is_ticket, ticket_tag
-
-DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
-
+from ..formats import BACKBONE_FILE, DENSE_DIR, FP32, INT8, MANIFEST_FILE, is_export, is_ticket
 
 @dataclass(frozen=True)
 class Prediction:
@@ -44,7 +42,7 @@ class BenchModel:
     ticket_path: Path | None = None  # lets the torch engine and the reference rebuild the module
     variant: str = "ticket"  # ticket | dense | onnx
     arch: str | None = None  # registry name, when known
-    precision: str = "fp32"  # fp32 | int8
+    precision: str = FP32  # fp32 | int8
     # INT8: the graph of each ONNX form ("qdq", "deepsparse"); onnx_path is the QDQ one.
     forms: tuple[tuple[str, Path], ...] = ()
     note: str | None = None  # e.g. "calibrated on random inputs: speed only"
@@ -55,13 +53,13 @@ class BenchModel:
         INT8 model (PyTorch would run the FP32 weights, not the INT8 graph)."""
         from ..ticket import ModuleFactory
 
-        if self.ticket_path is None or self.precision != "fp32":
+        if self.ticket_path is None or self.precision != FP32:
             return None
         return ModuleFactory(str(self.ticket_path), self.variant, self.onnx_path.name == BACKBONE_FILE)
 
     def path_for(self, engine) -> Path:
         """The graph ``engine`` runs: the FP32 file, or the INT8 form the engine declares."""
-        return dict(self.forms).get(engine.int8_form, self.onnx_path) if self.precision == "int8" else self.onnx_path
+        return dict(self.forms).get(engine.int8_form, self.onnx_path) if self.precision == INT8 else self.onnx_path
 
     def runs_on(self, engine) -> bool:
         return self.precision in engine.precisions and (not engine.needs_torch_model or self.torch_factory() is not None)
@@ -103,7 +101,7 @@ def manifest_model(folder: Path, graph: str, override, note: str | None = None) 
     manifest = read_manifest(folder)  # raises if any file it lists is missing
     onnx_path = folder / graph
     forms = ()
-    if manifest.precision == "int8":
+    if manifest.precision == INT8:
         stem = Path(graph).stem  # model | backbone
         forms = tuple((form, folder / files[stem]) for form, files in manifest.forms.items())
     if not onnx_path.is_file():
@@ -141,7 +139,7 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
         model = manifest_model(path, graph, override)
         dense_dir = path / DENSE_DIR
         dense = manifest_model(dense_dir, graph, override) if is_export(dense_dir) else None
-        if model.precision == "fp32":
+        if model.precision == FP32:
             return BenchTarget(model, dense)
         # An INT8 folder: its dense/ is the INT8 peer; the FP32 dense baseline comes from the
         # export it was quantized from, or is exported from the ticket.
@@ -167,94 +165,6 @@ def _fp32_dense_of(int8_folder: Path, graph: str, override, workdir: Path, log) 
         return None
     out = ensure_export(Path(ticket), workdir, with_dense=True, log=log, validate_engines=())
     return manifest_model(out / DENSE_DIR, graph, override)
-
-
-def int8_peer(dense: BenchModel, workdir: Path, log) -> BenchModel | None:
-    """The dense INT8 peer of an FP32 dense model, made by the quantize path (calibrated on
-    seeded random inputs: speed only); None when no ticket is known (a bare .onnx)."""
-    from ..quantize import RANDOM_CALIBRATION, QuantizeOptions, quantize
-
-    if dense.ticket_path is None:
-        return None
-    out = workdir / f"int8-peer-{dense.name}"
-    if not is_export(out):
-        log(f"quantizing {dense.name} to INT8 (calibrated on random inputs: speed only) as a dense peer")
-        quantize(QuantizeOptions(source=dense.ticket_path, output=out, calibration=RANDOM_CALIBRATION, samples=32,
-                                 validate_engines=(), progress=False))
-    return manifest_model(out / "dense", dense.onnx_path.name, tuple(dense.input_shape))
-
-
-def default_targets(workdir: Path, graph: str, log, arch: str = "resnet50",
-                    sparsities: tuple[float, ...] = DEFAULT_SPARSITIES, block: int = 1, int8: bool = True,
-                    calibration: str = "embedded:mnist-5to9", samples: int = 64) -> list[BenchTarget]:
-    """The embedded default: OMP tickets of one random init (untrained: speed only), FP32
-    and (``int8``) INT8, each against the 0% model of the same init in both precisions.
-
-    Drawn per layer: ranking a random init globally prunes by kaiming's fan-in scaling,
-    not by learned importance, and strips the large late layers bare, which no trained
-    ticket looks like."""
-    from ..export import ExportOptions, export_ticket
-    from ..quantize import QuantizeOptions, quantize
-
-    tickets = speed_only_tickets(workdir, arch, (0.0, *sparsities), log, block)
-    fp32, int8_models = {}, {}
-    for sparsity, folder in tickets.items():
-        out = workdir / "exports" / folder.name
-        if not is_export(out):
-            log(f"exporting {folder.name}")
-            export_ticket(ExportOptions(ticket=folder, output=out, validate_engines=()))
-        fp32[sparsity] = manifest_model(out, graph, None)
-        if int8:
-            qout = workdir / "int8" / folder.name
-            if not is_export(qout):
-                log(f"quantizing {folder.name} to INT8 (calibrated on {samples} images of {calibration})")
-                quantize(QuantizeOptions(source=folder, output=qout, calibration=calibration, samples=samples,
-                                         with_dense=False, validate_engines=(), progress=False))
-            int8_models[sparsity] = manifest_model(qout, graph, None)
-
-    def as_dense(m: BenchModel) -> BenchModel:
-        return BenchModel(**{**m.__dict__, "name": f"{arch}-dense" + ("-int8" if m.precision == "int8" else ""),
-                             "variant": "dense", "ideal_speedup": 1.0})
-
-    dense = as_dense(fp32.pop(0.0))
-    peers = (as_dense(int8_models.pop(0.0)),) if int8 else ()
-    return [BenchTarget(m, dense, peers) for m in [*fp32.values(), *int8_models.values()]]
-
-
-def add_int8_peers(targets: list[BenchTarget], workdir: Path, log) -> tuple[list[BenchTarget], list[str]]:
-    """Every group with an FP32 dense model of a known ticket but no INT8 dense model gets
-    one (made by the quantize path) so the run times every dense peer a user could deploy."""
-    have = {m.group for t in targets for m in t.models() if m.variant == "dense" and m.precision == "int8"}
-    made: dict = {}
-    notes = []
-    out = []
-    for t in targets:
-        extra = ()
-        b = t.baseline
-        if b is not None and b.precision == "fp32" and b.group not in have:
-            if b.group not in made:
-                made[b.group] = int8_peer(b, workdir, log)
-                if made[b.group] is None:
-                    notes.append(f"no INT8 dense peer for {b.name}: a bare ONNX file carries no model to quantize")
-            extra = (made[b.group],) if made[b.group] is not None else ()
-        out.append(BenchTarget(t.model, t.baseline, (*t.peers, *extra)))
-    return out, notes
-
-
-def speed_only_tickets(workdir: Path, arch: str, sparsities, log, block: int = 1, seed: int = 0) -> dict:
-    """{sparsity: ticket folder}: OMP tickets drawn per layer from one random init
-    (untrained weights: speed only); sparsity 0.0 is the dense model of the same init."""
-    from ..prune import PruneOptions, draw_ticket
-
-    out = {}
-    for sparsity in sparsities:
-        folder = workdir / "tickets" / f"{arch}-{ticket_tag('omp', sparsity, block)}"
-        if not is_ticket(folder):
-            log(f"drawing {folder.name} (untrained weights: speed only)")
-            draw_ticket(PruneOptions(arch=arch, output=folder, sparsity=sparsity, scope="layer", seed=seed,
-                                     block=block if sparsity > 0 else 1))
-        out[sparsity] = folder
-    return out
 
 
 def unique_names(models: list[BenchModel]) -> list[BenchModel]:

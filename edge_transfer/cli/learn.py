@@ -8,8 +8,7 @@ from . import _args, _train_args
 
 
 def add_arguments(parser) -> None:
-    from ..deploy import LearnOptions
-    from ..deploy.learned import default_train_settings
+    from ..deploy.options import LearnOptions, default_train_settings
 
     d, t = _args.defaults(LearnOptions), default_train_settings()
     parser.add_argument("artifact", type=_args.input_path, metavar="DIR", help="artifact folder from `edge-transfer deploy` or `learn`")
@@ -22,14 +21,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..deploy import LearnOptions, learn
-    from ..deploy.learned import default_train_settings
+    from ..deploy import learn
+    from ..deploy.options import LearnOptions, default_train_settings
 
     opts = _args.options_from(LearnOptions, args, train=_train_args.online_settings(args, default_train_settings()))
-    manifest = learn(opts, log=print)
-    last = manifest.history[-1]
-    before = last.get("val_top1_before")
-    print(f"val top-1 {last['val_top1']:.4f} on {last['val_images']} val images of --data ({','.join(last['classes_in_data'])})"
-          + (f" (before learning {before:.4f})" if before is not None else "") + f", {manifest.num_classes} classes")
+    r = learn(opts, log=print)
+    before = r.val_top1_before
+    print(f"val top-1 {r.val_top1:.4f} on {r.val_images} val images of --data ({','.join(r.classes_in_data)})"
+          + (f" (before learning {before:.4f})" if before is not None else "") + f", {r.manifest.num_classes} classes")
     print(f"wrote {args.output}/ (model.onnx, head.safetensors, labels.json, deploy.json)")
     return 0

@@ -10,7 +10,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def add_arguments(parser) -> None:
-    from ..deploy.predict import PredictOptions
+    from ..deploy.options import PredictOptions
 
     d = _args.defaults(PredictOptions)
     parser.add_argument("artifact", type=_args.input_path, metavar="DIR", help="artifact folder from `edge-transfer deploy`")
@@ -39,7 +39,8 @@ def image_files(inputs: list[Path]) -> list[Path]:
 
 
 def run(args) -> int:
-    from ..deploy.predict import PredictOptions, predict_files
+    from ..deploy.options import PredictOptions
+    from ..deploy.predict import predict_files
 
     result = predict_files(_args.options_from(PredictOptions, args, files=tuple(image_files(args.inputs))))
     for row in result["predictions"]:

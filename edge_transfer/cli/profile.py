@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..formats import FP32, INT8
 from . import _args
 
 
@@ -20,7 +21,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=_args.positive_int, default=d["batch_size"],
                         help=f"batch the device runs (default {d['batch_size']})")
     parser.add_argument("--cores", type=_args.positive_int, help="cores (default: all physical cores)")
-    parser.add_argument("--precision", choices=("fp32", "int8"), default=d["precision"],
+    parser.add_argument("--precision", choices=(FP32, INT8), default=d["precision"],
                         help=f"form timed: int8 is the engine's INT8 form, as deployed (default {d['precision']})")
     parser.add_argument("--block", type=int, choices=(1, 4), default=d["block"],
                         help=f"4: 1x4 blocks, the layout of DeepSparse's INT8 kernels (default {d['block']})")

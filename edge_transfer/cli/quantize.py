@@ -8,7 +8,7 @@ from . import _args
 
 
 def add_arguments(parser) -> None:
-    from ..quantize.quantize import QuantizeOptions as Q
+    from ..quantize.options import QuantizeOptions as Q
 
     d = _args.defaults(Q)
     parser.add_argument("source", type=_args.input_path, metavar="TICKET|EXPORT", help="ticket folder or FP32 export folder")

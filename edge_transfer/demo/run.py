@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OutputExistsError
-from ..formats import MODEL_FILE, ticket_tag
+from ..formats import INT8, MODEL_FILE, ticket_tag
 from .options import DEMO_MARKER, SOURCE_IMAGE_SIZE, DemoOptions, DemoResult
 from .report import headline_records, report
 
@@ -53,7 +53,7 @@ def _draw_and_export(opts: DemoOptions, tmp: Path, sources: dict, log) -> tuple[
         tag = f"{arch}-{ticket_tag('omp', sparsity, block)}"  # speed_only_tickets' folder names: bench reuses them
         source = sources.get(arch)
         log(f"[{i}/{len(todo)}] {tag}: drawing OMP ticket" + (" (untrained: speed only)" if source is None else ""))
-        # Per-layer ranking: see bench.targets.default_targets for why, on untrained weights.
+        # Per-layer ranking: see bench.made.default_targets for why, on untrained weights.
         trained = {} if source is None else dict(checkpoint=source[0], pretraining="natural",
                                                  train=TrainSettings(image_size=source[1]["input_size"][-1]))
         ticket = draw_ticket(PruneOptions(arch=arch, output=tmp / "tickets" / tag, sparsity=sparsity, scope="layer",
@@ -86,7 +86,7 @@ def _bench(opts: DemoOptions, tmp: Path, sources: dict, log):
     model (FP32 and INT8) on every engine, one run, short timings."""
     from ..bench import BenchOptions, run_bench
     from ..bench.report import plot, write_json
-    from ..bench.targets import default_targets
+    from ..bench.made import default_targets
 
     targets = []
     for block in opts.bench_blocks:
@@ -123,7 +123,7 @@ def _speed_target(opts: DemoOptions, tmp: Path, reference, source, log):
     log(f"profiling {arch} INT8 (1x{block} blocks) on DeepSparse at batch {batch}, sparsities "
         f"{', '.join(f'{s:g}' for s in opts.profile_grid)} in every layer (`edge-transfer profile`)")
     profile = measure_profile(ProfileOptions(model=tmp / "tickets" / f"{arch}-{ticket_tag('omp', 0.0, 1)}",
-                                             output=tmp / "profile.json", batch_size=batch, precision="int8",
+                                             output=tmp / "profile.json", batch_size=batch, precision=INT8,
                                              block=block, grid=opts.profile_grid, iterations=5, time_s=0.5),
                               log=lambda m: log("  " + m))
     plot_profile(profile, tmp / "profile.png")

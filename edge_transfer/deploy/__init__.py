@@ -13,7 +13,8 @@
 
 from .artifact import DeployedModel, Predictions, load
 from .build import deploy
-from .learned import LearnOptions, learn
-from .options import DeployOptions, DeployResult
+from .learned import learn
+from .options import DeployOptions, DeployResult, LearnOptions, LearnResult, PredictOptions
 
-__all__ = ["DeployOptions", "DeployResult", "DeployedModel", "LearnOptions", "Predictions", "deploy", "learn", "load"]
+__all__ = ["DeployOptions", "DeployResult", "DeployedModel", "LearnOptions", "LearnResult", "PredictOptions",
+           "Predictions", "deploy", "learn", "load"]

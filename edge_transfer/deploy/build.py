@@ -4,11 +4,14 @@ fine-tuned ticket. Nothing is written unless it passes: parity, the zero audit, 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DeployError, ParityError, SparsityLossError
+from ..errors import DeployError
+from ..formats import FP32, INT8
 from ..tolerances import FOLDED_PREPROCESSING_TOLERANCE
+from ..validation import ParityRecord, ValidationReport, audit_zeros, compare, fp32_weights
 from .artifact import example_input
 from .files import file_records, write_head
 from .options import (FEATURES, FLOAT_NCHW, MIN_AGREEMENT, MODEL_FILE, PROBABILITIES, UINT8_NHWC,
@@ -20,13 +23,10 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
     import dataclasses
     import tempfile
 
-    from .. import __version__
-    from ..backbones import get_backbone_cfg
     from ..cores import pinned
     from ..fileio import atomic_output_dir
-    from ..formats import DEPLOY_FILE, DEPLOY_SCHEMA
+    from ..formats import DEPLOY_FILE
     from ..ticket import load_ticket
-    from .manifest import DeployManifest
     from .source import read_source
 
     started = time.perf_counter()
@@ -34,65 +34,97 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
     src = read_source(opts.source)
     task = _val_task(opts, src)
     ticket = load_ticket(src.ticket)
-    cfg = get_backbone_cfg(ticket.arch)
-    dim = ticket.model.get_submodule(cfg.head).in_features
-    if src.head.weight.shape[1] != dim:
-        raise DeployError(f"the head takes {src.head.weight.shape[1]} features but the backbone in {src.ticket} gives "
-                          f"{dim}; the head does not belong to this backbone: rerun `edge-transfer adapt`")
-    weight, bias = src.head.folded()
-    input_size = tuple(ticket.meta.input_size)
+    _check_head_fits(ticket, src)
     with pinned(opts.cores) as core, tempfile.TemporaryDirectory(prefix="edge-transfer-deploy-") as tmp, \
             atomic_output_dir(opts.output, opts.force, (opts.source,)) as out:
         log(f"deploying {ticket.label} with a {len(src.classes)}-class head ({src.kind}) from {opts.source}")
-        if opts.int8:
-            from .backbones import int8_backbones
-
-            sparse_backbone, dense_backbone, record = int8_backbones(ticket, src, opts, Path(tmp), log)
-        else:
-            from .backbones import fp32_backbones
-
-            sparse_backbone, dense_backbone, record = fp32_backbones(ticket, Path(tmp), log)
-        names = _append_head(sparse_backbone, out / MODEL_FILE, weight, bias)
-        _append_head(dense_backbone, Path(tmp) / "dense.onnx", weight, bias)
-        graph = _check_appended(out / MODEL_FILE, src.head, ticket, record.pop("backbone_parity"), opts)
-        input_format = FLOAT_NCHW
-        if opts.fold_preprocessing:
-            input_format = UINT8_NHWC
-            graph["parity"] += _fold(out / MODEL_FILE, Path(tmp), src, input_size)
-            graph["parity_passed"] = all(p["passed"] for p in graph["parity"])
-            _fold(Path(tmp) / "dense.onnx", Path(tmp), src, input_size, check=False)
-        quantization = record if opts.int8 else None
-        log(f"parity {'ok' if graph['parity_passed'] else 'FAILED'}, zero audit "
-            f"{'ok' if graph['audit_passed'] else 'FAILED'} ({graph['lost_zeros']} pruned zeros lost)")
+        graphs = _build_graphs(ticket, src, opts, out / MODEL_FILE, Path(tmp), log)
+        log(f"parity {'ok' if graphs.report.parity_passed else 'FAILED'}, zero audit "
+            f"{'ok' if graphs.report.audit_passed else 'FAILED'} ({graphs.report.to_dict()['lost_zeros']} pruned zeros "
+            "lost)")
         write_head(out, src.head, src.classes)
-        manifest = DeployManifest(
-            schema=DEPLOY_SCHEMA, kind=src.kind, source=str(Path(opts.source).resolve()), arch=ticket.arch,
-            method=ticket.meta.method, sparsity=ticket.meta.achieved_sparsity, label=ticket.label,
-            untrained=ticket.meta.untrained, precision="int8" if opts.int8 else "fp32", quantization=quantization,
-            input_size=input_size, input_format=input_format, mean=tuple(src.mean), std=tuple(src.std),
-            num_classes=len(src.classes), feature_dim=weight.shape[1], outputs=(PROBABILITIES, FEATURES), head=names,
-            tool_version=__version__,
-            # a speed-target ticket's allocation and what it predicted, carried to the device
-            extra={"allocation": ticket.meta.allocation} if ticket.meta.allocation else {})
+        manifest = _manifest(opts, src, ticket, graphs)
         rounded = opts.int8 or opts.fold_preprocessing  # features or input pixels rounded: see _check_on_task
         val = _check_on_task(out, manifest, src, task, opts.engine, core.cores, ticket.model,
                              opts.max_drop if rounded else None, same_val=opts.val is None)
         log(f"val: top-1 {val['top1']:.4f} on {val['images']} images (the run's {_fmt(val['reference_top1'])}); "
             f"agreement with the run's predictions {_fmt(val['agreement'])}")
-        _raise_on_failure(graph, val)
-        timing = _time_pair(out / MODEL_FILE, Path(tmp) / "dense.onnx", opts.engine, core.cores, opts.time,
-                            example_input(input_size, input_format, 1))
-        log(f"batch-1 latency on {opts.engine} ({core.cores} cores): sparse p50 {timing['sparse']['latency_ms_p50']:.2f} ms "
-            f"p99 {timing['sparse']['latency_ms_p99']:.2f} ms; dense p50 {timing['dense']['latency_ms_p50']:.2f} ms "
-            f"p99 {timing['dense']['latency_ms_p99']:.2f} ms; speedup {timing['speedup_p50']:.2f}x; batch "
-            f"{THROUGHPUT_BATCH} throughput speedup {timing[f'batch_{THROUGHPUT_BATCH}']['speedup']:.2f}x")
-        validation = {"passed": True, "engine": opts.engine, "cores": core.cores, **graph, "val": val,
-                      "timing": timing, "seconds": time.perf_counter() - started}
+        _raise_on_failure(graphs.report, val)
+        timing = _time_pair(out / MODEL_FILE, graphs.dense, opts.engine, core.cores, opts.time,
+                            example_input(manifest.input_size, manifest.input_format, 1))
+        log(_timing_line(timing, opts.engine, core.cores))
+        validation = {"passed": True, "engine": opts.engine, "cores": core.cores, **graphs.report.to_dict(),
+                      "val": val, "timing": timing, "seconds": time.perf_counter() - started}
         manifest = dataclasses.replace(manifest, files=file_records(out), validation=validation,
                                        history=({"step": "deploy", "source": str(opts.source), "kind": src.kind,
                                                  "val_top1": val["top1"]},))
         manifest.write(out / DEPLOY_FILE)
     return DeployResult(Path(opts.output), manifest)
+
+
+def _check_head_fits(ticket, src) -> None:
+    from ..backbones import get_backbone_cfg
+
+    dim = ticket.model.get_submodule(get_backbone_cfg(ticket.arch).head).in_features
+    if src.head.weight.shape[1] != dim:
+        raise DeployError(f"the head takes {src.head.weight.shape[1]} features but the backbone in {src.ticket} gives "
+                          f"{dim}; the head does not belong to this backbone: rerun `edge-transfer adapt`")
+
+
+@dataclass
+class _Graphs:
+    """The artifact's graph written and validated, and its dense twin (timing only)."""
+    report: ValidationReport
+    dense: Path
+    head_names: dict
+    input_format: str
+    quantization: dict | None
+
+
+def _build_graphs(ticket, src, opts: DeployOptions, path: Path, tmp: Path, log) -> _Graphs:
+    """The validated backbone (export's FP32 or quantize's INT8) with the head appended at
+    ``path``, preprocessing folded in if asked; the same for the dense baseline in ``tmp``."""
+    from .backbones import fp32_backbones, int8_backbones
+
+    if opts.int8:
+        sparse_backbone, dense_backbone, record = int8_backbones(ticket, src, opts, tmp, log)
+    else:
+        sparse_backbone, dense_backbone, record = fp32_backbones(ticket, tmp, log)
+    weight, bias = src.head.folded()
+    names = _append_head(sparse_backbone, path, weight, bias)
+    dense = tmp / "dense.onnx"
+    _append_head(dense_backbone, dense, weight, bias)
+    report = _check_appended(path, src.head, ticket, record.pop("backbone_parity"), opts)
+    input_format = FLOAT_NCHW
+    if opts.fold_preprocessing:
+        input_format = UINT8_NHWC
+        report.parity += _fold(path, tmp, src, tuple(ticket.meta.input_size))
+        _fold(dense, tmp, src, tuple(ticket.meta.input_size), check=False)
+    return _Graphs(report, dense, names, input_format, record if opts.int8 else None)
+
+
+def _manifest(opts: DeployOptions, src, ticket, graphs: _Graphs):
+    from .. import __version__
+    from ..formats import DEPLOY_SCHEMA
+    from .manifest import DeployManifest
+
+    return DeployManifest(
+        schema=DEPLOY_SCHEMA, kind=src.kind, source=str(Path(opts.source).resolve()), arch=ticket.arch,
+        method=ticket.meta.method, sparsity=ticket.meta.achieved_sparsity, label=ticket.label,
+        untrained=ticket.meta.untrained, precision=INT8 if opts.int8 else FP32, quantization=graphs.quantization,
+        input_size=tuple(ticket.meta.input_size), input_format=graphs.input_format, mean=tuple(src.mean),
+        std=tuple(src.std), num_classes=len(src.classes), feature_dim=src.head.weight.shape[1],
+        outputs=(PROBABILITIES, FEATURES), head=graphs.head_names, tool_version=__version__,
+        # a speed-target ticket's allocation and what it predicted, carried to the device
+        extra={"allocation": ticket.meta.allocation} if ticket.meta.allocation else {})
+
+
+def _timing_line(timing: dict, engine: str, cores: int) -> str:
+    sparse, dense = timing["sparse"], timing["dense"]
+    return (f"batch-1 latency on {engine} ({cores} cores): sparse p50 {sparse['latency_ms_p50']:.2f} ms "
+            f"p99 {sparse['latency_ms_p99']:.2f} ms; dense p50 {dense['latency_ms_p50']:.2f} ms "
+            f"p99 {dense['latency_ms_p99']:.2f} ms; speedup {timing['speedup_p50']:.2f}x; batch "
+            f"{THROUGHPUT_BATCH} throughput speedup {timing[f'batch_{THROUGHPUT_BATCH}']['speedup']:.2f}x")
 
 
 def _fmt(value) -> str:
@@ -121,7 +153,7 @@ def _append_head(backbone: Path, out: Path, weight, bias) -> dict:
     return names
 
 
-def _fold(path: Path, tmp: Path, src, input_size, check: bool = True) -> list[dict]:
+def _fold(path: Path, tmp: Path, src, input_size, check: bool = True) -> list[ParityRecord]:
     """Rewrite ``path`` to take uint8 NHWC images (graph.fold_preprocessing); with ``check``,
     its outputs on uint8 images against the float graph's on the same images normalised."""
     import shutil
@@ -130,7 +162,6 @@ def _fold(path: Path, tmp: Path, src, input_size, check: bool = True) -> list[di
     import onnx
 
     from ..engines import reference_engine
-    from ..export.validate import rel_diff
     from ..onnx_io import load_onnx
     from .graph import fold_preprocessing
 
@@ -145,28 +176,25 @@ def _fold(path: Path, tmp: Path, src, input_size, check: bool = True) -> list[di
     ort = reference_engine()
     got = ort.compile(path, 2).run([images])
     expected = ort.compile(unfolded, 2).run([np.ascontiguousarray(normalised, dtype=np.float32)])
-    rel = max(rel_diff(g, e)[1] for g, e in zip(got, expected))
-    return [{"graph": "model.onnx (folded preprocessing)", "engine": ort.name, "batch_size": 2, "max_rel_diff": rel,
-             "tolerance": FOLDED_PREPROCESSING_TOLERANCE, "passed": rel <= FOLDED_PREPROCESSING_TOLERANCE}]
+    return [compare(f"model.onnx (folded preprocessing, {output})", ort.name, g, e, FOLDED_PREPROCESSING_TOLERANCE)
+            for output, g, e in zip((PROBABILITIES, FEATURES), got, expected)]
 
 
-def _check_appended(path: Path, head, ticket, backbone_parity: list, opts) -> dict:
+def _check_appended(path: Path, head, ticket, backbone_parity: list, opts) -> ValidationReport:
     """Parity in two links: the backbone graph against its reference (export's: PyTorch;
     quantize's: the fake-quant model), carried over; the appended head against the head applied
     to the graph's own features on every engine. Then the zero audit of the merged graph."""
     from ..engines import REFERENCE_ENGINE, get_engine
-    from ..export.validate import audit_zeros
     from ..onnx_io import load_onnx
-    from ..quantize.forms import audit_int8_zeros
+    from ..quantize.forms import quantized_weights
     from .graph import head_parity
 
     engines = [get_engine(n) for n in dict.fromkeys((REFERENCE_ENGINE, opts.engine))]
     x = example_input(ticket.meta.input_size, FLOAT_NCHW, 2, opts.seed)
-    parity = head_parity(path, engines, head, x) + backbone_parity
-    audit = (audit_int8_zeros if opts.int8 else audit_zeros)(MODEL_FILE, load_onnx(path), ticket.model, list(ticket.masks))
-    return {"parity": parity, "parity_passed": all(p["passed"] for p in parity),
-            "audit": [a.to_dict() for a in audit], "audit_passed": all(a.passed for a in audit),
-            "lost_zeros": sum(a.lost for a in audit)}
+    parity = head_parity(path, engines, head, x) + [ParityRecord.from_dict(p) for p in backbone_parity]
+    graph = load_onnx(path)
+    weights = quantized_weights(graph) if opts.int8 else fp32_weights(graph)
+    return ValidationReport(parity, audit_zeros(MODEL_FILE, weights, ticket.model, list(ticket.masks)))
 
 
 def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, reference, max_drop: float | None,
@@ -262,13 +290,8 @@ def _time_pair(sparse_path: Path, dense_path: Path, engine_name: str, cores: int
     return out
 
 
-def _raise_on_failure(graph: dict, val: dict) -> None:
-    if not graph["audit_passed"]:
-        raise SparsityLossError(f"the merged graph lost {graph['lost_zeros']} pruned zeros; nothing was written")
-    if not graph["parity_passed"]:
-        worst = next(p for p in graph["parity"] if not p["passed"])
-        raise ParityError(f"the merged graph differs from its reference on {worst['engine']} ({worst['graph']}); "
-                          "nothing was written")
+def _raise_on_failure(report: ValidationReport, val: dict) -> None:
+    report.raise_on_failure("the merged graph", "its reference", "report the engine version")
     if not val["passed"]:
         raise DeployError(f"the artifact fails its gate on the val images ({val['gate']}): top-1 {val['top1']:.4f} vs "
-                          f"the source's {val['reference_top1']:.4f}, agreement {val['agreement']:.2%}; nothing was written")
+                          f"the source's {_fmt(val['reference_top1'])}, agreement {val['agreement']:.2%}; nothing was written")

@@ -24,7 +24,6 @@ def write_head(out: Path, head, classes: list) -> None:
 
 
 def file_records(out: Path) -> dict:
-    from ..fileio import sha256_file
+    from .manifest import DeployManifest
 
-    return {name: {"sha256": sha256_file(out / name), "bytes": (out / name).stat().st_size}
-            for name in (MODEL_FILE, HEAD_FILE, LABELS_FILE)}
+    return {name: DeployManifest.file_entry(out / name) for name in (MODEL_FILE, HEAD_FILE, LABELS_FILE)}

@@ -82,10 +82,13 @@ def append_head(backbone, weight, bias):
     return out, {"weight": HEAD_WEIGHT, "bias": HEAD_BIAS}
 
 
-def head_parity(path: Path, engines, head, x) -> list[dict]:
+def head_parity(path: Path, engines, head, x) -> list:
     """The graph's probabilities against ``head`` (a HeadState) applied to the graph's own
-    features output, on every engine: the head is exact FP32 whatever the backbone's precision."""
+    features output in float64, on every engine: the head is exact FP32 whatever the backbone's
+    precision (absolute difference on probabilities)."""
     import numpy as np
+
+    from ..validation import compare
 
     records = []
     for engine in engines:
@@ -94,11 +97,9 @@ def head_parity(path: Path, engines, head, x) -> list[dict]:
         logits = features.astype(np.float64) @ weight.T.astype(np.float64) + bias
         expected = np.exp(logits - logits.max(1, keepdims=True))
         expected /= expected.sum(1, keepdims=True)
-        diff = float(np.abs(probabilities - expected).max())
-        records.append({"graph": "model.onnx (head)", "engine": engine.name, "batch_size": len(x),
-                        "max_abs_diff": diff, "tolerance": HEAD_TOLERANCE, "passed": diff <= HEAD_TOLERANCE})
+        records.append(compare("model.onnx (head)", engine.name, probabilities, expected, HEAD_TOLERANCE,
+                               "max_abs_diff"))
     return records
-
 
 
 IMAGE_INPUT = "image"  # a folded artifact's input: uint8 NHWC at the input size

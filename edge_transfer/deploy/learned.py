@@ -5,46 +5,13 @@ with ``save.save_learned`` (what ``DeployedModel.save`` runs too)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError
-from ..train import TrainSettings
+from .options import LearnOptions, LearnResult
 
-def default_train_settings() -> TrainSettings:
-    """The online recipe (adapt's optimiser) for a few epochs on the device, no augmentation."""
-    from ..adapt.options import default_train_settings as online
-
-    d = online()
-    return TrainSettings(data=None, epochs=5, batch_size=d.batch_size, lr=d.lr, momentum=d.momentum,
-                         weight_decay=d.weight_decay, augment=False, seed=0)
-
-
-@dataclass
-class LearnOptions:
-    artifact: Path
-    output: Path
-    train: TrainSettings = field(default_factory=default_train_settings)
-    engine: str = "deepsparse"
-    cores: int | None = None
-    force: bool = False
-
-    def validate(self) -> None:
-        from ..engines import get_engine
-        from ..fileio import check_output_dir
-
-        self.train.validate()
-        if self.train.image_size is not None:
-            raise OptionError("learn runs at the artifact's input size; leave image_size unset")
-        if self.cores is not None and self.cores <= 0:
-            raise OptionError(f"--cores must be a positive integer, got {self.cores}")
-        get_engine(self.engine)
-        check_output_dir(self.output, self.force, (self.artifact,))
-
-
-def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
-    """Returns the new artifact's DeployManifest."""
+def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None) -> LearnResult:
     import numpy as np
 
     from ..cores import pinned
@@ -89,7 +56,9 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None):
     skipped = task.train.unreadable | task.val.unreadable
     if skipped:
         log(skipped_note(skipped, tr.data))
-    return manifest
+    last = manifest.history[-1]
+    return LearnResult(Path(opts.output), manifest, last["val_top1"], before, last["val_images"],
+                       list(task.train.classes))
 
 
 def _top1(model, task, cores, engine) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import DeployError
-from ..formats import (DEPLOY_FILE, DEPLOY_SCHEMA, MAX_CLASSES, MAX_FEATURE_DIM, _Record, _shape, confined_file,
+from ..formats import (DEPLOY_FILE, DEPLOY_SCHEMA, FP32, MAX_CLASSES, MAX_FEATURE_DIM, Record, shape_field,
                        confined_name)
 from .options import FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES, UINT8_NHWC
 
@@ -20,7 +20,7 @@ PREPROCESSING = {"channels": "RGB (grayscale, palette and RGBA converted)", "lay
 
 
 @dataclass(frozen=True)
-class DeployManifest(_Record):
+class DeployManifest(Record):
     SCHEMAS: ClassVar = (DEPLOY_SCHEMA,)
     ERROR: ClassVar = DeployError
     FIX: ClassVar = "rebuild the artifact with `edge-transfer deploy`"
@@ -35,7 +35,7 @@ class DeployManifest(_Record):
     sparsity: float = 0.0
     label: str = ""
     untrained: bool = False
-    precision: str = "fp32"  # of the backbone (int8: quantization says which form); the head is FP32
+    precision: str = FP32  # of the backbone (int8: quantization says which form); the head is FP32
     quantization: dict | None = None
     input_size: tuple = ()  # C, H, W
     input_format: str = FLOAT_NCHW  # or UINT8_NHWC (--fold-preprocessing: the graph normalises)
@@ -54,9 +54,9 @@ class DeployManifest(_Record):
 
     def _check(self, where: str) -> None:
         fix = self.FIX
-        object.__setattr__(self, "input_size", _shape(self.input_size, where, "input_size", DeployError, fix, int))
-        object.__setattr__(self, "mean", _shape(self.mean, where, "mean", DeployError, fix))
-        object.__setattr__(self, "std", _shape(self.std, where, "std", DeployError, fix))
+        object.__setattr__(self, "input_size", shape_field(self.input_size, where, "input_size", DeployError, fix, int))
+        object.__setattr__(self, "mean", shape_field(self.mean, where, "mean", DeployError, fix))
+        object.__setattr__(self, "std", shape_field(self.std, where, "std", DeployError, fix))
         for name in ("outputs", "history"):
             if not isinstance(getattr(self, name), (list, tuple)):
                 raise DeployError(f"{where} has {name} = {getattr(self, name)!r}, not a list; {fix}")
@@ -87,19 +87,11 @@ class DeployManifest(_Record):
 def read_deploy_manifest(folder: Path, verify_hashes: bool = True) -> DeployManifest:
     """The artifact's record, schema-checked; every listed file must exist and, with
     ``verify_hashes``, match its sha256 (a device should not run a modified model)."""
-    from ..fileio import sha256_file
-
     folder = Path(folder)
     if not folder.is_dir():
         raise DeployError(f"{folder} is not a folder; give a folder written by `edge-transfer deploy`")
     manifest = DeployManifest.read(folder / DEPLOY_FILE)
-    for name, entry in manifest.files.items():
-        path = confined_file(folder, name, str(folder / DEPLOY_FILE), DeployError, manifest.FIX)
-        if not path.is_file():
-            raise DeployError(f"{folder / DEPLOY_FILE} lists {name} but it is missing; {manifest.FIX}")
-        if verify_hashes and (not isinstance(entry, dict) or sha256_file(path) != entry.get("sha256")):
-            raise DeployError(f"{path} does not match the sha256 in {folder / DEPLOY_FILE}: the artifact was "
-                              f"modified or damaged; {manifest.FIX}")
+    manifest.check_files(folder, DEPLOY_FILE, verify_hashes)
     return manifest
 
 

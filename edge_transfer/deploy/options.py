@@ -1,4 +1,4 @@
-"""``DeployOptions`` / ``DeployResult`` and the artifact's file names."""
+"""The device side's options and results (deploy, learn, predict) and the artifact's file names."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OptionError
+from ..train import TrainSettings
 
 from ..formats import MODEL_FILE  # noqa: F401  (its outputs: probabilities (N, classes), features (N, feature_dim))
 HEAD_FILE = "head.safetensors"  # the learned head before folding, and its feature statistics
@@ -43,7 +44,7 @@ class DeployOptions:
 
         if self.cores is not None and self.cores <= 0:
             raise OptionError(f"--cores must be a positive integer, got {self.cores}")
-        from ..quantize.quantize import MAX_CALIBRATION_SAMPLES
+        from ..quantize.options import MAX_CALIBRATION_SAMPLES
 
         if not 0 < self.calibration_samples <= MAX_CALIBRATION_SAMPLES:
             raise OptionError(f"--calibration-samples must be from 1 to {MAX_CALIBRATION_SAMPLES:,}, got "
@@ -60,3 +61,54 @@ class DeployOptions:
 class DeployResult:
     path: Path
     manifest: object = field(repr=False)  # DeployManifest
+
+
+def default_train_settings() -> TrainSettings:
+    """learn's recipe: adapt's online optimiser for a few epochs on the device, no augmentation."""
+    from ..adapt.options import default_train_settings as online
+
+    d = online()
+    return TrainSettings(data=None, epochs=5, batch_size=d.batch_size, lr=d.lr, momentum=d.momentum,
+                         weight_decay=d.weight_decay, augment=False, seed=0)
+
+
+@dataclass
+class LearnOptions:
+    artifact: Path
+    output: Path
+    train: TrainSettings = field(default_factory=default_train_settings)
+    engine: str = "deepsparse"
+    cores: int | None = None
+    force: bool = False
+
+    def validate(self) -> None:
+        from ..engines import get_engine
+        from ..fileio import check_output_dir
+
+        self.train.validate()
+        if self.train.image_size is not None:
+            raise OptionError("learn runs at the artifact's input size; leave image_size unset")
+        if self.cores is not None and self.cores <= 0:
+            raise OptionError(f"--cores must be a positive integer, got {self.cores}")
+        get_engine(self.engine)
+        check_output_dir(self.output, self.force, (self.artifact,))
+
+
+@dataclass
+class LearnResult:
+    path: Path  # the new artifact
+    manifest: object = field(repr=False)  # its DeployManifest
+    val_top1: float  # on --data's val split, after learning
+    val_top1_before: float | None  # the source artifact's there (None when classes were added)
+    val_images: int
+    classes_in_data: list
+
+
+@dataclass
+class PredictOptions:
+    artifact: Path
+    files: tuple = ()  # image files (the CLI expands folders)
+    engine: str = "deepsparse"
+    cores: int | None = None
+    top_k: int = 5
+    batch_size: int = 1  # images per engine call; 1 also reports latency percentiles

@@ -4,20 +4,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import OptionError
-
-
-@dataclass
-class PredictOptions:
-    artifact: Path
-    files: tuple = ()  # image files (the CLI expands folders)
-    engine: str = "deepsparse"
-    cores: int | None = None
-    top_k: int = 5
-    batch_size: int = 1  # images per engine call; 1 also reports latency percentiles
+from .options import PredictOptions
 
 
 def predict_files(opts: PredictOptions) -> dict:

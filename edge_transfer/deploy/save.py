@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DeployError, OptionError, ParityError
+from ..errors import DeployError, OptionError
 from .options import MODEL_FILE
 
 
@@ -22,6 +22,7 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
     from ..fileio import atomic_output_dir
     from ..formats import DEPLOY_FILE
     from ..onnx_io import load_onnx
+    from ..validation import ValidationReport
     from .files import file_records, write_head
     from .graph import backbone_unchanged, head_parity, with_new_head
     from .source import HeadState
@@ -41,10 +42,9 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
     with atomic_output_dir(Path(output), force, (model.folder,)) as out:
         onnx.save(after, str(out / MODEL_FILE))
         write_head(out, head, classes)
-        parity = head_parity(out / MODEL_FILE, [reference_engine()], head, model.example_input(2))
-        if not all(p["passed"] for p in parity):
-            raise ParityError(f"the new graph's probabilities differ from the learned head by {parity[0]['max_abs_diff']:.2e}; "
-                              "nothing was written")
+        report = ValidationReport(head_parity(out / MODEL_FILE, [reference_engine()], head, model.example_input(2)))
+        report.raise_on_failure("the new graph", "the learned head", "please report this")
+        parity = [p.to_dict() for p in report.parity]
         record = {"step": "learn", "note": note, "classes": len(classes), **(extra or {})}
         if val is not None:
             preds, labels = model.reopened(out, manifest, classes).evaluate(val)

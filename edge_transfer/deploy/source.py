@@ -90,47 +90,22 @@ def read_source(path: Path) -> DeploySource:
 def _adapt_run(path: Path) -> DeploySource:
     import numpy as np
 
-    from ..adapt.options import BACKBONE_TICKET_DIR, CHECKPOINT_FILE, RESULTS_FILE
-    from ..formats import ADAPT_SCHEMA, is_ticket, read_record
+    from ..adapt.options import BACKBONE_TICKET_DIR, CHECKPOINT_FILE
+    from ..adapt.record import AdaptRecord
+    from ..formats import is_ticket
 
     fix = "rerun `edge-transfer adapt` on a ticket (it keeps the backbone in the run folder)"
-    where = path / RESULTS_FILE
-    run = read_record(where, (ADAPT_SCHEMA,), DeployError, fix)
     ticket = path / BACKBONE_TICKET_DIR
-    if not is_ticket(ticket) or "classes" not in run or "val_predictions" not in run:
+    if not is_ticket(ticket):
         raise DeployError(f"{path} does not hold the backbone its head was trained on (a run made from an export "
                           f"folder, or by an earlier version); {fix}")
+    run = AdaptRecord.read(path, DeployError, fix)
     head = _head_from_checkpoint(path / CHECKPOINT_FILE, fix)
-    classes = _field(run, ("classes",), list, where, fix)
-    if head.weight.shape[0] != len(classes) or len({str(c) for c in classes}) != len(classes):
-        raise DeployError(f"the head has {head.weight.shape[0]} classes but the run lists {len(classes)} distinct "
+    if head.weight.shape[0] != len(run.classes):
+        raise DeployError(f"the head has {head.weight.shape[0]} classes but the run lists {len(run.classes)} distinct "
                           f"ones; {fix}")
-    data = _field(run, ("settings", "train", "data"), str, where, fix)
-    val = _field(run, ("settings", "train", "val"), (str, type(None)), where, fix)
-    mean = _field(run, ("settings", "mean"), list, where, fix)
-    std = _field(run, ("settings", "std"), list, where, fix)
-    top1 = _field(run, ("summary", "val_top1"), (int, float), where, fix)
-    predictions = _field(run, ("val_predictions",), list, where, fix)
-    if not all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(classes) for p in predictions):
-        raise DeployError(f"{where} has val_predictions that are not class indices in [0, {len(classes)}); {fix}")
-    from ..formats import _shape
-
-    return DeploySource("adapt-run", path, ticket, head, [str(c) for c in classes], data, val,
-                        _shape(mean, str(where), "settings.mean", DeployError, fix),
-                        _shape(std, str(where), "settings.std", DeployError, fix), float(top1),
-                        np.asarray(predictions, dtype=np.int64))
-
-
-def _field(record: dict, keys: tuple, kind, where: Path, fix: str):
-    """``record[k1][k2]...`` of type ``kind``, or the DeployError that names the missing or wrong field."""
-    value = record
-    for key in keys:
-        if not isinstance(value, dict) or key not in value:
-            raise DeployError(f"{where} lacks {'.'.join(keys)}; {fix}")
-        value = value[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise DeployError(f"{where} has {'.'.join(keys)} = {str(value)[:60]!r}, not a {kind}; {fix}")
-    return value
+    return DeploySource("adapt-run", path, ticket, head, list(run.classes), run.data, run.val, run.mean, run.std,
+                        run.val_top1, np.asarray(run.val_predictions, dtype=np.int64))
 
 
 def _head_from_checkpoint(checkpoint: Path, fix: str) -> HeadState:

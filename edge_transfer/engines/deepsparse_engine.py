@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..formats import FP32, INT8
+
 
 class _DeepSparseModel:
     def __init__(self, engine, settings: dict):
@@ -21,7 +23,7 @@ class _DeepSparseModel:
 
 class DeepSparseEngine:
     name = "deepsparse"
-    precisions = ("fp32", "int8")
+    precisions = (FP32, INT8)
     int8_form = "deepsparse"  # sparseml's ConvInteger/QLinearConv graph, the form DeepSparse runs fastest
     needs_torch_model = False
     dynamic_batch = False  # compiled for one batch size

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..formats import FP32, INT8
+
 # No usage event on `import openvino`: openvino_telemetry skips CI jobs; TF_BUILD is the CI marker only it reads here.
 os.environ["TF_BUILD"] = os.environ.get("TF_BUILD") or "True"
 
@@ -30,7 +32,7 @@ class _OpenVINOModel:
 
 class OpenVINOEngine:
     name = "openvino"
-    precisions = ("fp32", "int8")
+    precisions = (FP32, INT8)
     int8_form = "qdq"  # OpenVINO turns QuantizeLinear/DequantizeLinear pairs into its own INT8 kernels
     needs_torch_model = False
     dynamic_batch = False  # a dynamic batch axis is reshaped to batch_size before compiling

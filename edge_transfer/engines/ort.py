@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..formats import FP32, INT8
+
 
 class _ORTModel:
     def __init__(self, session, settings: dict):
@@ -17,7 +19,7 @@ class _ORTModel:
 
 class ORTEngine:
     name = "onnxruntime"
-    precisions = ("fp32", "int8")
+    precisions = (FP32, INT8)
     int8_form = "qdq"  # QuantizeLinear/DequantizeLinear around float ops, fused by ORT's optimizer
     needs_torch_model = False
     dynamic_batch = False  # the protocol compiles for one batch size (callers pad, never resize)

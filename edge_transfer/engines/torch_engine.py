@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import OptionError
+from ..formats import FP32
 
 
 class _TorchModel:
@@ -22,7 +23,7 @@ class _TorchModel:
 
 class TorchEngine:
     name = "torch"
-    precisions = ("fp32",)  # runs the ticket's nn.Module: an INT8 ONNX file is nothing it can load
+    precisions = (FP32,)  # runs the ticket's nn.Module: an INT8 ONNX file is nothing it can load
     int8_form = None
     needs_torch_model = True
     dynamic_batch = False  # the module would take any batch, but the protocol compiles for one

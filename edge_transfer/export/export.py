@@ -8,20 +8,19 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ParityError, SparsityLossError
 from ..formats import DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, UNTRAINED_LABEL, ExportManifest
 from .options import BACKBONE_FILE, MODEL_FILE, ExportOptions, ExportResult
 
 
-def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: str, log: Callable) -> ExportManifest:
-    """Export one model (ticket or dense) as classifier + backbone, validate, return its manifest."""
+def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: str, log: Callable):
+    """Export one model (ticket or dense) as classifier + backbone, validate; returns its
+    manifest and its ValidationReport."""
     from .. import __version__
     from ..backbones import get_backbone_cfg, split_backbone
     from ..engines import get_engine
-    from ..fileio import sha256_file
     from ..onnx_io import load_onnx
     from .graph import export_onnx
-    from .validate import audit_zeros, check_parity, seeded_input
+    from ..validation import ValidationReport, audit_zeros, check_parity, fp32_weights, seeded_input
 
     cfg = get_backbone_cfg(ticket.arch)
     folder.mkdir(parents=True, exist_ok=True)
@@ -31,17 +30,16 @@ def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: s
     engines = [get_engine(name) for name in opts.validate_engines]
     inputs = seeded_input(input_size, opts.validation_batch, opts.seed)
     prefix = f"{DENSE_DIR}/" if variant == "dense" else ""
-    files, parity, audit = {}, [], []
+    files, report = {}, ValidationReport()
     for filename, (module, output_name) in graphs.items():
         start = time.perf_counter()
         path = folder / filename
         signature = export_onnx(module, path, input_size, opts.batch_size, opts.opset, output_name)
         log(f"  {prefix}{filename}: exported in {time.perf_counter() - start:.1f}s")
         if variant == "ticket":
-            audit += audit_zeros(filename, load_onnx(path), model, list(ticket.masks))
-        parity += check_parity(f"{prefix}{filename}", path, module, inputs, engines, cfg.rel_tolerance)
-        files[filename] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, **signature}
-    passed = all(r.passed for r in parity) and all(r.passed for r in audit)
+            report.audit += audit_zeros(filename, fp32_weights(load_onnx(path)), model, list(ticket.masks))
+        report.parity += check_parity(f"{prefix}{filename}", path, module, inputs, engines, cfg.rel_tolerance)
+        files[filename] = ExportManifest.file_entry(path, **signature)
     manifest = ExportManifest(
         schema=EXPORT_SCHEMA,
         variant=variant,
@@ -60,35 +58,11 @@ def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: s
         num_classes=head.out_features,
         feature_dim=head.in_features,
         files=files,
-        validation={
-            "passed": passed,
-            "seed": opts.seed,
-            "batch_size": opts.validation_batch,
-            "parity": [r.to_dict() for r in parity],
-            "audit": [r.to_dict() for r in audit],
-            "lost_zeros": sum(r.lost for r in audit),
-            "gained_zeros": sum(r.gained for r in audit),
-        },
+        validation={"seed": opts.seed, "batch_size": opts.validation_batch, **report.to_dict()},
         tool_version=__version__,
     )
     manifest.write(folder / MANIFEST_FILE)
-    return manifest
-
-
-def _raise_on_failure(manifests: list[ExportManifest]) -> None:
-    lost = [a for m in manifests for a in m.validation["audit"] if not a["passed"]]
-    mismatches = [p for m in manifests for p in m.validation["parity"] if not p["passed"]]
-    if lost:
-        names = ", ".join(f"{a['graph']}:{a['layer']} ({a['lost']} lost)" for a in lost[:5])
-        raise SparsityLossError(f"export lost zeros in {len(lost)} layers: {names}; nothing was written, please report this")
-    if mismatches:
-        detail = "; ".join(
-            f"{p['graph']} on {p['engine']}: rel diff {p['max_rel_diff']:.2e} > {p['tolerance']:.0e}" for p in mismatches
-        )
-        raise ParityError(
-            f"engine outputs differ from PyTorch ({detail}); nothing was written: "
-            "try another --opset or report the engine version"
-        )
+    return manifest, report
 
 
 def export_ticket(opts: ExportOptions, log: Callable[[str], None] = lambda _msg: None) -> ExportResult:
@@ -100,12 +74,11 @@ def export_ticket(opts: ExportOptions, log: Callable[[str], None] = lambda _msg:
     ticket = load_ticket(opts.ticket)
     with atomic_output_dir(opts.output, opts.force, (opts.ticket,)) as tmp:
         log(f"exporting {ticket.label}")
-        manifest = _export_variant(ticket.model, tmp, ticket, opts, "ticket", log)
-        manifests = [manifest]
+        manifest, report = _export_variant(ticket.model, tmp, ticket, opts, "ticket", log)
         if opts.with_dense:
             log("exporting the dense baseline")
-            manifests.append(_export_variant(ticket.dense_model(), tmp / DENSE_DIR, ticket, opts, "dense", log))
+            report += _export_variant(ticket.dense_model(), tmp / DENSE_DIR, ticket, opts, "dense", log)[1]
             manifest = dataclasses.replace(manifest, dense=f"{DENSE_DIR}/{MANIFEST_FILE}")
-        _raise_on_failure(manifests)
+        report.raise_on_failure("the export", "PyTorch", "try another --opset or report the engine version")
         manifest.write(tmp / MANIFEST_FILE)
     return ExportResult(path=Path(opts.output), manifest=manifest)

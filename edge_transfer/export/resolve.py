@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import OnnxModelError, TicketError
-from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, ExportManifest, confined_file, is_export, is_ticket
+from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
 
 
 def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None,
@@ -38,13 +38,5 @@ def read_manifest(folder: Path, verify_hashes: bool = True) -> ExportManifest:
     ``verify_hashes`` match its recorded sha256."""
     folder = Path(folder)
     manifest = ExportManifest.read(folder / MANIFEST_FILE)
-    for name, entry in manifest.files.items():
-        path = confined_file(folder, name, str(folder / MANIFEST_FILE), OnnxModelError, manifest.FIX)
-        if not path.is_file():
-            raise OnnxModelError(f"{folder / MANIFEST_FILE} lists {name} but it is missing; re-export with `edge-transfer export`")
-        if verify_hashes:
-            from ..fileio import sha256_file
-
-            if not isinstance(entry, dict) or sha256_file(path) != entry.get("sha256"):
-                raise OnnxModelError(f"{path} does not match the sha256 in {folder / MANIFEST_FILE}; re-export the ticket")
+    manifest.check_files(folder, MANIFEST_FILE, verify_hashes)
     return manifest

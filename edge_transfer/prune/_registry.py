@@ -45,6 +45,9 @@ class Method:
     deterministic: bool = False  # the same checkpoint always gives the same ticket (no seed enters)
     takes_recipe: bool = False  # driven by a sparseml recipe (--recipe overrides the built-in one)
     takes_allocation: bool = False  # prunes each layer to its own sparsity (--allocation, --target-speedup)
+    # may stand in for --mask-from (LTH-T): the one-shot default, which a donor's mask replaces;
+    # a scheme that draws its own mask cannot be combined with one
+    takes_mask_from: bool = False
 
 
 _METHODS: dict[str, Method] = {}
@@ -52,13 +55,13 @@ _METHODS: dict[str, Method] = {}
 
 def register_method(name: str, trains: bool, summary: str, shares_trajectory: bool = False,
                     takes_blocks: bool = False, draws_on: str = "source", deterministic: bool = False,
-                    takes_recipe: bool = False, takes_allocation: bool = False):
+                    takes_recipe: bool = False, takes_allocation: bool = False, takes_mask_from: bool = False):
     if draws_on not in ("source", "target"):
         raise ValueError(f"draws_on must be 'source' or 'target', got {draws_on!r}")
 
     def wrap(fn):
         _METHODS[name] = Method(name, fn, trains, summary, shares_trajectory, takes_blocks, draws_on, deterministic,
-                                takes_recipe, takes_allocation)
+                                takes_recipe, takes_allocation, takes_mask_from)
         return fn
 
     return wrap

@@ -121,7 +121,7 @@ def magnitude_removed(weights: dict, sparsities, block: int = 1) -> dict:
 
 
 @register_method("omp", trains=False, summary="one-shot magnitude pruning of the source weights", takes_blocks=True,
-                 deterministic=True, takes_allocation=True)
+                 deterministic=True, takes_allocation=True, takes_mask_from=True)
 def _omp(ctx: DrawContext, targets: list):
     """One-shot magnitude pruning (scheme 1 of the robust-tickets paper); with an allocation,
     each layer to its own sparsity."""

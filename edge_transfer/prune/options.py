@@ -88,7 +88,7 @@ class PruneOptions:
             raise OptionError(f"--score-lr must be > 0, got {self.score_lr}")
         if self.rounds is not None and self.rounds < 1:
             raise OptionError(f"--rounds must be >= 1, got {self.rounds}")
-        if self.mask_from is not None and self.method != "omp":
+        if self.mask_from is not None and not method.takes_mask_from:
             raise OptionError("--mask-from takes its mask from another ticket; drop --method (it replaces the scheme)")
         if self.recipe is not None and not method.takes_recipe:
             raise OptionError("--recipe drives a sparseml scheme; use it with --method "

@@ -182,15 +182,21 @@ def _str(ctx: DrawContext, targets: list):
         with torch.no_grad():
             for n, w in ctx.weights.items():
                 w.copy_(values[n])  # the ticket's weights: W_eff, projected
-        thresholds = sorted(float(torch.sigmoid(v.detach())) for v in s.values())
         seconds = round(time.perf_counter() - t0, 2)
         ctx.log(f"str {target:.0%}: soft thresholds reached {figures['str_sparsity']:.2%}, the projection moved "
                 f"{figures['projected']:,} weights (train loss {stats.get('loss', float('nan')):.3f}, {seconds:.1f}s)")
-        yield Drawn(target, masks, {
-            "threshold_fn": "sigmoid", "s_init": S_INIT, "ramp_fraction": RAMP_FRACTION,
-            "threshold_decay": {"max_per_step": MAX_DECAY, "gain": GAIN,
-                                "mean_per_step": round(sum(decayed.values()) / len(units) / max(done[0], 1), 8)},
+        mean_decay = sum(decayed.values()) / len(units) / max(done[0], 1)
+        yield Drawn(target, masks, {**_params(s, mean_decay), **figures, "epochs": tr.epochs, "steps": done[0],
+                                    "train_loss": stats.get("loss"), "train_acc": stats.get("acc"),
+                                    "history": history, "seconds": seconds})
+
+
+def _params(s: dict, mean_decay: float) -> dict:
+    """STR's settings and where its learned thresholds ended, for ticket.json."""
+    import torch
+
+    thresholds = sorted(float(torch.sigmoid(v.detach())) for v in s.values())
+    return {"threshold_fn": "sigmoid", "s_init": S_INIT, "ramp_fraction": RAMP_FRACTION,
+            "threshold_decay": {"max_per_step": MAX_DECAY, "gain": GAIN, "mean_per_step": round(mean_decay, 8)},
             "thresholds": {"min": round(thresholds[0], 8), "median": round(thresholds[len(thresholds) // 2], 8),
-                           "max": round(thresholds[-1], 8)},
-            **figures, "epochs": tr.epochs, "steps": done[0], "train_loss": stats.get("loss"),
-            "train_acc": stats.get("acc"), "history": history, "seconds": seconds})
+                           "max": round(thresholds[-1], 8)}}

@@ -153,7 +153,8 @@ def deepsparse_form(source):
 
 def quantized_weights(model) -> dict:
     """``{layer name: (integer weight array, zero point)}`` for every quantized conv/gemm
-    weight of either form, keyed by the ticket's parameter name."""
+    weight of either form, keyed by the ticket's parameter name (what ``validation.audit_zeros``
+    reads: a ticket's zero must be the zero point, which dequantizes to exactly 0)."""
     from onnx import numpy_helper
 
     inits = {i.name: i for i in model.graph.initializer}
@@ -168,29 +169,6 @@ def quantized_weights(model) -> dict:
         zero = int(numpy_helper.to_array(inits[node.input[index + 2]]).reshape(-1)[0])
         out[name] = (numpy_helper.to_array(inits[node.input[index]]), zero)
     return out
-
-
-def audit_int8_zeros(graph_name: str, model, ticket_model, mask_names) -> list:
-    """The export audit for INT8: every zero of the ticket is the zero point (dequantizes to
-    exactly 0) at the same position of the integer weight, in every pruned layer."""
-    from ..export.validate import AuditRecord
-
-    weights = quantized_weights(model)
-    params = dict(ticket_model.named_parameters())
-    records = []
-    for name in mask_names:
-        ticket_zero = (params[name].detach() == 0).numpy()
-        array, zero = weights.get(name, (None, 0))
-        if array is not None and array.shape != ticket_zero.shape and array.T.shape == ticket_zero.shape:
-            array = array.T  # MatMulInteger stores the weight transposed
-        if array is None or array.shape != ticket_zero.shape:
-            records.append(AuditRecord(graph_name, name, int(ticket_zero.sum()), -1, int(ticket_zero.sum()), 0, False))
-            continue
-        int8_zero = array.astype("int32") == zero
-        lost = int((ticket_zero & ~int8_zero).sum())
-        gained = int((~ticket_zero & int8_zero).sum())
-        records.append(AuditRecord(graph_name, name, int(ticket_zero.sum()), int(int8_zero.sum()), lost, gained, lost == 0))
-    return records
 
 
 def save(model, path: Path) -> None:

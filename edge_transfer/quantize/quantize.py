@@ -13,76 +13,25 @@ points writes nothing).
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import OptionError, ParityError, SparsityLossError, TicketError
+from ..errors import OptionError, TicketError
 from ..export.options import ExportResult
-from ..formats import (BACKBONE_FILE, DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, MODEL_FILE, TICKET_FILE, ExportManifest,
-                       is_export, is_ticket)
-from .images import RANDOM_CALIBRATION, CalibrationImages, accuracy_drop, int8_accuracy
-
-# ||engine - fake-quant torch|| / ||torch|| (relative RMS error). Not the max element: the
+from ..formats import (BACKBONE_FILE, DENSE_DIR, EXPORT_SCHEMA, FP32, INT8, MANIFEST_FILE, MODEL_FILE, TICKET_FILE,
+                       ExportManifest, is_export, is_ticket)
 from ..tolerances import INT8_TOLERANCE
+from ..validation import ValidationReport, audit_zeros, check_parity
+from .images import CalibrationImages, accuracy_drop, int8_accuracy
+from .options import QuantizeOptions
+
 # Graph files per form; the QDQ form keeps the FP32 export's names so tools that read
 # model.onnx find the model every engine but DeepSparse runs.
 FORM_FILES = {
     "qdq": {"model": MODEL_FILE, "backbone": BACKBONE_FILE},
     "deepsparse": {"model": "model.deepsparse.onnx", "backbone": "backbone.deepsparse.onnx"},
 }
-
-
-MAX_CALIBRATION_SAMPLES = 100_000  # min/max calibration saturates after a few hundred images
-
-
-@dataclass
-class QuantizeOptions:
-    source: Path  # ticket folder or export folder
-    output: Path
-    calibration: str = "embedded:mnist-5to9"  # data spec, or "random" (speed only)
-    samples: int = 256  # calibration images
-    qat_epochs: int = 0
-    data: str | None = None  # QAT data (default: the calibration data)
-    qat_lr: float = 1e-3
-    max_drop: float = 1.0  # accuracy points the INT8 ticket may lose against the FP32 ticket
-    with_dense: bool = True  # also quantize the dense baseline into dense/
-    validate_engines: tuple[str, ...] = ("onnxruntime", "deepsparse")
-    batch_size: int = 64
-    seed: int = 0
-    force: bool = False
-    progress: bool = True
-
-    def validate(self) -> None:
-        from ..engines import get_engine
-
-        if not 0 < self.samples <= MAX_CALIBRATION_SAMPLES:
-            raise OptionError(f"--samples must be a number of calibration images from 1 to {MAX_CALIBRATION_SAMPLES:,}, "
-                              f"got {self.samples}")
-        if self.qat_epochs < 0:
-            raise OptionError(f"--qat-epochs must be >= 0, got {self.qat_epochs}")
-        if not (math.isfinite(self.max_drop) and self.max_drop >= 0):
-            raise OptionError(f"--max-drop must be a finite number of accuracy points >= 0, got {self.max_drop}")
-        if not (math.isfinite(self.qat_lr) and self.qat_lr > 0):
-            raise OptionError(f"--qat-lr must be > 0, got {self.qat_lr}")
-        if self.qat_epochs and (self.data or self.calibration) == RANDOM_CALIBRATION:
-            raise OptionError("quantization-aware training needs labelled images: give --data embedded:mnist-5to9 or a folder")
-        for name in self.validate_engines:
-            if "int8" not in get_engine(name).precisions:
-                raise OptionError(f"--validate-engines: {name} cannot run INT8 models; choose from "
-                                  + ", ".join(n for n in _int8_engines()))
-
-    @property
-    def qat_data(self) -> str:
-        return self.data or self.calibration
-
-
-def _int8_engines() -> list[str]:
-    from ..engines import get_engine, list_engines
-
-    return [n for n in list_engines() if "int8" in get_engine(n).precisions]
 
 
 class QuantizeResult(ExportResult):
@@ -100,7 +49,7 @@ def resolve_ticket(source: Path) -> tuple[Path, Path | None]:
     source = Path(source)
     if is_export(source):
         manifest = read_manifest(source)
-        if manifest.precision != "fp32":
+        if manifest.precision != FP32:
             raise OptionError(f"{source} is already quantized ({manifest.precision}); give the FP32 ticket or export")
         ticket_path = manifest.ticket_path
         if not ticket_path or not is_ticket(Path(ticket_path)):
@@ -155,8 +104,8 @@ def _qat(classifier, backbone, ticket, opts: QuantizeOptions, input_size, log) -
 
 
 def _parity(name: str, paths: dict, reference, x, engines) -> list:
-    from ..export.validate import check_parity
-
+    """Each engine's own INT8 form against the fake-quantized PyTorch model, relative RMS error
+    (INT8_TOLERANCE says why not the max element)."""
     records = []
     for engine in engines:
         records += check_parity(name, paths[engine.int8_form], reference, x, [engine], INT8_TOLERANCE, "rms_rel_diff")
@@ -164,15 +113,14 @@ def _parity(name: str, paths: dict, reference, x, engines) -> list:
 
 
 def _write_variant(folder: Path, classifier, backbone, model, ticket, images: CalibrationImages, engines, opts, variant: str,
-                   log) -> dict:
-    """Both graphs in both forms into ``folder``; returns files, parity and audit."""
-    from ..fileio import sha256_file
+                   log) -> tuple[dict, ValidationReport]:
+    """Both graphs in both forms into ``folder``; returns their file records and validation."""
     from ..onnx_io import io_signature
-    from .forms import audit_int8_zeros, deepsparse_form, export_fake_quant, qdq_form, save
+    from .forms import deepsparse_form, export_fake_quant, qdq_form, quantized_weights, save
 
     folder.mkdir(parents=True, exist_ok=True)
     x = images.held_out(8)[0][0][:8]
-    files, parity, audit = {}, [], []
+    files, report = {}, ValidationReport()
     prefix = "dense/" if variant == "dense" else ""
     for graph, module, output in (("model", classifier, "logits"), ("backbone", backbone, "features")):
         start = time.perf_counter()
@@ -184,26 +132,16 @@ def _write_variant(folder: Path, classifier, backbone, model, ticket, images: Ca
             paths[form] = folder / filename
             save(proto, paths[form])
             if variant == "ticket":
-                audit += audit_int8_zeros(f"{filename}", proto, model, list(ticket.masks))
+                report.audit += audit_zeros(filename, quantized_weights(proto), model, list(ticket.masks))
         for form, path in paths.items():
-            files[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size, "form": form,
-                                **io_signature(forms[form])}
-        parity += _parity(f"{prefix}{graph}", paths, module, x, engines)
+            files[path.name] = ExportManifest.file_entry(path, form=form, **io_signature(forms[form]))
+        report.parity += _parity(f"{prefix}{graph}", paths, module, x, engines)
         log(f"  {prefix}{graph}: INT8 QDQ + DeepSparse forms in {time.perf_counter() - start:.1f}s")
-    return {"files": files, "parity": parity, "audit": audit}
+    return files, report
 
 
-def _check(record: dict, accuracy: dict, opts: QuantizeOptions, untrained: bool) -> None:
-    lost = [a for a in record["audit"] if not a.passed]
-    if lost:
-        names = ", ".join(f"{a.graph}:{a.layer} ({a.lost} lost)" for a in lost[:5])
-        raise SparsityLossError(f"INT8 export lost zeros in {len(lost)} layers: {names}; nothing was written, please report this")
-    bad = [p for p in record["parity"] if not p.passed]
-    if bad:
-        detail = "; ".join(f"{p.graph} on {p.engine}: relative RMS error {p.rms_rel_diff:.2e} > {p.tolerance:.0e}"
-                           for p in bad)
-        raise ParityError(f"INT8 engine outputs differ from the fake-quantized PyTorch model ({detail}); nothing was written: "
-                          "report the engine version")
+def _check(report: ValidationReport, accuracy: dict, opts: QuantizeOptions, untrained: bool) -> None:
+    report.raise_on_failure("the INT8 export", "the fake-quantized PyTorch model", "report the engine version")
     drop = accuracy_drop(accuracy)
     if drop is not None and drop > opts.max_drop and not untrained:
         raise OptionError(f"INT8 loses {drop:.2f} accuracy points on {accuracy['data']} (FP32 {accuracy['fp32_top1']:.2%}, "
@@ -212,9 +150,6 @@ def _check(record: dict, accuracy: dict, opts: QuantizeOptions, untrained: bool)
 
 
 def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None) -> QuantizeResult:
-    from .. import __version__
-    from ..backbones import get_backbone_cfg
-    from ..engines import get_engine
     from ..fileio import atomic_output_dir, check_output_dir
     from ..ticket import load_ticket
 
@@ -222,62 +157,67 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
     check_output_dir(opts.output, opts.force, (opts.source,))
     ticket_path, export_path = resolve_ticket(opts.source)
     ticket = load_ticket(ticket_path)
-    cfg = get_backbone_cfg(ticket.arch)
-    input_size = ticket.meta.input_size
-    images = CalibrationImages(opts.calibration, input_size, ticket.meta.mean, ticket.meta.std, opts.samples, opts.seed)
-    engines = [get_engine(n) for n in opts.validate_engines]
-    untrained = ticket.meta.untrained
+    images = CalibrationImages(opts.calibration, ticket.meta.input_size, ticket.meta.mean, ticket.meta.std,
+                               opts.samples, opts.seed)
     start = time.perf_counter()
     log(f"quantizing {ticket.label}: calibration on {opts.samples} images of {opts.calibration}")
-    classifier, backbone = _fake_quant_models(ticket.model, cfg, images)
-    qat = _qat(classifier, backbone, ticket, opts, input_size, log) if opts.qat_epochs else None
-    variants = [("ticket", ticket.model, classifier, backbone)]
-    if opts.with_dense:
-        dense = ticket.dense_model()
-        variants.append(("dense", dense, *_fake_quant_models(dense, cfg, images)))
+    variants, qat = _fake_quant_variants(ticket, images, opts, log)
     with atomic_output_dir(opts.output, opts.force, (opts.source, ticket_path)) as tmp:
         manifests = {}
         for variant, model, cls_q, bb_q in variants:
             folder = tmp / DENSE_DIR if variant == "dense" else tmp
-            record = _write_variant(folder, cls_q, bb_q, model, ticket, images, engines, opts, variant, log)
+            files, report = _write_variant(folder, cls_q, bb_q, model, ticket, images, _engines(opts), opts, variant,
+                                           log)
             accuracy = int8_accuracy(ticket, folder / FORM_FILES["qdq"]["model"], images) if variant == "ticket" else None
-            _check(record, accuracy or {}, opts, untrained)
-            manifests[variant] = ExportManifest(
-                schema=EXPORT_SCHEMA,
-                variant=variant,
-                precision="int8",
-                label=(ticket.label if variant == "ticket" else f"{ticket.arch} dense baseline") + " INT8",
-                ticket_path=str(ticket.path.resolve()),
-                source_export=str(export_path.resolve()) if export_path else None,
-                ticket=ticket.meta if variant == "ticket" else None,
-                arch=ticket.arch,
-                sparsity=ticket.meta.achieved_sparsity if variant == "ticket" else 0.0,
-                untrained=untrained,
-                input_size=input_size,
-                mean=ticket.meta.mean,
-                std=ticket.meta.std,
-                num_classes=ticket.meta.num_classes,
-                forms=FORM_FILES,
-                files=record["files"],
-                quantization={
-                    "scheme": "static, activations uint8 asymmetric per tensor (min/max), weights int8 symmetric "
-                              "per tensor (zero point 0); inputs of every conv, linear and residual add quantized",
-                    "calibration": opts.calibration, "samples": opts.samples, "seed": opts.seed,
-                    "qat": qat, "accuracy": accuracy, "max_drop": opts.max_drop,
-                },
-                validation={
-                    "passed": True,
-                    "parity": [p.to_dict() for p in record["parity"]],
-                    "audit": [a.to_dict() for a in record["audit"]],
-                    "lost_zeros": sum(a.lost for a in record["audit"]),
-                    "gained_zeros": sum(a.gained for a in record["audit"]),
-                },
-                seconds=time.perf_counter() - start,
-                tool_version=__version__,
-            )
+            _check(report, accuracy or {}, opts, ticket.meta.untrained)
+            quantization = {"calibration": opts.calibration, "samples": opts.samples, "seed": opts.seed, "qat": qat,
+                            "accuracy": accuracy, "max_drop": opts.max_drop}
+            manifests[variant] = _manifest(ticket, variant, export_path, files, report, quantization,
+                                           time.perf_counter() - start)
         if opts.with_dense:
             manifests["ticket"] = dataclasses.replace(manifests["ticket"], dense=f"{DENSE_DIR}/{MANIFEST_FILE}")
             manifests["dense"].write(tmp / DENSE_DIR / MANIFEST_FILE)
         manifests["ticket"].write(tmp / MANIFEST_FILE)
     return QuantizeResult(path=Path(opts.output), manifest=manifests["ticket"])
 
+
+def _engines(opts: QuantizeOptions) -> list:
+    from ..engines import get_engine
+
+    return [get_engine(n) for n in opts.validate_engines]
+
+
+def _fake_quant_variants(ticket, images: CalibrationImages, opts: QuantizeOptions, log) -> tuple[list, dict | None]:
+    """(variant, FP32 model, fake-quantized classifier, backbone) for the ticket (after QAT, if
+    asked) and the dense baseline; and the QAT record."""
+    from ..backbones import get_backbone_cfg
+
+    cfg = get_backbone_cfg(ticket.arch)
+    classifier, backbone = _fake_quant_models(ticket.model, cfg, images)
+    qat = _qat(classifier, backbone, ticket, opts, ticket.meta.input_size, log) if opts.qat_epochs else None
+    variants = [("ticket", ticket.model, classifier, backbone)]
+    if opts.with_dense:
+        dense = ticket.dense_model()
+        variants.append(("dense", dense, *_fake_quant_models(dense, cfg, images)))
+    return variants, qat
+
+
+SCHEME = ("static, activations uint8 asymmetric per tensor (min/max), weights int8 symmetric per tensor (zero point "
+          "0); inputs of every conv, linear and residual add quantized")
+
+
+def _manifest(ticket, variant: str, export_path: Path | None, files: dict, report: ValidationReport,
+              quantization: dict, seconds: float) -> ExportManifest:
+    from .. import __version__
+
+    is_ticket = variant == "ticket"
+    return ExportManifest(
+        schema=EXPORT_SCHEMA, variant=variant, precision=INT8,
+        label=(ticket.label if is_ticket else f"{ticket.arch} dense baseline") + " INT8",
+        ticket_path=str(ticket.path.resolve()), source_export=str(export_path.resolve()) if export_path else None,
+        ticket=ticket.meta if is_ticket else None, arch=ticket.arch,
+        sparsity=ticket.meta.achieved_sparsity if is_ticket else 0.0, untrained=ticket.meta.untrained,
+        input_size=ticket.meta.input_size, mean=ticket.meta.mean, std=ticket.meta.std,
+        num_classes=ticket.meta.num_classes, forms=FORM_FILES, files=files,
+        quantization={"scheme": SCHEME, **quantization}, validation=report.to_dict(), seconds=seconds,
+        tool_version=__version__)

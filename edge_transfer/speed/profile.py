@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OptionError
-from ..formats import MODEL_FILE
+from ..formats import FP32, INT8, MODEL_FILE
 from .record import PROFILE_SCHEMA, ProfileKey, SpeedProfile
 
 DEFAULT_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -32,7 +32,7 @@ class ProfileOptions:
     engine: str = "deepsparse"
     batch_size: int = 1
     cores: int | None = None
-    precision: str = "fp32"  # or int8 (the engine's INT8 form, as deployed)
+    precision: str = FP32  # or int8 (the engine's INT8 form, as deployed)
     block: int = 1  # 4: 1x4 blocks, the layout of DeepSparse's INT8 kernels
     grid: tuple = DEFAULT_GRID
     iterations: int = 20  # analysis iterations per grid point
@@ -144,7 +144,7 @@ def _grid_point(key: ProfileKey, sparsity: float, opts: ProfileOptions, folder: 
                                       block=key.block, train=TrainSettings(image_size=h)))
     exported = export_ticket(ExportOptions(ticket=ticket.path, output=folder / "export", validate_engines=()))
     graph = exported.path / MODEL_FILE
-    if key.precision == "int8":
+    if key.precision == INT8:
         from ..quantize import QuantizeOptions, quantize
         from ..quantize.images import RANDOM_CALIBRATION
         from ..quantize.quantize import FORM_FILES

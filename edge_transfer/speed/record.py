@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 from ..errors import OptionError
-from ..formats import _Record
+from ..formats import Record
 
 PROFILE_SCHEMA = "edge-transfer.profile/1"
 FIX = "measure it again with `edge-transfer profile`"
@@ -57,7 +57,7 @@ class ProfileKey:
 
 
 @dataclass(frozen=True)
-class SpeedProfile(_Record):
+class SpeedProfile(Record):
     SCHEMAS: ClassVar = (PROFILE_SCHEMA,)
     ERROR: ClassVar = ProfileError
     FIX: ClassVar = FIX

@@ -4,16 +4,45 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import OptionError
 
 NORMS = ("linf", "l2")
-# The one pretraining vocabulary: training kind (pretrain --robust) -> the name a ticket
-# records and the study compares (prune --pretraining, study --robust), and whether it is robust.
-PRETRAINING_OF = {"none": "natural", "pgd": "pgd", "smoothing": "smoothing"}
-ROBUST_KINDS = tuple(PRETRAINING_OF)
+
+
+@dataclass(frozen=True)
+class RobustKind:
+    """One kind of training input (pretrain --robust), declared once: the pretraining name a
+    ticket records and the study compares (prune --pretraining, study --robust), how a
+    Robustness of this kind describes itself, and the inputs it trains on."""
+    pretraining: str
+    describe: Callable[["Robustness"], str]
+    inputs: Callable  # (robustness, model, x, y, generator) -> the batch to train on
+    robust: bool = True
+
+
+def _pgd_inputs(r: "Robustness", model, x, y, generator):
+    return pgd_attack(model, x, y, r.eps, r.norm, r.steps, r.alpha, generator=generator)
+
+
+def _noisy_inputs(r: "Robustness", model, x, y, generator):
+    import torch
+
+    return x + torch.randn(x.shape, generator=generator) * r.sigma  # not clamped: smoothing certifies x + N(0, s^2)
+
+
+# the kind -> handler registry (torchao's config-to-handler table is the model)
+KINDS = {
+    "none": RobustKind("natural", lambda r: "natural", lambda r, model, x, y, generator: x, robust=False),
+    "pgd": RobustKind("pgd", lambda r: f"PGD-{r.steps} {r.norm} eps {r.eps:g} step {r.alpha:.4g} (random start)",
+                      _pgd_inputs),
+    "smoothing": RobustKind("smoothing", lambda r: f"Gaussian noise sigma {r.sigma:g}", _noisy_inputs),
+}
+PRETRAINING_OF = {kind: k.pretraining for kind, k in KINDS.items()}
+ROBUST_KINDS = tuple(KINDS)
 PRETRAININGS = tuple(PRETRAINING_OF.values())
-IS_ROBUST = {name: kind != "none" for kind, name in PRETRAINING_OF.items()}
+IS_ROBUST = {k.pretraining: k.robust for k in KINDS.values()}
 
 
 @dataclass(frozen=True)
@@ -41,18 +70,18 @@ class Robustness:
 
     @property
     def pretraining(self) -> str:
-        return PRETRAINING_OF[self.kind]
+        return KINDS[self.kind].pretraining
+
+    @property
+    def robust(self) -> bool:
+        return KINDS[self.kind].robust
 
     @property
     def alpha(self) -> float:
         return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
 
     def describe(self) -> str:
-        if self.kind == "pgd":
-            return f"PGD-{self.steps} {self.norm} eps {self.eps:g} step {self.alpha:.4g} (random start)"
-        if self.kind == "smoothing":
-            return f"Gaussian noise sigma {self.sigma:g}"
-        return "natural"
+        return KINDS[self.kind].describe(self)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "norm": self.norm, "eps": self.eps, "steps": self.steps, "step_size": self.alpha,
@@ -60,14 +89,7 @@ class Robustness:
 
     def training_inputs(self, model, x, y, generator=None):
         """The inputs to train on for the batch ``(x, y)``."""
-        import torch
-
-        if self.kind == "pgd":
-            return pgd_attack(model, x, y, self.eps, self.norm, self.steps, self.alpha, generator=generator)
-        if self.kind == "smoothing":
-            noise = torch.randn(x.shape, generator=generator) * self.sigma
-            return x + noise  # not clamped: randomized smoothing certifies x + N(0, sigma^2)
-        return x
+        return KINDS[self.kind].inputs(self, model, x, y, generator)
 
 
 def _l2_norm(v):

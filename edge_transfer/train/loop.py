@@ -111,7 +111,7 @@ def evaluate(model, batches, num_classes: int, robustness=None, generator=None, 
     model.eval()
     preds, labels = [], []
     for x, y in batches:
-        if robustness is not None and robustness.kind != "none":
+        if robustness is not None and robustness.robust:
             x = robustness.training_inputs(model, x, y, generator)
         with torch.no_grad():
             preds.append(model(x).argmax(1).numpy())
