@@ -209,7 +209,7 @@ class Record:
                 raise self.ERROR(f"{where} lists {name} but it is missing; {self.FIX}")
             expected = entry.get("sha256") if isinstance(entry, dict) else entry
             if verify_hashes and sha256_file(path) != expected:
-                raise self.ERROR(f"{path} does not match the sha256 in {where}: it was modified or damaged; {self.FIX}")
+                raise self.ERROR(f"{path} does not match the sha256 in {record_file}: it was modified or damaged; {self.FIX}")
 
 
 def _as_tuple(kind) -> tuple:
