@@ -12,6 +12,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from .ticket import DENSE_FILE, load_ticket, save_ticket
+from .train import TrainSettings, load_train_data, pixel_model, recalibrate_batchnorm
+
 
 def _norm_buffers(model) -> dict:
     import torch
@@ -32,9 +35,6 @@ def recalibrated_ticket(ticket_path: Path, data: str, output: Path, *, val: str 
     that feed the backbone differently normalised images. Returns the ``batchnorm`` record
     written into the copy's ticket.json."""
     from safetensors.torch import load_file
-
-    from .ticket import DENSE_FILE, load_ticket, save_ticket
-    from .train import TrainSettings, load_train_data, pixel_model, recalibrate_batchnorm
 
     ticket = load_ticket(Path(ticket_path))
     meta = ticket.meta

@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .backbones import create_backbone, get_backbone_cfg
 from .errors import CheckpointError, UnsafeCheckpointError
 from .fileio import sha256_file
 
@@ -144,8 +145,6 @@ def load_pretrained(arch: str, path: Path, trust: bool = False):
     The head's class count is taken from the checkpoint, so a CIFAR-100 or a 5-class
     checkpoint loads into the matching head.
     """
-    from .backbones import create_backbone, get_backbone_cfg
-
     cfg = get_backbone_cfg(arch)
     state, layout = read_state_dict(path, trust)
     head_weight = state.get(f"{cfg.head}.weight")

@@ -25,9 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import TicketError
+from . import __version__
+from .backbones import get_backbone_cfg, replace_head
+from .errors import OptionError, TicketError
+from .fileio import atomic_output_dir, check_output_dir, write_json
 from .formats import FINETUNE_FILE, FINETUNE_SCHEMA
-from .train import TrainSettings
+from .ticket import DENSE_FILE, load_ticket, save_ticket
+from .train import (TrainSettings, evaluate, load_train_data, make_optimizer, pixel_model, reapply_masks,
+                    recalibrate_batchnorm, train_epoch, train_epochs)
 
 SCHEDULE = "lp-ft, one decay at 3/4"  # names the schedule in the study's cell key
 CONVERGED_LOSS = 0.1  # a final training loss above this: the budget, not the ticket, decided the accuracy
@@ -55,9 +60,6 @@ class FinetuneOptions:
     head_epochs: int = 1  # LP-FT's probing phase: the head alone on the frozen backbone (0: none)
 
     def validate(self) -> None:
-        from .errors import OptionError
-        from .fileio import check_output_dir
-
         self.train.validate()
         if self.head_epochs < 0:
             raise OptionError(f"--head-epochs must be >= 0, got {self.head_epochs}")
@@ -81,10 +83,6 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
     """LP-FT with the mask fixed: BatchNorm statistics re-estimated on the task (unless
     --keep-bn-stats), the new head trained alone, then everything at the schedule's steps."""
     import torch
-
-    from .backbones import get_backbone_cfg, replace_head
-    from .train import load_train_data, make_optimizer, pixel_model, recalibrate_batchnorm
-    from .ticket import load_ticket
 
     opts.validate()
     tr = opts.train
@@ -122,8 +120,6 @@ def finetune(opts: FinetuneOptions, log: Callable[[str], None] = lambda _m: None
 def _train_all(net, optimizer, data, tr, weights: dict, masks: dict, log) -> tuple[list[dict], str]:
     """LP-FT's second phase: every weight, the pruned ones put back to zero after each step;
     returns the epochs' records and the last epoch's val images right (metrics.correct_bits)."""
-    from .train import evaluate, reapply_masks, train_epochs
-
     epochs, val_correct = [], None
     for epoch, lr, stats in train_epochs(net, optimizer, data, tr, desc="finetune", lr_steps=lr_steps(tr.epochs),
                                          after_step=lambda: reapply_masks(weights, masks)):
@@ -138,8 +134,6 @@ def _train_all(net, optimizer, data, tr, weights: dict, masks: dict, log) -> tup
 
 def _record(opts: FinetuneOptions, ticket, data, input_size, epochs: list, val_correct: str, head: list,
             leaked: int, recalibrated: int, seconds: float) -> dict:
-    from . import __version__
-
     meta, tr, last = ticket.meta, opts.train, epochs[-1]
     return {
         "schema": FINETUNE_SCHEMA, "ticket": str(opts.ticket), "ticket_label": ticket.label, "arch": meta.arch,
@@ -159,8 +153,6 @@ def _record(opts: FinetuneOptions, ticket, data, input_size, epochs: list, val_c
 
 def _train_head(net, model, cfg, data, tr, epochs: int, log) -> list[dict]:
     """LP-FT's first phase: the head alone, the backbone frozen (its BatchNorm statistics too)."""
-    from .train import make_optimizer, train_epoch
-
     if epochs == 0:
         return []
     head = model.get_submodule(cfg.head)
@@ -206,9 +198,6 @@ class _EvalBackbone:
 
 def _write(opts: FinetuneOptions, model, ticket, record: dict, input_size, num_classes: int) -> None:
     from safetensors.torch import load_file
-
-    from .fileio import atomic_output_dir, write_json
-    from .ticket import DENSE_FILE, save_ticket
 
     meta = dataclasses.replace(
         ticket.meta, num_classes=num_classes, input_size=tuple(input_size),

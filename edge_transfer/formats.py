@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .errors import EdgeTransferError, OnnxModelError, TicketError
+from .fileio import sha256_file, write_json
 
 TICKET_FILE = "ticket.json"
 MANIFEST_FILE = "manifest.json"
@@ -184,8 +185,6 @@ class Record:
         return {k: _plain(v) for k, v in out.items() if k not in without}
 
     def write(self, path: Path) -> None:
-        from .fileio import write_json
-
         write_json(Path(path), self.to_json())
 
     # Every record that lists its folder's files (ticket.json, manifest.json, deploy.json) writes
@@ -193,15 +192,11 @@ class Record:
     @staticmethod
     def file_entry(path: Path, **extra) -> dict:
         """What a record lists for one file it carries: its sha256 and size (and ``extra``)."""
-        from .fileio import sha256_file
-
         return {"sha256": sha256_file(path), "bytes": path.stat().st_size, **extra}
 
     def check_files(self, folder: Path, record_file: str, verify_hashes: bool = True) -> None:
         """Every file the record lists is inside ``folder`` and present, and with ``verify_hashes``
         matches its recorded sha256 (a modified model must not run)."""
-        from .fileio import sha256_file
-
         where = str(Path(folder) / record_file)
         for name, entry in self.files.items():
             path = confined_file(Path(folder), name, where, self.ERROR, self.FIX)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .fileio import atomic_write_bytes
+
 
 def two_panels(width: float = 12, height: float = 4.5):
     import matplotlib
@@ -18,8 +20,6 @@ def save_figure(fig, axes, path: Path) -> None:
     import io
 
     import matplotlib.pyplot as plt
-
-    from .fileio import atomic_write_bytes
 
     for ax in axes:
         ax.grid(alpha=0.3)

@@ -14,9 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import __version__
+from .backbones import create_backbone, get_backbone_cfg
 from .errors import OptionError, OutputExistsError
+from .fileio import atomic_write_bytes, sha256_file, write_json
 from .formats import PRETRAIN_SCHEMA
-from .train import Robustness, TrainSettings
+from .system import system_info
+from .train import Robustness, TrainSettings, evaluate, load_train_data, make_optimizer, pixel_model, train_epochs
 
 EVAL_PGD_STEPS = 10
 
@@ -38,8 +42,6 @@ class PretrainOptions:
     force: bool = False
 
     def validate(self) -> None:
-        from .backbones import get_backbone_cfg
-
         get_backbone_cfg(self.arch)
         self.train.validate()
         self.robust.validate()
@@ -76,8 +78,6 @@ def save_state_dict(state: dict, path: Path) -> None:
 
     import torch
 
-    from .fileio import atomic_write_bytes
-
     state = {k: v.detach().contiguous().clone() for k, v in state.items()}
     if Path(path).suffix == ".safetensors":
         from safetensors.torch import save
@@ -107,12 +107,6 @@ def _count(batches, limit: int | None) -> int:
 
 def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None) -> PretrainResult:
     import torch
-
-    from . import __version__
-    from .backbones import create_backbone, get_backbone_cfg
-    from .fileio import sha256_file, write_json
-    from .system import system_info
-    from .train import evaluate, load_train_data, make_optimizer, pixel_model
 
     opts.validate()
     tr = opts.train
@@ -162,8 +156,6 @@ def pretrain(opts: PretrainOptions, log: Callable[[str], None] = lambda _m: None
 
 def _train(net, optimizer, data, tr, robustness, generator, log) -> tuple[list[dict], dict]:
     """The epochs' records and the last epoch's clean val accuracy."""
-    from .train import evaluate, train_epochs
-
     epochs, clean, t0 = [], {}, time.perf_counter()
     for epoch, lr, stats in train_epochs(net, optimizer, data, tr, desc="pretrain", robustness=robustness,
                                          generator=generator):

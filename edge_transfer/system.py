@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import platform
 
+from . import __version__
+from .interrupts import native_section
+
 
 def cpuinfo_field(*names: str) -> str | None:
     """The first /proc/cpuinfo line starting with one of ``names``, after its colon; None
@@ -25,9 +28,6 @@ def cpu_model() -> str:
 
 def system_info() -> dict:
     import psutil
-
-    from . import __version__
-    from .interrupts import native_section
 
     info = {
         "cpu_model": cpu_model(),

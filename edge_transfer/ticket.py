@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .backbones import create_backbone, get_backbone_cfg, split_backbone
 from .errors import TicketError
+from .fileio import sha256_file
 from .formats import TICKET_FILE, TicketMeta
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -57,8 +59,6 @@ def save_ticket(folder: Path, model, masks: dict, dense_values: dict, meta: Tick
 
     from safetensors.torch import save_file
 
-    from .fileio import sha256_file
-
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
     save_file({k: v.contiguous() for k, v in masks.items()}, str(folder / MASKS_FILE))
@@ -89,8 +89,6 @@ def load_ticket(path: Path) -> Ticket:
     """Load a ticket and re-check that every masked weight is exactly zero."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from .backbones import create_backbone
 
     path = Path(path)
     meta = load_ticket_meta(path)
@@ -129,8 +127,6 @@ class ModuleFactory:
     backbone: bool = False  # pooled features instead of logits
 
     def __call__(self):
-        from .backbones import get_backbone_cfg, split_backbone
-
         ticket = load_ticket(Path(self.ticket_path))
         model = ticket.dense_model() if self.variant == "dense" else ticket.model
         if self.backbone:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import ParityError, SparsityLossError
+from .onnx_io import initializer_arrays
 
 METRICS = ("max_rel_diff", "rms_rel_diff", "max_abs_diff")
 
@@ -172,6 +173,4 @@ def audit_zeros(graph_name: str, weights: dict, ticket_model, mask_names) -> lis
 
 def fp32_weights(onnx_model) -> dict:
     """An FP32 graph's initializers as ``audit_zeros`` reads them (zero means 0)."""
-    from .onnx_io import initializer_arrays
-
     return {name: (array, 0) for name, array in initializer_arrays(onnx_model).items()}

@@ -24,7 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CheckpointError, OptionError
+from ..fileio import atomic_write_bytes
 from ..formats import HEAD_SCHEMA
+from ..metrics import accuracy
 
 MIN_STD = 1e-6  # features that never vary are left unscaled
 
@@ -140,8 +142,6 @@ class OnlineLearner:
         """Top-1 and mean per-class accuracy over ``(images, labels)`` batches."""
         import numpy as np
 
-        from ..metrics import accuracy
-
         preds, labels = [], []
         for images, y in batches:
             preds.append(self.predict(images))
@@ -188,8 +188,6 @@ class OnlineLearner:
         import io
 
         import torch
-
-        from ..fileio import atomic_write_bytes
 
         buffer = io.BytesIO()
         torch.save({**self.state(), **(extra or {})}, buffer)

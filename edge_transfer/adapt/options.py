@@ -10,6 +10,7 @@ from ..train import TrainSettings
 
 CHECKPOINT_FILE = "checkpoint.pt"
 from ..formats import ADAPT_FILE as RESULTS_FILE  # noqa: F401
+from ..engines import get_engine
 BACKBONE_TICKET_DIR = "ticket"  # the backbone the head was trained on (its fresh statistics), for deploy
 # Settings that must match for --resume to continue the same run (epochs may grow). The
 # checkpoint stores them flat under these names (``train_limit`` is ``train.limit``).
@@ -49,8 +50,6 @@ class AdaptOptions:
     force: bool = False
 
     def validate(self) -> None:
-        from ..engines import get_engine
-
         self.train.validate()
         if self.checkpoint_every <= 0:
             raise OptionError(f"--checkpoint-every must be a positive integer, got {self.checkpoint_every}")

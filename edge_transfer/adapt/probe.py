@@ -14,6 +14,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .learner import feature_std
+from ..errors import OptionError
+from ..metrics import accuracy, correct_bits
+
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)  # inverse L2 strength, chosen on the held-out part
 HOLDOUT_FRACTION = 0.2
 MAX_ITER = 1000
@@ -40,8 +44,6 @@ class ProbeFit:
 
 
 def _standardise(features, mean, var):
-    from .learner import feature_std
-
     return (features - mean) / feature_std(var, 1)
 
 
@@ -84,8 +86,6 @@ def fit_probe(features, labels, num_classes: int, seed: int = 0) -> ProbeFit:
     from sklearn.metrics import log_loss
     from sklearn.model_selection import train_test_split
 
-    from ..errors import OptionError
-
     started = time.perf_counter()
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
@@ -114,8 +114,6 @@ def probe_record(name: str, learner, train_features, train_labels, val_features,
                  seed: int, log) -> dict:
     """Linear evaluation: the converged probe on cached training features, loaded as
     ``learner``'s head; one record in adapt's per-epoch format, with the fit's evidence."""
-    from ..metrics import accuracy, correct_bits
-
     fit = fit_probe(train_features, train_labels, num_classes, seed)
     learner.load_probe(fit)
     preds = learner.predict_features(val_features)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..tables import markdown_table
+from ..plots import save_figure, two_panels
+from ..fileio import atomic_write_text
+
 
 def summary_lines(payload: dict) -> list[str]:
     s, st = payload["summary"], payload["settings"]
@@ -45,8 +49,6 @@ def summary_lines(payload: dict) -> list[str]:
 
 
 def markdown(payload: dict) -> str:
-    from ..tables import markdown_table
-
     headers = ["epoch", "backbone", "lr", "wall s", "img/s", "backbone s", "head s", "data s", "hidden s", "loss", "val top-1", "val mean-class"]
     rows = [[r["epoch"], r["variant"], f"{r['lr']:.4g}", f"{r['wall_s']:.2f}", f"{r['images_per_sec']:.0f}",
              f"{r['backbone_s']:.2f}", f"{r['head_s']:.3f}", f"{r['data_s']:.2f}", f"{r['hidden_s']:.2f}",
@@ -56,8 +58,6 @@ def markdown(payload: dict) -> str:
 
 
 def plot(path: Path, payload: dict) -> None:
-    from ..plots import save_figure, two_panels
-
     fig, (ax_acc, ax_t) = two_panels(11, 4)
     for name in ("sparse", "dense"):
         rows = [r for r in payload["epochs"] if r["variant"] == name]
@@ -71,7 +71,5 @@ def plot(path: Path, payload: dict) -> None:
 
 
 def write_reports(folder: Path, payload: dict) -> None:
-    from ..fileio import atomic_write_text
-
     atomic_write_text(folder / "report.md", markdown(payload))
     plot(folder / "adapt.png", payload)

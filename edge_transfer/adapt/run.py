@@ -10,9 +10,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..bench.timing import backbone_speedup
+from ..cores import pinned
+from ..data import batches, dataset_stats, load_task
+from ..data.batches import Preprocess
+from ..data.datasets import crop_scale, limit_train
+from ..engines import get_engine
 from ..errors import CheckpointError, OptionError, OutputExistsError
-from ..formats import ADAPT_SCHEMA, BACKBONE_FILE, DENSE_DIR, ExportManifest
+from ..export.resolve import ensure_export, read_manifest
+from ..fileio import atomic_output_dir, write_json
+from ..formats import ADAPT_SCHEMA, BACKBONE_FILE, DENSE_DIR, ExportManifest, is_ticket
+from ..metrics import accuracy
+from ..system import system_info
+from ..ticket import ModuleFactory
+from ..train.loop import step_lr
+from .learner import OnlineLearner
 from .options import BACKBONE_TICKET_DIR, CHECKPOINT_FILE, RESULTS_FILE, RESUME_KEYS, AdaptOptions, AdaptResult
+from .probe import probe_record
+from .report import write_reports
+from .source import fresh_statistics, source_input_size
+from .summary import summarise
 
 
 @dataclass
@@ -40,8 +57,6 @@ def _check_output(opts: AdaptOptions) -> None:
 def _extract(learner, dataset, preprocess, batch_size: int):
     import numpy as np
 
-    from ..data import batches
-
     feats, labels = [], []
     for images, y in batches(dataset, preprocess, batch_size, shuffle=False, seed=0):
         feats.append(learner.features(images))
@@ -62,9 +77,6 @@ def _feature_batches(features, labels, batch_size: int, seed: int):
 
 def _torch_backbone(manifest: ExportManifest, variant: str):
     """The backbone as an nn.Module builder, for the torch engine (None if the ticket moved)."""
-    from ..formats import is_ticket
-    from ..ticket import ModuleFactory
-
     ticket_path = manifest.ticket_path
     if not ticket_path or not is_ticket(Path(ticket_path)):
         return None
@@ -75,9 +87,6 @@ def _keep_backbone(source: Path, output: Path) -> str | None:
     """Copy the ticket the head was trained on (with its fresh BatchNorm statistics) into the
     run folder, replacing a previous copy in one rename; None when the source was an export."""
     import shutil
-
-    from ..fileio import atomic_output_dir
-    from ..formats import is_ticket
 
     if not is_ticket(source):
         return None
@@ -103,11 +112,6 @@ def _one_torch_thread():
 def adapt(opts: AdaptOptions, log: Callable[[str], None] = lambda _m: None) -> AdaptResult:
     """Compile the backbone (and the dense one with --compare-dense), learn the head epoch by
     epoch or fit the probe, time the backbones against each other, write the run folder."""
-    from ..bench.timing import backbone_speedup
-    from ..cores import pinned
-    from ..data import load_task
-    from ..data.datasets import limit_train
-
     opts.validate()
     _check_output(opts)
     tr = opts.train
@@ -149,17 +153,11 @@ class _Backbones:
         return self.manifests["sparse"].input_size
 
     def preprocess(self, augment: bool = False, crop_scale: tuple[float, float] = (0.08, 1.0)):
-        from ..data.batches import Preprocess
-
         return Preprocess(self.input_size, self.mean, self.std, augment=augment, crop_scale=crop_scale)
 
 
 def _backbones(opts: AdaptOptions, task, tmp: Path, log) -> _Backbones:
     import numpy as np
-
-    from ..data import dataset_stats
-    from ..export.resolve import ensure_export, read_manifest
-    from .source import fresh_statistics, source_input_size
 
     norm = None
     if opts.dataset_stats:
@@ -177,9 +175,6 @@ def _backbones(opts: AdaptOptions, task, tmp: Path, log) -> _Backbones:
 def _compile(opts: AdaptOptions, task, backbones: _Backbones, cores: int, log) -> tuple[list[_Variant], object]:
     """Each backbone compiled with its learner, and its val (and with --precompute train)
     features extracted once."""
-    from ..engines import get_engine
-    from .learner import OnlineLearner
-
     tr, engine, eval_pre = opts.train, get_engine(opts.engine), backbones.preprocess()
     variants, val_labels = [], None
     for name, manifest in backbones.manifests.items():
@@ -218,8 +213,6 @@ def _resumed(opts: AdaptOptions, variants: list[_Variant], checkpoint: Path, log
 
 
 def _fit_probes(opts: AdaptOptions, task, variants: list[_Variant], val_labels, checkpoint: Path, log) -> list:
-    from .probe import probe_record
-
     records = [probe_record(v.name, v.learner, v.train_features, v.train_labels, v.val_features, val_labels,
                             task.num_classes, opts.train.seed, log) for v in variants]
     _save(opts, variants, checkpoint, 1, records)
@@ -229,9 +222,6 @@ def _fit_probes(opts: AdaptOptions, task, variants: list[_Variant], val_labels, 
 def _train(opts: AdaptOptions, task, backbones: _Backbones, variants: list[_Variant], val_labels, records: list,
            start_epoch: int, checkpoint: Path, log) -> list:
     """The online loop: one epoch per backbone in turn, checkpointed every --checkpoint-every."""
-    from ..data.datasets import crop_scale
-    from ..train.loop import step_lr
-
     tr = opts.train
     train_pre = backbones.preprocess(augment=tr.augment and not opts.precompute, crop_scale=crop_scale(tr.data))
     records = list(records)
@@ -251,8 +241,6 @@ def _train(opts: AdaptOptions, task, backbones: _Backbones, variants: list[_Vari
 
 
 def _epoch(opts: AdaptOptions, task, v: _Variant, val_labels, train_pre, epoch: int, lr: float) -> dict:
-    from ..data import batches
-    from ..metrics import accuracy
     from .loop import run_epoch
 
     tr = opts.train
@@ -277,9 +265,6 @@ def _example(batch_size: int, input_size) -> object:
 
 def _payload(opts: AdaptOptions, task, backbones: _Backbones, variants: list[_Variant], records: list, bench: dict,
              kept: str | None, cores: int, started: float) -> dict:
-    from ..system import system_info
-    from .summary import summarise
-
     summary = summarise(records, bench, task, opts.train.epochs)
     summary["batchnorm"] = backbones.batchnorm
     return {
@@ -299,8 +284,5 @@ def _payload(opts: AdaptOptions, task, backbones: _Backbones, variants: list[_Va
 
 
 def _write(output: Path, payload: dict) -> None:
-    from ..fileio import write_json
-    from .report import write_reports
-
     write_json(output / RESULTS_FILE, payload)
     write_reports(output, payload)

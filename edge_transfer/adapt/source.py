@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..batchnorm import recalibrated_ticket
+from ..formats import is_ticket
+from ..export.resolve import read_manifest
+from ..ticket import load_ticket_meta
+
 
 def fresh_statistics(opts, workdir: Path, norm, log) -> tuple[Path, dict]:
     """The source to export: a ticket re-calibrated on the task (see module doc), or the
     source itself when it is an export folder or ``keep_bn_stats`` is set."""
-    from ..batchnorm import recalibrated_ticket
-    from ..formats import is_ticket
-
     source = Path(opts.source)
     if not is_ticket(source):
         return source, {"recalibrated": False, "reason": "an export folder: its statistics are part of the graph"}
@@ -27,10 +29,6 @@ def fresh_statistics(opts, workdir: Path, norm, log) -> tuple[Path, dict]:
 
 
 def source_input_size(source: Path) -> tuple:
-    from ..export.resolve import read_manifest
-    from ..formats import is_ticket
-    from ..ticket import load_ticket_meta
-
     if is_ticket(source):
         return load_ticket_meta(Path(source), verify_hashes=False).input_size
     return read_manifest(Path(source), verify_hashes=False).input_size

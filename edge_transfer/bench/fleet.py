@@ -18,8 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from ..cluster import ClusterSpec, open_cluster
+from ..cluster.identity import identity
+from ..cluster.progress import follow
 from ..errors import ClusterError, OptionError
 from .options import BenchOptions
+from .run import run_bench
 
 FLEET_SCHEMA = "edge-transfer.fleet/1"
 RESOURCE = "bench"
@@ -84,9 +88,6 @@ def bench_here(opts: BenchOptions, paths: list[Artifact], baseline: Artifact | N
     """Runs on a worker: the bench on its cached artifacts, one bench per host at a time."""
     from distributed import Lock
 
-    from ..cluster.identity import identity
-    from .run import run_bench
-
     opts = replace(opts, paths=tuple(_local(a) for a in paths),
                    baseline=_local(baseline) if baseline is not None else opts.baseline)
     with Lock(f"edge-transfer-bench-{socket.gethostname()}"):
@@ -128,9 +129,6 @@ def _ship(client, address: str, packed: dict[Artifact, bytes]) -> int:
 def run_fleet_bench(opts: BenchOptions, cluster: str, workers: tuple[str, ...] | None = None,
                     log: Callable[[str], None] = lambda _m: None, argv: list[str] | None = None) -> dict:
     """Every chosen worker's bench result and identity (``edge-transfer.fleet/1``)."""
-    from ..cluster import ClusterSpec, open_cluster
-    from ..cluster.progress import follow
-
     opts.validate()
     spec = ClusterSpec.parse(cluster)
     paths = [pack(p) for p in opts.paths]

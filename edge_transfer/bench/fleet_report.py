@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..formats import FP32
+from ..plots import save_figure
+from ..tables import text_table
 from .fleet import host_label
 from .report import HEADLINE_HEADERS, headline, headline_rows
 
@@ -21,8 +23,6 @@ def fleet_tables(fleet: dict) -> list[tuple[str, list[list]]]:
 
 
 def fleet_text(fleet: dict) -> str:
-    from ..tables import text_table
-
     parts = [f"{title}\n{text_table(HEADLINE_HEADERS, rows)}" for title, rows in fleet_tables(fleet)]
     return "\n\n".join(parts) + "\nspeedup: over the fastest dense model of that worker's own run (median [min-max] over repeats)"
 
@@ -43,8 +43,6 @@ def fleet_plot(path: Path, fleet: dict) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..plots import save_figure
 
     tops = {host_label(b): {(r["model"], r.get("precision", FP32), r["batch_size"]): r["speedup_vs_best_dense"]
                             for r in headline(b["result"]["results"])} for b in fleet["benches"]}

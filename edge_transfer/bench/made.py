@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..export import ExportOptions, export_ticket
 from ..formats import FP32, INT8, is_export, is_ticket, ticket_tag
+from ..prune import PruneOptions, draw_ticket
+from ..quantize import QuantizeOptions, RANDOM_CALIBRATION, quantize
 from .targets import BenchModel, BenchTarget, manifest_model
 
 DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
@@ -15,8 +18,6 @@ DEFAULT_SPARSITIES = (0.8, 0.9, 0.95)
 def speed_only_tickets(workdir: Path, arch: str, sparsities, log, block: int = 1, seed: int = 0) -> dict:
     """{sparsity: ticket folder}: OMP tickets drawn per layer from one random init
     (untrained weights: speed only); sparsity 0.0 is the dense model of the same init."""
-    from ..prune import PruneOptions, draw_ticket
-
     out = {}
     for sparsity in sparsities:
         folder = workdir / "tickets" / f"{arch}-{ticket_tag('omp', sparsity, block)}"
@@ -37,9 +38,6 @@ def default_targets(workdir: Path, graph: str, log, arch: str = "resnet50",
     Drawn per layer: ranking a random init globally prunes by kaiming's fan-in scaling,
     not by learned importance, and strips the large late layers bare, which no trained
     ticket looks like."""
-    from ..export import ExportOptions, export_ticket
-    from ..quantize import QuantizeOptions, quantize
-
     tickets = speed_only_tickets(workdir, arch, (0.0, *sparsities), log, block)
     fp32, int8_models = {}, {}
     for sparsity, folder in tickets.items():
@@ -88,8 +86,6 @@ def add_int8_peers(targets: list[BenchTarget], workdir: Path, log) -> tuple[list
 def int8_peer(dense: BenchModel, workdir: Path, log) -> BenchModel | None:
     """The dense INT8 peer of an FP32 dense model, made by the quantize path (calibrated on
     seeded random inputs: speed only); None when no ticket is known (a bare .onnx)."""
-    from ..quantize import RANDOM_CALIBRATION, QuantizeOptions, quantize
-
     if dense.ticket_path is None:
         return None
     out = workdir / f"int8-peer-{dense.name}"

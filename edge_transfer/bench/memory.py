@@ -8,6 +8,8 @@ from __future__ import annotations
 import multiprocessing as mp
 from pathlib import Path
 
+from ..engines import get_engine
+
 
 def _status_kib(field: str) -> int | None:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -18,8 +20,6 @@ def _status_kib(field: str) -> int | None:
 
 def _child(queue, engine_name, onnx_path, batch_size, cores, torch_factory, input_shape, iterations):
     import numpy as np
-
-    from ..engines import get_engine
 
     try:
         engine = get_engine(engine_name)

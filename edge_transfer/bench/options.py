@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engines import get_engine
 from ..errors import OptionError
-from ..tolerances import FP32_TOLERANCE
 from ..formats import BENCH_SCHEMA, MODEL_FILE
+from ..tolerances import FP32_TOLERANCE
 
 SCENARIOS = ("sync", "async")
 
@@ -37,8 +38,6 @@ class BenchOptions:
     seed: int = 0
 
     def validate(self) -> None:
-        from ..engines import get_engine
-
         for name, value in (("--batch-size", min(self.batch_sizes, default=0)), ("--repeats", self.repeats),
                             ("--min-iterations", self.min_iterations)):
             if value <= 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 
 from ..tolerances import parity_tolerance
+from .timing import PERCENTILE_METHOD, latency_stats_ms, paired_ratio
 
 
 def _spread(values: list[float]) -> tuple[float, float, float]:
@@ -13,8 +14,6 @@ def _spread(values: list[float]) -> tuple[float, float, float]:
 
 def _pair_speedups(runs_a: list[dict], runs_b: list[dict]) -> tuple[float, float, float]:
     """Repeat i of A against repeat i of B: same batch and cores, measured side by side."""
-    from .timing import paired_ratio
-
     n = min(len(runs_a), len(runs_b))
     ratio = paired_ratio([a["items_per_sec"] for a in runs_a[:n]], [b["items_per_sec"] for b in runs_b[:n]])
     return ratio.median, ratio.low, ratio.high
@@ -96,8 +95,6 @@ def _identity(model, engine: str, batch: int, baseline, versions: dict, core, op
 
 
 def _timing_fields(rs: list) -> dict:
-    from .timing import PERCENTILE_METHOD, latency_stats_ms
-
     ips_med, ips_min, ips_max = _spread([r["items_per_sec"] for r in rs])
     return {"iterations": sum(len(r["latencies"]) for r in rs), "items_per_sec": ips_med,
             "items_per_sec_min": ips_min, "items_per_sec_max": ips_max,

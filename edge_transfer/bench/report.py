@@ -7,7 +7,10 @@ import io
 from pathlib import Path
 
 from ..errors import OptionError
-from ..formats import FP32
+from ..fileio import atomic_write_text, write_json as _write
+from ..formats import BENCH_SCHEMA, FP32, read_record
+from ..plots import save_figure, two_panels
+from ..tables import markdown_table
 
 TABLE_HEADERS = ["engine", "model", "prec.", "batch", "sparsity", "items/s", "p50 ms", "p99 ms",
                  "vs own dense FP32 [min-max]", "vs fastest dense [min-max]", "ideal", "eff.", "valid"]
@@ -89,14 +92,10 @@ def footnotes(result) -> list[str]:
 
 
 def write_json(path: Path, result) -> None:
-    from ..fileio import write_json as _write
-
     _write(path, result.to_json())
 
 
 def write_csv(path: Path, records: list[dict]) -> None:
-    from ..fileio import atomic_write_text
-
     fields = list(dict.fromkeys(k for r in records for k in r))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields)
@@ -106,8 +105,6 @@ def write_csv(path: Path, records: list[dict]) -> None:
 
 
 def markdown(result) -> str:
-    from ..tables import markdown_table
-
     return "\n".join(["# edge-transfer bench", "", f"`{result.command}`", "",
                       "## Speedup over the fastest dense peer (headline)", "",
                       markdown_table(HEADLINE_HEADERS, headline_rows(result.records)), "",
@@ -127,8 +124,6 @@ def plot(path: Path, records: list[dict]) -> None:
     best engine per ticket, one line per (architecture, precision, batch). Right: speedup
     over the same engine's dense FP32 model per (engine, precision, batch), beside the
     FLOP-proportional ideal. Line style tells architectures apart."""
-    from ..plots import save_figure, two_panels
-
     fig, (ax_best, ax_sp) = two_panels(14, 5.5)
     archs = sorted({r.get("arch") or "" for r in records})
     styles = dict(zip(archs, ["-", "--", ":", "-."] * len(archs)))
@@ -182,8 +177,6 @@ def _comparable(r) -> bool:
 
 def compare(path_a: Path, path_b: Path) -> tuple[list[str], list[list]]:
     """Rows matched by (engine, model, variant, batch, cores, scenario): B / A items/s."""
-    from ..formats import BENCH_SCHEMA, read_record
-
     runs, fix = [], "give two files written by `bench --json`"
     for path in (path_a, path_b):
         data = read_record(Path(path), (BENCH_SCHEMA,), OptionError, fix)

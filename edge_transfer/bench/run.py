@@ -12,8 +12,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..cores import pinned
+from ..engines import get_engine, list_engines, reference_engine
+from ..errors import OptionError
+from ..system import system_info
 from ..tolerances import parity_tolerance
+from ..validation import rel_diff
+from .made import add_int8_peers, default_targets
+from .memory import peak_rss_mib
 from .options import BenchOptions, BenchResult
+from .records import aggregate
+from .targets import BenchTarget, baseline_from, resolve_path, unique_names
+from .timing import time_async, time_sync
 
 
 def _inputs(model, batch_size: int, seed: int):
@@ -43,8 +53,6 @@ class _References:
                     out = factory()(torch.from_numpy(inputs[0])).numpy()
                 self._cache[key] = ("torch", out)
             else:
-                from ..engines import reference_engine
-
                 engine = reference_engine()
                 compiled = engine.compile(model.onnx_path, inputs[0].shape[0], self._cores)
                 self._cache[key] = (engine.name, compiled.run(inputs)[0])
@@ -57,9 +65,6 @@ def tolerance_for(model, opts, settings: dict | None = None) -> float:
 
 def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict:
     """Compile, check correctness, time; returns this repeat's figures."""
-    from ..validation import rel_diff
-    from .timing import time_async, time_sync
-
     inputs = _inputs(model, batch_size, opts.seed)
     streams = (opts.streams or cores) if opts.scenario == "async" else 1
     t0 = time.perf_counter()
@@ -93,8 +98,6 @@ def _run_one(model, engine, batch_size, opts, cores, refs, native: bool) -> dict
 
 def _label(targets):
     """Give every distinct graph a distinct name (same ONNX path, same name)."""
-    from .targets import BenchTarget, unique_names
-
     distinct = {}
     for t in targets:
         for m in t.models():
@@ -120,8 +123,6 @@ def _configs(models, engines: dict, batch_sizes, notes: list, ticket_engines=Non
     """(model, engine name, batch) for every engine that can run the model, by the engine's
     declared capabilities (tickets: only ``ticket_engines`` when given). A ticket that no
     selected engine runs is an input error."""
-    from ..errors import OptionError
-
     configs = []
     for m in models:
         offered = {n: e for n, e in engines.items() if m.variant == "dense" or not ticket_engines or n in ticket_engines}
@@ -138,18 +139,12 @@ def _configs(models, engines: dict, batch_sizes, notes: list, ticket_engines=Non
 
 
 def _all_engines() -> dict:
-    from ..engines import get_engine, list_engines
-
     return {n: get_engine(n) for n in list_engines()}
 
 
 def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, argv: list[str] | None = None,
               targets: list | None = None) -> BenchResult:
     """``targets`` (already resolved BenchTargets) replaces ``opts.paths`` for scripted runs."""
-    from ..cores import pinned
-    from ..engines import get_engine
-    from .records import aggregate
-
     opts.validate()
     started = time.perf_counter()
     notes = []
@@ -178,9 +173,6 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda _m: None, 
 def _targets(opts: BenchOptions, given: list | None, workdir: Path, notes: list, log) -> list:
     """What to time: the given targets, the paths resolved, or the default tickets; with
     --baseline one shared baseline, with --int8-peers the INT8 peers added."""
-    from .made import add_int8_peers, default_targets
-    from .targets import baseline_from, resolve_path
-
     if given is not None:
         targets = given
     elif opts.paths:
@@ -216,8 +208,6 @@ def _measure(opts: BenchOptions, configs: list, engines: dict, cores: int, log) 
 
 
 def _memory(opts: BenchOptions, configs: list, engines: dict, cores: int, log) -> dict:
-    from .memory import peak_rss_mib
-
     memory = {}
     for m, name, b in configs:
         log(f"peak memory: {name} {m.name} batch {b}")
@@ -227,8 +217,6 @@ def _memory(opts: BenchOptions, configs: list, engines: dict, cores: int, log) -
 
 
 def _system(core, engines: dict) -> dict:
-    from ..system import system_info
-
     system = system_info()
     system.update({"cores_requested": core.requested, "cores": core.cores, "cores_clamped": core.clamped,
                    "cpu_ids": list(core.cpu_ids)})

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OnnxModelError, OptionError
+from ..export.resolve import ensure_export, read_manifest
 from ..formats import BACKBONE_FILE, DENSE_DIR, FP32, INT8, MANIFEST_FILE, is_export, is_ticket
+from ..onnx_io import io_signature, load_onnx
+from ..quantize.images import RANDOM_CALIBRATION
+from ..ticket import ModuleFactory
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -51,8 +56,6 @@ class BenchModel:
     def torch_factory(self):
         """Zero-argument builder of the PyTorch module, or None for a bare ONNX file or an
         INT8 model (PyTorch would run the FP32 weights, not the INT8 graph)."""
-        from ..ticket import ModuleFactory
-
         if self.ticket_path is None or self.precision != FP32:
             return None
         return ModuleFactory(str(self.ticket_path), self.variant, self.onnx_path.name == BACKBONE_FILE)
@@ -81,8 +84,6 @@ class BenchTarget:
 
 
 def _shape_from_onnx(path: Path, override: tuple[int, ...] | None) -> tuple[int, ...]:
-    from ..onnx_io import io_signature, load_onnx
-
     inputs = io_signature(load_onnx(path, load_external=False))["inputs"]
     if len(inputs) != 1:
         raise OnnxModelError(f"{path} has {len(inputs)} inputs; bench supports single-input image models")
@@ -95,9 +96,6 @@ def _shape_from_onnx(path: Path, override: tuple[int, ...] | None) -> tuple[int,
 
 
 def manifest_model(folder: Path, graph: str, override, note: str | None = None) -> BenchModel:
-    from ..export.resolve import read_manifest
-    from ..quantize.images import RANDOM_CALIBRATION
-
     manifest = read_manifest(folder)  # raises if any file it lists is missing
     onnx_path = folder / graph
     forms = ()
@@ -146,7 +144,6 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
         return BenchTarget(model, _fp32_dense_of(path, graph, override, workdir, log), (dense,) if dense else ())
     if not path.exists():
         raise OnnxModelError(f"{path} not found; give an export folder, a ticket folder or a .onnx file")
-    from ..export.resolve import ensure_export
 
     # Correctness is checked by bench itself on every engine, so skip export's parity run.
     out = ensure_export(path, workdir, with_dense=True, log=log, validate_engines=())
@@ -154,8 +151,6 @@ def resolve_path(path: Path, graph: str, override, workdir: Path, log) -> BenchT
 
 
 def _fp32_dense_of(int8_folder: Path, graph: str, override, workdir: Path, log) -> BenchModel | None:
-    from ..export.resolve import ensure_export, read_manifest
-
     manifest = read_manifest(int8_folder)
     source = manifest.source_export
     if source and is_export(Path(source) / DENSE_DIR):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import OptionError
+
 
 def sparsity(text: str) -> float:
     try:
@@ -116,8 +118,6 @@ def unmark(args) -> None:
 def check_outputs_apart(args) -> None:
     """Refuse any output (file or folder) that is, holds or lies inside an input of the same
     command; nothing has been read or written yet."""
-    from ..errors import OptionError
-
     inputs = [Path(v) for value in vars(args).values() for v in _flat(value)
               if isinstance(v, InputPath) or (isinstance(v, InputSpec) and ":" not in v and Path(v).exists())]
     for dest, value in vars(args).items():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..train import Robustness, TrainSettings
+from ..train.attacks import NORMS, ROBUST_KINDS
 from . import _args
 
 
@@ -31,8 +33,6 @@ def add_train_arguments(parser, defaults, epochs_help: str = "training epochs", 
 
 
 def train_settings(args):
-    from ..train import TrainSettings
-
     return TrainSettings(data=args.data, val=args.val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          momentum=args.momentum, weight_decay=args.weight_decay, image_size=args.image_size,
                          augment=args.augment, seed=args.train_seed, progress=not args.no_progress,
@@ -73,8 +73,6 @@ def online_settings(args, defaults):
 
 
 def add_robust_arguments(parser, kind_default: str | None, title: str) -> None:
-    from ..train.attacks import NORMS, ROBUST_KINDS
-
     g = parser.add_argument_group(title)
     if kind_default is not None:
         g.add_argument("--robust", default=kind_default, choices=ROBUST_KINDS,
@@ -87,7 +85,5 @@ def add_robust_arguments(parser, kind_default: str | None, title: str) -> None:
 
 
 def robustness(args, kind: str | None = None):
-    from ..train import Robustness
-
     return Robustness(kind=kind or args.robust, norm=args.norm, eps=args.eps, steps=args.pgd_steps,
                       step_size=args.pgd_step_size, sigma=args.noise_sigma)

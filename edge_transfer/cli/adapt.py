@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..adapt import PROBES, RESULTS_FILE, AdaptOptions
-from ..adapt.options import default_train_settings
+from ..adapt import AdaptOptions, PROBES, RESULTS_FILE, adapt
+from ..adapt.options import CHECKPOINT_FILE, default_train_settings
+from ..adapt.report import summary_lines
+from ..fileio import atomic_write_bytes
 from . import _args, _train_args
 
 
@@ -51,16 +53,11 @@ def train_settings(args):
 
 
 def run(args) -> int:
-    from ..adapt import adapt
-    from ..adapt.report import summary_lines
-
     opts = _args.options_from(AdaptOptions, args, train=train_settings(args), overlap=not args.no_overlap,
                               keep_backbone=not args.no_keep_backbone)
     result = adapt(opts, log=print)
     print("\n".join(summary_lines(result.payload)))
     if args.json:
-        from ..fileio import atomic_write_bytes
-
         atomic_write_bytes(args.json, (result.path / RESULTS_FILE).read_bytes())
     print(f"wrote {result.path}/ (checkpoint.pt, adapt.json, report.md, adapt.png)")
     return 0
@@ -68,8 +65,6 @@ def run(args) -> int:
 
 def kept_on_interrupt(args) -> str | None:
     """adapt keeps its last completed epoch's checkpoint (written atomically) so a stopped run resumes."""
-    from ..adapt.options import CHECKPOINT_FILE
-
     checkpoint = Path(args.output) / CHECKPOINT_FILE
     if checkpoint.is_file():
         return f"the last completed epoch is kept in {checkpoint}: rerun with --resume to continue"

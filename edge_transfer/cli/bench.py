@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..bench import BenchOptions, BenchOptions as B, SCENARIOS, run_bench
+from ..bench.fleet import run_fleet_bench
+from ..bench.fleet_report import fleet_markdown, fleet_plot, fleet_text
+from ..bench.report import (HEADLINE_HEADERS, TABLE_HEADERS, compare, footnotes, headline_rows, markdown, plot,
+                            table_rows, write_csv, write_json)
 from ..errors import OptionError
+from ..fileio import atomic_write_text, write_json as write_json_file
+from ..tables import text_table
 from . import _args
 
 
@@ -25,9 +32,6 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser) -> None:
-    from ..bench import SCENARIOS
-    from ..bench import BenchOptions as B
-
     d = _args.defaults(B)
     parser.add_argument("paths", type=_args.input_path, nargs="*", metavar="PATH",
                         help="export folder, INT8 folder (edge-transfer quantize), ticket folder or .onnx file; none: resnet50 "
@@ -72,16 +76,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..tables import text_table
-
     if args.compare:
-        from ..bench.report import compare
-
         print(text_table(*compare(*args.compare)))
         return 0
-    from ..bench import BenchOptions, run_bench
-    from ..bench.report import (HEADLINE_HEADERS, TABLE_HEADERS, footnotes, headline_rows, markdown, plot, table_rows,
-                                write_csv, write_json)
 
     opts = _args.options_from(
         BenchOptions, args, paths=tuple(args.paths), batch_sizes=args.batch_size, engines=args.engine,
@@ -103,8 +100,6 @@ def run(args) -> int:
     if args.csv:
         write_csv(args.csv, result.records)
     if args.markdown:
-        from ..fileio import atomic_write_text
-
         atomic_write_text(args.markdown, markdown(result))
     if args.plot:
         plot(args.plot, result.records)
@@ -117,16 +112,12 @@ def run(args) -> int:
 
 
 def _fleet(opts, args, log) -> int:
-    from ..bench.fleet import run_fleet_bench
-    from ..bench.fleet_report import fleet_markdown, fleet_plot, fleet_text
-    from ..fileio import atomic_write_text, write_json
-
     if args.csv:
         raise OptionError("--csv is not written for a fleet bench; use --json (every record has its host) or --markdown")
     fleet = run_fleet_bench(opts, args.cluster, args.workers, log=log, argv=["edge-transfer", *sys.argv[1:]])
     print(fleet_text(fleet))
     if args.json:
-        write_json(args.json, fleet)
+        write_json_file(args.json, fleet)
     if args.markdown:
         atomic_write_text(args.markdown, fleet_markdown(fleet))
     if args.plot:

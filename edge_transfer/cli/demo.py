@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..adapt.report import summary_lines
+from ..bench.report import HEADLINE_HEADERS, headline_rows
+from ..demo import DemoOptions, run_demo, summary_table
+from ..tables import text_table, ticket_layer_table, ticket_summary_lines
 from . import _args
 
 
 def _defaults() -> dict:
-    from ..demo import DemoOptions
-
     return _args.defaults(DemoOptions)
 
 
@@ -45,10 +47,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..bench.report import HEADLINE_HEADERS, headline_rows
-    from ..demo import DemoOptions, run_demo, summary_table
-    from ..tables import text_table, ticket_layer_table, ticket_summary_lines
-
     opts = _args.options_from(DemoOptions, args, bench=not args.no_bench, bench_time_s=args.bench_time,
                               deploy=not args.no_deploy, speed_target=args.speed_target or None)
     result = run_demo(opts)
@@ -61,8 +59,6 @@ def run(args) -> int:
     print()
     print(text_table(headers, rows))
     if result.adapt:
-        from ..adapt.report import summary_lines
-
         print("\nonline learning (embedded target task, DeepSparse):")
         print("\n".join(summary_lines(result.adapt)))
     if result.deployed:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..deploy import DeployOptions, deploy
 from . import _args
 
 
 def add_arguments(parser) -> None:
-    from ..deploy import DeployOptions
-
     d = _args.defaults(DeployOptions)
     parser.add_argument("source", type=_args.input_path, metavar="SOURCE", help="adapt run folder, or a fine-tuned ticket")
     parser.add_argument("--output", type=_args.output_folder, required=True, help="artifact folder to create")
@@ -33,8 +32,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..deploy import DeployOptions, deploy
-
     result = deploy(_args.options_from(DeployOptions, args), log=print)
     v = result.manifest.validation
     t = v["timing"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..export import ExportOptions, OPSETS, export_ticket
+from ..formats import DENSE_DIR, ExportManifest, MANIFEST_FILE
+from ..tables import text_table
 from . import _args
 
 
 def add_arguments(parser) -> None:
-    from ..export import OPSETS, ExportOptions
-
     d = _args.defaults(ExportOptions)
     parser.add_argument("ticket", type=_args.input_path, help="ticket folder from `edge-transfer prune`")
     parser.add_argument("--output", type=_args.output_folder, required=True, help="export folder to create")
@@ -27,8 +28,6 @@ def add_arguments(parser) -> None:
 
 
 def print_validation(manifest) -> None:
-    from ..tables import text_table
-
     v = manifest.validation
     rows = [
         [p["graph"], p["engine"], p["batch_size"], f"{p['max_abs_diff']:.2e}", f"{p['max_rel_diff']:.2e}",
@@ -46,9 +45,6 @@ def print_validation(manifest) -> None:
 
 
 def run(args) -> int:
-    from ..export import ExportOptions, export_ticket
-    from ..formats import DENSE_DIR, MANIFEST_FILE, ExportManifest
-
     opts = _args.options_from(ExportOptions, args)
     result = export_ticket(opts, log=print)
     print_validation(result.manifest)

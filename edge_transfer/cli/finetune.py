@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..finetune import FinetuneOptions, default_train_settings, finetune
+from . import _args, _train_args
+from ..fileio import write_json
+
 
 def add_arguments(parser) -> None:
-    from ..finetune import FinetuneOptions, default_train_settings
-    from . import _args, _train_args
-
     parser.add_argument("ticket", type=_args.input_path, metavar="TICKET", help="ticket folder")
     _train_args.add_train_arguments(parser, default_train_settings(), data_help="target task: embedded:mnist-5to9 (default) or a DIR")
     parser.add_argument("--output", type=_args.output_folder, help="write the fine-tuned ticket (same mask) and finetune.json here")
@@ -23,10 +24,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..fileio import write_json
-    from ..finetune import FinetuneOptions, finetune
-    from . import _args, _train_args
-
     opts = _args.options_from(FinetuneOptions, args, train=_train_args.train_settings(args))
     result = finetune(opts, log=print)
     r = result.record

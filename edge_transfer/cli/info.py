@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..backbones import get_backbone_cfg, list_backbones
+from ..errors import OptionError, TicketError
+from ..fileio import write_json
+from ..prune.magnitude import block_counts
+from ..tables import block_summary_line, text_table, ticket_layer_table, ticket_summary_lines
+from ..ticket import load_ticket
 from . import _args
 
 
@@ -14,16 +20,11 @@ def add_arguments(parser) -> None:
 
 
 def print_ticket_summary(meta) -> None:
-    from ..tables import ticket_summary_lines
-
     print("\n".join(ticket_summary_lines(meta)))
 
 
 def _block_structure(ticket, block: int) -> dict:
     """``{layer: BlockCount}`` of a block ticket, computed from its masks."""
-    from ..errors import TicketError
-    from ..prune.magnitude import block_counts
-
     out = {}
     for name, mask in ticket.masks.items():
         if mask.shape[1] % block:
@@ -34,20 +35,13 @@ def _block_structure(ticket, block: int) -> dict:
 
 
 def run(args) -> int:
-    from ..errors import OptionError
-
     if args.list_archs:
-        from ..backbones import get_backbone_cfg, list_backbones
-
         for name in list_backbones():
             cfg = get_backbone_cfg(name)
             print(f"{name:16s} input {'x'.join(map(str, cfg.input_size))}  classes {cfg.num_classes}")
         return 0
     if args.ticket is None:
         raise OptionError("give a ticket folder (edge-transfer info TICKET) or --list-archs")
-    from ..fileio import write_json
-    from ..tables import block_summary_line, text_table, ticket_layer_table
-    from ..ticket import load_ticket
 
     ticket = load_ticket(args.ticket)  # re-checks that masked weights are zero
     block = ticket.meta.block

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..deploy import learn
+from ..deploy.options import LearnOptions, default_train_settings
 from . import _args, _train_args
 
 
 def add_arguments(parser) -> None:
-    from ..deploy.options import LearnOptions, default_train_settings
-
     d, t = _args.defaults(LearnOptions), default_train_settings()
     parser.add_argument("artifact", type=_args.input_path, metavar="DIR", help="artifact folder from `edge-transfer deploy` or `learn`")
     parser.add_argument("--output", type=_args.output_folder, required=True, help="new artifact folder to create")
@@ -21,9 +21,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..deploy import learn
-    from ..deploy.options import LearnOptions, default_train_settings
-
     opts = _args.options_from(LearnOptions, args, train=_train_args.online_settings(args, default_train_settings()))
     r = learn(opts, log=print)
     before = r.val_top1_before

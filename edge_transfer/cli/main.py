@@ -8,7 +8,8 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
+from .. import __version__, interrupts
+from ..errors import EdgeTransferError
 from . import _args
 
 # subcommand -> (module, one-line help)
@@ -52,9 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     import signal
-
-    from .. import interrupts
-    from ..errors import EdgeTransferError
 
     args = build_parser().parse_args(argv)
     handled = [signal.SIGTERM]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..deploy.options import PredictOptions
+from ..deploy.predict import predict_files
+from ..errors import OptionError
+from ..fileio import write_json
 from . import _args
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def add_arguments(parser) -> None:
-    from ..deploy.options import PredictOptions
-
     d = _args.defaults(PredictOptions)
     parser.add_argument("artifact", type=_args.input_path, metavar="DIR", help="artifact folder from `edge-transfer deploy`")
     parser.add_argument("inputs", type=_args.input_path, nargs="+", metavar="INPUT", help="image files or folders (PNG, JPEG)")
@@ -25,8 +27,6 @@ def add_arguments(parser) -> None:
 
 def image_files(inputs: list[Path]) -> list[Path]:
     """Files as given, folders searched recursively for PNG and JPEG, in sorted order."""
-    from ..errors import OptionError
-
     files = []
     for path in inputs:
         if path.is_dir():
@@ -39,9 +39,6 @@ def image_files(inputs: list[Path]) -> list[Path]:
 
 
 def run(args) -> int:
-    from ..deploy.options import PredictOptions
-    from ..deploy.predict import predict_files
-
     result = predict_files(_args.options_from(PredictOptions, args, files=tuple(image_files(args.inputs))))
     for row in result["predictions"]:
         print(f"{row['file']}: " + ", ".join(f"{label} {p:.3f}" for label, p in row["top_k"]))
@@ -54,7 +51,5 @@ def run(args) -> int:
         line += f"; end-to-end (decode to label) batch-1 latency p50 {s['latency_ms_p50']:.2f} ms, p99 {s['latency_ms_p99']:.2f} ms"
     print(line)
     if args.json:
-        from ..fileio import write_json
-
         write_json(args.json, result)
     return 0

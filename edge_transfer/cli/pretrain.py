@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..pretrain import EVAL_PGD_STEPS, PretrainOptions, default_train_settings, pretrain, sidecar
 from . import _args, _train_args
 
 
 def add_arguments(parser) -> None:
-    from ..pretrain import EVAL_PGD_STEPS, default_train_settings
-
     parser.add_argument("--arch", required=True, help="architecture name (see `edge-transfer info --list-archs`)")
     _train_args.add_train_arguments(parser, default_train_settings())
     _train_args.add_robust_arguments(parser, "none", "robust pretraining")
@@ -20,8 +19,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..pretrain import PretrainOptions, pretrain, sidecar
-
     opts = _args.options_from(PretrainOptions, args, train=_train_args.train_settings(args),
                               robust=_train_args.robustness(args))
     result = pretrain(opts, log=print)

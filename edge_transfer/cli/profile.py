@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..formats import FP32, INT8
+from ..speed.profile import ProfileOptions, measure_profile
+from ..speed.report import plot_profile, profile_lines
 from . import _args
 
 
 def add_arguments(parser) -> None:
-    from ..speed.profile import ProfileOptions
-
     d = _args.defaults(ProfileOptions)
     parser.add_argument("model", type=_args.input_path, metavar="MODEL",
                         help="ticket or export folder: its architecture and input size are profiled")
@@ -35,9 +35,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..speed.profile import ProfileOptions, measure_profile
-    from ..speed.report import plot_profile, profile_lines
-
     opts = _args.options_from(ProfileOptions, args)
     profile = measure_profile(opts, log=print)
     print("\n".join(profile_lines(profile)))

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import OptionError
+from ..formats import read_json_file
+from ..prune import PRETRAINING, PruneOptions, SCOPES, draw_ticket
+from ..prune._registry import list_methods, methods_help
+from ..prune.options import OVER
+from ..speed.peers import with_best_peer
+from ..train import TrainSettings
 from . import _args, _train_args
+from .info import print_ticket_summary
 
 
 def _ratio(text: str) -> float:
@@ -27,9 +35,6 @@ class _Given(argparse.Action):
 
 
 def _allocation(text: str) -> dict:
-    from ..errors import OptionError
-    from ..formats import read_json_file
-
     try:
         data = read_json_file(Path(text), OptionError, 'give a JSON file {"layer1.0.conv1.weight": 0.9, ...}')
     except OptionError as exc:
@@ -40,11 +45,6 @@ def _allocation(text: str) -> dict:
 
 
 def add_arguments(parser) -> None:
-    from ..prune import PRETRAINING, SCOPES, PruneOptions
-    from ..prune.options import OVER
-    from ..prune._registry import list_methods, methods_help
-    from ..train import TrainSettings
-
     d = _args.defaults(PruneOptions)
     g = parser.add_argument_group("source model")
     g.add_argument("--arch", required=True, help="architecture name (see `edge-transfer info --list-archs`)")
@@ -100,18 +100,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..prune import PruneOptions, draw_ticket
-    from .info import print_ticket_summary
-
-    from ..errors import OptionError
-
     per_layer = (args.target_speedup, args.target_latency_ms, args.allocation)
     if args.sparsity_given and any(x is not None for x in per_layer):
         raise OptionError("--sparsity sets every layer alike; drop it with --target-speedup, --target-latency or "
                           "--allocation")
     opts = _args.options_from(PruneOptions, args, train=_train_args.train_settings(args),
                               robust=_train_args.robustness(args, kind="pgd"))
-    from ..speed.peers import with_best_peer
 
     result = draw_ticket(with_best_peer(opts, log=print), log=print)
     print_ticket_summary(result.meta)

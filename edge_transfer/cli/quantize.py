@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..quantize import QuantizeOptions, quantize
+from ..quantize.options import QuantizeOptions as Q
+from ..tables import text_table
 from . import _args
 
 
 def add_arguments(parser) -> None:
-    from ..quantize.options import QuantizeOptions as Q
-
     d = _args.defaults(Q)
     parser.add_argument("source", type=_args.input_path, metavar="TICKET|EXPORT", help="ticket folder or FP32 export folder")
     parser.add_argument("--output", type=_args.output_folder, required=True, help="folder to create for the INT8 models")
@@ -36,9 +37,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..quantize import QuantizeOptions, quantize
-    from ..tables import text_table
-
     opts = _args.options_from(QuantizeOptions, args, with_dense=not args.no_dense)
     result = quantize(opts, log=print)
     v = result.manifest.validation

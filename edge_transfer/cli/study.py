@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..study import StudyOptions, run_study
+from ..study.options import BATCHNORMS
+from ..study.report import summary_lines
 from . import _args
 
 
@@ -17,9 +20,6 @@ def _sparsities(text: str) -> tuple[float, ...]:
 
 
 def add_arguments(parser) -> None:
-    from ..study import StudyOptions
-    from ..study.options import BATCHNORMS
-
     d = StudyOptions()
     parser.add_argument("--arch", default=d.arch, help=f"default {d.arch}")
     parser.add_argument("--source", type=_args.input_spec, default=d.source, help=f"pretraining task (default {d.source})")
@@ -79,9 +79,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..study import StudyOptions, run_study
-    from ..study.report import summary_lines
-
     opts = _args.options_from(StudyOptions, args)
     result = run_study(opts, log=print)
     print("\n".join(summary_lines(result.payload)))

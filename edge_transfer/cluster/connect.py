@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..cores import usable_cores
 from ..errors import ClusterError, OptionError
+from .identity import identity, sees_file
 
 LOCAL_PREFIX = "local:"
 SCHEMES = ("tcp", "tls")  # distributed's network transports for a scheduler address
@@ -51,8 +53,6 @@ class ClusterSpec:
 def local_cores(spec: ClusterSpec | None, requested: int | None) -> int:
     """Cores of one cell: what was asked, else this machine's cores shared between the local
     workers (so N workers never oversubscribe it), else one per remote worker."""
-    from ..cores import usable_cores
-
     if requested:
         return requested
     if spec is None:
@@ -95,8 +95,6 @@ def _connect_remote(address: str):
 
 def check_workers(client) -> dict[str, dict]:
     """Every worker must run the client's edge-transfer (same version, same source) and dask."""
-    from .identity import identity
-
     mine = identity()
     try:
         client.get_versions(check=True)
@@ -121,8 +119,6 @@ def check_workers(client) -> dict[str, dict]:
 
 def check_shared_folder(client, folder: Path) -> None:
     """Workers write tickets and evaluations under ``folder``: each must see the client's files there."""
-    from .identity import sees_file
-
     folder.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     probe = folder / f".cluster-probe-{token}"

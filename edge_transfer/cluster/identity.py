@@ -9,6 +9,10 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
+from ..system import cpu_model, cpuinfo_field
+from .. import __version__
+from ..cores import physical_cores
+
 # ISA flags that decide which kernels an engine can use; the rest of /proc/cpuinfo is noise here
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
              "avx_vnni", "asimd", "sve")
@@ -28,18 +32,12 @@ def source_digest() -> str:
 
 
 def isa_flags() -> list[str]:
-    from ..system import cpuinfo_field
-
     present = set((cpuinfo_field("flags", "Features") or "").split())  # x86 / arm64
     return [flag for flag in ISA_FLAGS if flag in present]
 
 
 def identity() -> dict:
     """Runs on a worker (and on the client, to compare)."""
-    from .. import __version__
-    from ..cores import physical_cores
-    from ..system import cpu_model
-
     return {"edge_transfer": __version__, "source": source_digest(), "host": socket.gethostname(),
             "cpu_model": cpu_model(), "isa": isa_flags(), "physical_cores": physical_cores(),
             "usable_cores": len(os.sched_getaffinity(0)), "pid": os.getpid()}

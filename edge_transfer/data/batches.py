@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import OptionError
+
 
 @dataclass(frozen=True)
 class Preprocess:
@@ -141,8 +143,6 @@ def dataset_stats(dataset, input_size) -> tuple[tuple[float, ...], tuple[float, 
         total_sq += (x * x).sum(dim=(1, 2))
         count += x.shape[1] * x.shape[2]
     if count == 0:
-        from ..errors import OptionError
-
         raise OptionError("no readable training images to compute --dataset-stats from")
     mean = total / count
     std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt()

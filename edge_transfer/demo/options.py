@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..backbones import get_backbone_cfg
+from ..engines import get_engine
 from ..errors import OptionError
 
 DEMO_MARKER = ".edge-transfer-demo"  # in every folder the demo writes: the only kind it replaces
@@ -54,9 +56,6 @@ class DemoOptions:
     study_output: Path = Path("export/demo-study")
 
     def validate(self) -> None:
-        from ..backbones import get_backbone_cfg
-        from ..engines import get_engine
-
         for arch in self.archs:
             get_backbone_cfg(arch)
         for s in self.sparsities:

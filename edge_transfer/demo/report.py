@@ -3,6 +3,11 @@ and the optional study."""
 
 from __future__ import annotations
 
+from ..adapt.report import summary_lines
+from ..bench.report import HEADLINE_HEADERS, TABLE_HEADERS, footnotes, headline, headline_rows, table_rows
+from ..study.report import table_rows as study_table_rows
+from ..tables import markdown_table, ticket_layer_table, ticket_summary_lines
+from ..tolerances import FP32_TOLERANCE
 from .options import DemoOptions, DemoResult
 
 HEADLINE_FIELDS = ("model", "precision", "batch_size", "engine", "items_per_sec", "best_dense_peer",
@@ -10,8 +15,6 @@ HEADLINE_FIELDS = ("model", "precision", "batch_size", "engine", "items_per_sec"
 
 
 def headline_records(bench) -> list[dict]:
-    from ..bench.report import headline
-
     return [{k: r.get(k) for k in HEADLINE_FIELDS} for r in headline(bench.records)]
 
 
@@ -28,9 +31,6 @@ def summary_table(rows: list[dict], engines) -> tuple[list[str], list[list]]:
 
 
 def _bench_section(result: DemoResult, opts: DemoOptions) -> list[str]:
-    from ..bench.report import HEADLINE_HEADERS, TABLE_HEADERS, footnotes, headline_rows, table_rows
-    from ..tables import markdown_table
-
     bench = result.bench
     return ["## Measured: tickets vs the fastest dense model you could deploy instead", "",
             f"{opts.bench_arch} OMP tickets (FP32, and INT8 in DeepSparse's form) on {', '.join(opts.ticket_engines)}, "
@@ -68,9 +68,6 @@ def _speed_target_lines(result: DemoResult, opts: DemoOptions) -> list[str]:
 
 
 def report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
-    from ..tolerances import FP32_TOLERANCE
-    from ..tables import markdown_table, ticket_layer_table, ticket_summary_lines
-
     headers, table = summary_table(result.rows, opts.validate_engines)
     out = [
         "# edge-transfer demo",
@@ -101,8 +98,6 @@ def report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
         "",
     ]
     if result.adapt:
-        from ..adapt.report import summary_lines
-
         trained = not result.adapt["backbone"]["sparse"]["untrained"]
         out += ["## Online learning", "",
                 f"{opts.adapt_ticket} and its dense baseline as frozen DeepSparse backbones feeding a linear head, "
@@ -126,9 +121,6 @@ def report(result: DemoResult, system: dict, opts: DemoOptions) -> str:
 
 
 def _study_section(study: dict, opts: DemoOptions) -> list[str]:
-    from ..study.report import table_rows
-    from ..tables import markdown_table
-
     st = study["settings"]
     out = ["## Natural vs robust tickets (quick study)", "",
            f"`edge-transfer study --quick --sparsities 0.9`: {st['arch']} pretrained naturally and with PGD on "
@@ -139,12 +131,10 @@ def _study_section(study: dict, opts: DemoOptions) -> list[str]:
            "pretrainings per arm (`edge-transfer study --source-seeds 5`; benchmarks/README.md has a measured run). "
            f"Folder: `{opts.study_output}/`.", ""]
     out += [f"- {line}" for line in study["headline"]] + [""]
-    return out + [markdown_table(*table_rows(study)), ""]
+    return out + [markdown_table(*study_table_rows(study)), ""]
 
 
 def _deploy_section(deployed: dict) -> list[str]:
-    from ..tables import markdown_table
-
     v = deployed["validation"]
     val, t = v["val"], v["timing"]
     rows = [[name, f"{t[name]['latency_ms_p50']:.2f}", f"{t[name]['latency_ms_p99']:.2f}",

@@ -23,16 +23,31 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..adapt import AdaptOptions, adapt
+from ..adapt.options import default_train_settings as adapt_train_settings
+from ..bench import BenchOptions, run_bench
+from ..bench.made import default_targets
+from ..bench.report import plot, write_json
+from ..bench.targets import BenchTarget, manifest_model
+from ..data import load_task
+from ..deploy import DeployOptions, deploy, load
 from ..errors import OutputExistsError
+from ..fileio import atomic_output_dir, write_json as write_json_file
+from ..export import ExportOptions, export_ticket
 from ..formats import INT8, MODEL_FILE, ticket_tag
+from ..pretrain import PretrainOptions, default_train_settings, pretrain
+from ..prune import PruneOptions, draw_ticket
+from ..quantize import QuantizeOptions, quantize
+from ..speed.profile import ProfileOptions, measure_profile
+from ..speed.report import plot_profile
+from ..study import StudyOptions, run_study
+from ..system import system_info
+from ..train import TrainSettings
 from .options import DEMO_MARKER, SOURCE_IMAGE_SIZE, DemoOptions, DemoResult
 from .report import headline_records, report
 
 
 def _pretrain(opts: DemoOptions, arch: str, folder: Path, log) -> tuple[Path, dict]:
-    from ..pretrain import PretrainOptions, default_train_settings, pretrain
-    from ..train import TrainSettings
-
     defaults = default_train_settings()
     train = TrainSettings(data=opts.source_data, epochs=opts.pretrain_epochs, lr=defaults.lr,
                           weight_decay=defaults.weight_decay, image_size=SOURCE_IMAGE_SIZE, seed=opts.seed,
@@ -43,10 +58,6 @@ def _pretrain(opts: DemoOptions, arch: str, folder: Path, log) -> tuple[Path, di
 
 
 def _draw_and_export(opts: DemoOptions, tmp: Path, sources: dict, log) -> tuple[list[dict], dict]:
-    from ..export import ExportOptions, export_ticket
-    from ..prune import PruneOptions, draw_ticket
-    from ..train import TrainSettings
-
     rows, metas = [], {}
     todo = opts.tickets()
     for i, (arch, sparsity, block) in enumerate(todo, 1):
@@ -84,10 +95,6 @@ def _draw_and_export(opts: DemoOptions, tmp: Path, sources: dict, log) -> tuple[
 def _bench(opts: DemoOptions, tmp: Path, sources: dict, log):
     """The measured headline: the benchmarked arch's tickets (FP32 and INT8) and its dense
     model (FP32 and INT8) on every engine, one run, short timings."""
-    from ..bench import BenchOptions, run_bench
-    from ..bench.report import plot, write_json
-    from ..bench.made import default_targets
-
     targets = []
     for block in opts.bench_blocks:
         targets += default_targets(tmp, MODEL_FILE, log, arch=opts.bench_arch, sparsities=opts.bench_sparsities,
@@ -112,13 +119,6 @@ def _speed_target(opts: DemoOptions, tmp: Path, reference, source, log):
     INT8 in the largest block, at ``speed_target_batch``), the ticket ``prune --target-speedup``
     draws from it (from the pretrained ``source`` where the demo trained one), quantized as the
     others are; a bench target beside ``reference``'s dense peers."""
-    from ..bench.targets import BenchTarget, manifest_model
-    from ..prune import PruneOptions, draw_ticket
-    from ..quantize import QuantizeOptions, quantize
-    from ..speed.profile import ProfileOptions, measure_profile
-    from ..speed.report import plot_profile
-    from ..train import TrainSettings
-
     arch, block, batch = opts.bench_arch, max(opts.bench_blocks), opts.speed_target_batch
     log(f"profiling {arch} INT8 (1x{block} blocks) on DeepSparse at batch {batch}, sparsities "
         f"{', '.join(f'{s:g}' for s in opts.profile_grid)} in every layer (`edge-transfer profile`)")
@@ -149,12 +149,9 @@ def _speed_target(opts: DemoOptions, tmp: Path, reference, source, log):
 def _adapt(opts: DemoOptions, tmp: Path, log) -> dict:
     from dataclasses import replace
 
-    from ..adapt import AdaptOptions, adapt
-    from ..adapt.options import default_train_settings
-
     log(f"online learning: {opts.adapt_ticket} vs its dense baseline, embedded:mnist-5to9, "
         f"{opts.adapt_epochs} epochs on DeepSparse")
-    train = replace(default_train_settings(), data="embedded:mnist-5to9", epochs=opts.adapt_epochs, seed=opts.seed)
+    train = replace(adapt_train_settings(), data="embedded:mnist-5to9", epochs=opts.adapt_epochs, seed=opts.seed)
     return adapt(AdaptOptions(source=tmp / "tickets" / opts.adapt_ticket, train=train,
                               output=tmp / "adapt" / opts.adapt_ticket, compare_dense=True, engine="deepsparse"),
                  log=log).payload
@@ -163,9 +160,6 @@ def _adapt(opts: DemoOptions, tmp: Path, log) -> dict:
 def _deploy(opts: DemoOptions, tmp: Path, log) -> dict:
     """The adapted ticket as one artifact, then ``predict`` on a few target images it has not
     trained on (the val split)."""
-    from ..data import load_task
-    from ..deploy import DeployOptions, deploy, load
-
     log(f"deploying the adapt run of {opts.adapt_ticket} as one artifact on DeepSparse, then predicting")
     result = deploy(DeployOptions(source=tmp / "adapt" / opts.adapt_ticket, output=tmp / "deploy" / opts.adapt_ticket,
                                   engine="deepsparse", time=opts.deploy_time_s), log=lambda m: log("  " + m))
@@ -187,9 +181,6 @@ def _check_demo_output(output: Path) -> None:
 
 
 def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> DemoResult:
-    from ..fileio import atomic_output_dir, write_json
-    from ..system import system_info
-
     opts.validate()
     _check_demo_output(Path(opts.output))
     start = time.perf_counter()
@@ -204,15 +195,13 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> DemoResul
         deployed = _deploy(opts, tmp, log) if adapted and opts.deploy else None
         study = None
         if opts.study:
-            from ..study import StudyOptions, run_study
-
             log(f"transfer study: study --quick at 90% sparsity (results kept in {opts.study_output})")
             study = run_study(StudyOptions(quick=True, sparsities=(0.9,), output=opts.study_output),
                               log=lambda m: log("  " + m)).payload
         result = DemoResult(path=opts.output, rows=rows, metas=metas, sources={a: r for a, (_, r) in sources.items()},
                             bench=bench, adapt=adapted, deployed=deployed, study=study, seconds=time.perf_counter() - start)
         system = system_info()
-        write_json(tmp / "results.json", {
+        write_json_file(tmp / "results.json", {
             "schema": "edge-transfer.demo/2", "system": system, "tickets": rows,
             "sources": {a: {"val_clean": r["val_clean"], "data": r["data"]["spec"], "epochs": len(r["epochs"])}
                         for a, r in result.sources.items()},

@@ -17,9 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..adapt.learner import OnlineLearner, run_fixed_batch
+from ..data import batches
+from ..data.batches import Preprocess
 from ..data.datasets import MAX_IMAGE_PIXELS
+from ..engines import get_engine
 from ..errors import DeployError, OptionError
+from ..formats import read_json_file
+from .manifest import check_against_graph, read_deploy_manifest
 from .options import FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES, UINT8_NHWC, VAL_BATCH
+from .save import save_learned
+from .source import HeadState
 
 MAX_BATCH = 4096  # images per engine call: the compiled input is allocated at this size
 
@@ -64,8 +72,6 @@ class DeployedModel:
     def compiled(self):
         """The engine's compiled model at ``batch_size``: compiled once, reused by every call."""
         if self._compiled is None:
-            from ..engines import get_engine
-
             self._compiled = get_engine(self.engine_name).compile(self.folder / MODEL_FILE, self.batch_size, self.cores)
         return self._compiled
 
@@ -79,8 +85,6 @@ class DeployedModel:
         for an artifact built with ``--fold-preprocessing``. Accepts PIL images, uint8 arrays
         HW / HWC (C = 1, 3 or 4) / NHWC, or (float artifacts) float NCHW already normalised."""
         import numpy as np
-
-        from ..data.batches import Preprocess
 
         m = self.manifest
         if isinstance(images, np.ndarray) and images.dtype.kind == "f":
@@ -121,8 +125,6 @@ class DeployedModel:
 
     def _run(self, x):
         """Both outputs for any number of rows, at the compiled batch (padded, never recompiled)."""
-        from ..adapt.learner import run_fixed_batch
-
         return run_fixed_batch(self.compiled, x, self.batch_size)
 
     def predict(self, images) -> Predictions:
@@ -139,9 +141,6 @@ class DeployedModel:
         """Predictions and labels (the artifact's class indices) on ``task``'s val split, batched
         exactly as adapt extracts it; its classes are matched by name."""
         import numpy as np
-
-        from ..data import batches
-        from ..data.batches import Preprocess
 
         missing = [c for c in task.val.classes if c not in self.labels]
         if missing:
@@ -167,8 +166,6 @@ class DeployedModel:
     def head_state(self):
         from safetensors.numpy import load_file
 
-        from .source import HeadState
-
         path, m = self.folder / HEAD_FILE, self.manifest
         try:
             t = load_file(str(path))
@@ -187,8 +184,6 @@ class DeployedModel:
         their rows start at zero, the known ones keep what was learned."""
         import numpy as np
         import torch
-
-        from ..adapt.learner import OnlineLearner
 
         classes = list(classes or self.labels)
         if classes[: len(self.labels)] != list(self.labels):
@@ -211,8 +206,6 @@ class DeployedModel:
 
     def save(self, output: Path, learner, *, val=None, force: bool = False, note: str = "learned on the device"):
         """Write a new artifact with ``learner``'s head (see ``save.save_learned``)."""
-        from .save import save_learned
-
         return save_learned(self, Path(output), learner, val=val, force=force, note=note)
 
 
@@ -252,10 +245,6 @@ def load(folder, engine: str = "deepsparse", cores: int | None = None, batch_siz
          verify_hashes: bool = True) -> DeployedModel:
     """Open an artifact written by ``edge-transfer deploy`` (or ``learn``): its files are
     checked against deploy.json's sha256 before anything runs."""
-    from ..engines import get_engine
-    from ..formats import read_json_file
-    from .manifest import check_against_graph, read_deploy_manifest
-
     get_engine(engine)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 < batch_size <= MAX_BATCH:
         raise OptionError(f"batch_size must be an integer from 1 to {MAX_BATCH}, got {batch_size!r}")

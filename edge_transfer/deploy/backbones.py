@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..ticket import DENSE_FILE, save_ticket
+from ..export import ExportOptions, export_ticket
+from ..export.options import BACKBONE_FILE
+from ..formats import DENSE_DIR
+from ..engines import get_engine
+from ..quantize import FORM_FILES, QuantizeOptions, quantize
+
 
 def calibration_ticket(ticket, src, folder: Path) -> Path:
     """The backbone ticket with the run's input normalisation, for ``quantize`` to calibrate.
@@ -19,8 +26,6 @@ def calibration_ticket(ticket, src, folder: Path) -> Path:
 
     from safetensors.torch import load_file
 
-    from ..ticket import DENSE_FILE, save_ticket
-
     meta = dataclasses.replace(ticket.meta, mean=tuple(src.mean), std=tuple(src.std))
     folder.mkdir(parents=True)
     save_ticket(folder, ticket.model, ticket.masks, load_file(str(ticket.path / DENSE_FILE)), meta)
@@ -28,10 +33,6 @@ def calibration_ticket(ticket, src, folder: Path) -> Path:
 
 
 def fp32_backbones(ticket, workdir: Path, log) -> tuple[Path, Path, dict]:
-    from ..export import ExportOptions, export_ticket
-    from ..export.options import BACKBONE_FILE
-    from ..formats import DENSE_DIR
-
     result = export_ticket(ExportOptions(ticket=ticket.path, output=workdir / "fp32", with_dense=True),
                            log=lambda m: log("  " + m))
     parity = [p for p in result.manifest.validation["parity"] if p["graph"].endswith(BACKBONE_FILE)]
@@ -39,10 +40,6 @@ def fp32_backbones(ticket, workdir: Path, log) -> tuple[Path, Path, dict]:
 
 
 def int8_backbones(ticket, src, opts, workdir: Path, log) -> tuple[Path, Path, dict]:
-    from ..engines import get_engine
-    from ..formats import DENSE_DIR
-    from ..quantize import FORM_FILES, QuantizeOptions, quantize
-
     form = get_engine(opts.engine).int8_form
     source = calibration_ticket(ticket, src, workdir / "calibration-ticket")
     # quantize's accuracy gate scores the ticket's own (source-task) head: opened here, the

@@ -8,26 +8,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .. import __version__
+from ..backbones import get_backbone_cfg, split_backbone
+from ..bench.timing import alternate, latency_stats_ms, paired_ratio, time_sync
+from ..cores import pinned
+from ..data import batches, load_task
+from ..data.batches import Preprocess
+from ..engines import REFERENCE_ENGINE, get_engine, reference_engine
 from ..errors import DeployError
-from ..formats import FP32, INT8
+from ..fileio import atomic_output_dir
+from ..formats import DEPLOY_FILE, DEPLOY_SCHEMA, FP32, INT8
+from ..onnx_io import load_onnx
+from ..quantize.forms import quantized_weights
+from ..ticket import load_ticket
 from ..tolerances import FOLDED_PREPROCESSING_TOLERANCE
 from ..validation import ParityRecord, ValidationReport, audit_zeros, compare, fp32_weights
-from .artifact import example_input
+from .artifact import DeployedModel, example_input
+from .backbones import fp32_backbones, int8_backbones
 from .files import file_records, write_head
+from .graph import append_head, fold_preprocessing, head_parity
+from .manifest import DeployManifest
 from .options import (FEATURES, FLOAT_NCHW, MIN_AGREEMENT, MODEL_FILE, PROBABILITIES, UINT8_NHWC,
                       VAL_BATCH, DeployOptions, DeployResult)
-
+from .source import read_source
 
 
 def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) -> DeployResult:
     import dataclasses
     import tempfile
-
-    from ..cores import pinned
-    from ..fileio import atomic_output_dir
-    from ..formats import DEPLOY_FILE
-    from ..ticket import load_ticket
-    from .source import read_source
 
     started = time.perf_counter()
     opts.validate()
@@ -63,8 +71,6 @@ def deploy(opts: DeployOptions, log: Callable[[str], None] = lambda _m: None) ->
 
 
 def _check_head_fits(ticket, src) -> None:
-    from ..backbones import get_backbone_cfg
-
     dim = ticket.model.get_submodule(get_backbone_cfg(ticket.arch).head).in_features
     if src.head.weight.shape[1] != dim:
         raise DeployError(f"the head takes {src.head.weight.shape[1]} features but the backbone in {src.ticket} gives "
@@ -84,8 +90,6 @@ class _Graphs:
 def _build_graphs(ticket, src, opts: DeployOptions, path: Path, tmp: Path, log) -> _Graphs:
     """The validated backbone (export's FP32 or quantize's INT8) with the head appended at
     ``path``, preprocessing folded in if asked; the same for the dense baseline in ``tmp``."""
-    from .backbones import fp32_backbones, int8_backbones
-
     if opts.int8:
         sparse_backbone, dense_backbone, record = int8_backbones(ticket, src, opts, tmp, log)
     else:
@@ -104,10 +108,6 @@ def _build_graphs(ticket, src, opts: DeployOptions, path: Path, tmp: Path, log) 
 
 
 def _manifest(opts: DeployOptions, src, ticket, graphs: _Graphs):
-    from .. import __version__
-    from ..formats import DEPLOY_SCHEMA
-    from .manifest import DeployManifest
-
     return DeployManifest(
         schema=DEPLOY_SCHEMA, kind=src.kind, source=str(Path(opts.source).resolve()), arch=ticket.arch,
         method=ticket.meta.method, sparsity=ticket.meta.achieved_sparsity, label=ticket.label,
@@ -132,8 +132,6 @@ def _fmt(value) -> str:
 
 
 def _val_task(opts: DeployOptions, src):
-    from ..data import load_task
-
     # --val: every image of that set is a val image (given as both splits, it is not split)
     task = load_task(opts.val, opts.val) if opts.val else load_task(src.data, src.val)
     if list(task.val.classes) != list(src.classes):
@@ -144,9 +142,6 @@ def _val_task(opts: DeployOptions, src):
 
 def _append_head(backbone: Path, out: Path, weight, bias) -> dict:
     import onnx
-
-    from ..onnx_io import load_onnx
-    from .graph import append_head
 
     merged, names = append_head(load_onnx(backbone), weight, bias)
     onnx.save(merged, str(out))
@@ -160,10 +155,6 @@ def _fold(path: Path, tmp: Path, src, input_size, check: bool = True) -> list[Pa
 
     import numpy as np
     import onnx
-
-    from ..engines import reference_engine
-    from ..onnx_io import load_onnx
-    from .graph import fold_preprocessing
 
     unfolded = tmp / f"unfolded-{path.name}"
     shutil.copy(path, unfolded)
@@ -184,11 +175,6 @@ def _check_appended(path: Path, head, ticket, backbone_parity: list, opts) -> Va
     """Parity in two links: the backbone graph against its reference (export's: PyTorch;
     quantize's: the fake-quant model), carried over; the appended head against the head applied
     to the graph's own features on every engine. Then the zero audit of the merged graph."""
-    from ..engines import REFERENCE_ENGINE, get_engine
-    from ..onnx_io import load_onnx
-    from ..quantize.forms import quantized_weights
-    from .graph import head_parity
-
     engines = [get_engine(n) for n in dict.fromkeys((REFERENCE_ENGINE, opts.engine))]
     x = example_input(ticket.meta.input_size, FLOAT_NCHW, 2, opts.seed)
     parity = head_parity(path, engines, head, x) + [ParityRecord.from_dict(p) for p in backbone_parity]
@@ -207,8 +193,6 @@ def _check_on_task(out: Path, manifest, src, task, engine: str, cores: int, refe
     INT8 97.6% agreement at an equal top-1; folded 99.8% on a run at 83% top-1, 99.2% on one at
     43%), so they (``max_drop`` set) are held to quantize's kind of gate instead: top-1 at most
     ``max_drop`` points below the run's."""
-    from .artifact import DeployedModel
-
     model = DeployedModel(out, manifest, list(src.classes), engine, cores, VAL_BATCH)
     preds, labels = model.evaluate(task)
     stored = src.reference_predictions if same_val else None
@@ -236,10 +220,6 @@ def _pytorch_predictions(model, head, manifest, task):
     import numpy as np
     import torch
 
-    from ..backbones import get_backbone_cfg, split_backbone
-    from ..data import batches
-    from ..data.batches import Preprocess
-
     backbone, _ = split_backbone(model, get_backbone_cfg(manifest.arch))
     weight, bias = head.folded()
     pre = Preprocess(tuple(manifest.input_size), tuple(manifest.mean), tuple(manifest.std))
@@ -259,14 +239,12 @@ def _time_pair(sparse_path: Path, dense_path: Path, engine_name: str, cores: int
     the rounds' pairs with its min and max (``paired_ratio``)."""
     import numpy as np
 
-    from ..bench.timing import alternate, latency_stats_ms, paired_ratio, time_sync
-    from ..engines import get_engine
-
     engine = get_engine(engine_name)
     out, rounds = {}, 4
     for batch in (1, THROUGHPUT_BATCH):
         compiled = {"sparse": engine.compile(sparse_path, batch, cores), "dense": engine.compile(dense_path, batch, cores)}
         x = [np.repeat(example, batch, axis=0)]
+
         def timed(name: str):
             return lambda: time_sync(compiled[name], x, batch, seconds / (4 * rounds), 3, 0.1)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..fileio import write_json
+from .manifest import DeployManifest
 from .options import HEAD_FILE, LABELS_FILE, MODEL_FILE
 
 
 def write_head(out: Path, head, classes: list) -> None:
     import numpy as np
     from safetensors.numpy import save_file
-
-    from ..fileio import write_json
 
     save_file({"weight": np.ascontiguousarray(head.weight, dtype=np.float32),
                "bias": np.ascontiguousarray(head.bias, dtype=np.float32),
@@ -24,6 +24,4 @@ def write_head(out: Path, head, classes: list) -> None:
 
 
 def file_records(out: Path) -> dict:
-    from .manifest import DeployManifest
-
     return {name: DeployManifest.file_entry(out / name) for name in (MODEL_FILE, HEAD_FILE, LABELS_FILE)}

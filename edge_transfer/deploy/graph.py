@@ -8,7 +8,9 @@ from pathlib import Path
 
 from ..errors import DeployError
 from ..tolerances import HEAD_TOLERANCE
+from ..validation import compare
 from .options import FEATURES, PROBABILITIES
+
 
 def _copy(model):
     """A deep copy of an ModelProto: the caller's graph is never edited in place."""
@@ -87,8 +89,6 @@ def head_parity(path: Path, engines, head, x) -> list:
     features output in float64, on every engine: the head is exact FP32 whatever the backbone's
     precision (absolute difference on probabilities)."""
     import numpy as np
-
-    from ..validation import compare
 
     records = []
     for engine in engines:

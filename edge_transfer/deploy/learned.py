@@ -8,18 +8,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..cores import pinned
+from ..data import batches, load_task
+from ..data.batches import Preprocess
+from ..data.datasets import crop_scale, limit_train, skipped_note
 from ..errors import OptionError
-from .options import LearnOptions, LearnResult
+from .artifact import DeployedModel, load
+from .options import LearnOptions, LearnResult, VAL_BATCH
+from .save import save_learned
+
 
 def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None) -> LearnResult:
     import numpy as np
-
-    from ..cores import pinned
-    from ..data import batches, load_task
-    from ..data.batches import Preprocess
-    from ..data.datasets import crop_scale, limit_train, skipped_note
-    from .artifact import load
-    from .save import save_learned
 
     opts.validate()
     tr = opts.train
@@ -63,8 +63,5 @@ def learn(opts: LearnOptions, log: Callable[[str], None] = lambda _m: None) -> L
 
 def _top1(model, task, cores, engine) -> float:
     """The source artifact's val top-1 on ``task`` (its head is untouched: the learner holds the new one)."""
-    from .artifact import DeployedModel
-    from .options import VAL_BATCH
-
     preds, labels = DeployedModel(model.folder, model.manifest, model.labels, engine, cores, VAL_BATCH).evaluate(task)
     return float((preds == labels).mean())

@@ -9,6 +9,7 @@ from typing import ClassVar
 from ..errors import DeployError
 from ..formats import (DEPLOY_FILE, DEPLOY_SCHEMA, FP32, MAX_CLASSES, MAX_FEATURE_DIM, Record, shape_field,
                        confined_name)
+from ..onnx_io import io_signature, load_onnx
 from .options import FEATURES, FLOAT_NCHW, HEAD_FILE, LABELS_FILE, MODEL_FILE, PROBABILITIES, UINT8_NHWC
 
 OUTPUTS = (PROBABILITIES, FEATURES)
@@ -102,8 +103,6 @@ def check_against_graph(folder: Path, manifest: DeployManifest) -> None:
     import math
 
     from onnx import TensorProto
-
-    from ..onnx_io import io_signature, load_onnx
 
     model = load_onnx(Path(folder) / MODEL_FILE, load_external=False)
     signature = io_signature(model)

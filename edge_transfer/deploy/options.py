@@ -9,6 +9,10 @@ from ..errors import OptionError
 from ..train import TrainSettings
 
 from ..formats import MODEL_FILE  # noqa: F401  (its outputs: probabilities (N, classes), features (N, feature_dim))
+from ..adapt.options import default_train_settings as online
+from ..engines import get_engine
+from ..fileio import check_output_dir
+from ..quantize.options import MAX_CALIBRATION_SAMPLES
 HEAD_FILE = "head.safetensors"  # the learned head before folding, and its feature statistics
 LABELS_FILE = "labels.json"
 PROBABILITIES, FEATURES = "probabilities", "features"
@@ -39,12 +43,8 @@ class DeployOptions:
     force: bool = False
 
     def validate(self) -> None:
-        from ..engines import get_engine
-        from ..fileio import check_output_dir
-
         if self.cores is not None and self.cores <= 0:
             raise OptionError(f"--cores must be a positive integer, got {self.cores}")
-        from ..quantize.options import MAX_CALIBRATION_SAMPLES
 
         if not 0 < self.calibration_samples <= MAX_CALIBRATION_SAMPLES:
             raise OptionError(f"--calibration-samples must be from 1 to {MAX_CALIBRATION_SAMPLES:,}, got "
@@ -65,8 +65,6 @@ class DeployResult:
 
 def default_train_settings() -> TrainSettings:
     """learn's recipe: adapt's online optimiser for a few epochs on the device, no augmentation."""
-    from ..adapt.options import default_train_settings as online
-
     d = online()
     return TrainSettings(data=None, epochs=5, batch_size=d.batch_size, lr=d.lr, momentum=d.momentum,
                          weight_decay=d.weight_decay, augment=False, seed=0)
@@ -82,9 +80,6 @@ class LearnOptions:
     force: bool = False
 
     def validate(self) -> None:
-        from ..engines import get_engine
-        from ..fileio import check_output_dir
-
         self.train.validate()
         if self.train.image_size is not None:
             raise OptionError("learn runs at the artifact's input size; leave image_size unset")

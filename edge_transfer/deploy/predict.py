@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import time
 
+from ..bench.timing import latency_stats_ms
+from ..cores import pinned
+from ..data.datasets import read_image
 from ..errors import OptionError
+from .artifact import load
 from .options import PredictOptions
 
 
 def predict_files(opts: PredictOptions) -> dict:
-    from ..bench.timing import latency_stats_ms
-    from ..cores import pinned
-    from ..data.datasets import read_image
-    from .artifact import load
-
     top_k, batch_size, files = opts.top_k, opts.batch_size, list(opts.files)
     with pinned(opts.cores) as core:
         model = load(opts.artifact, engine=opts.engine, cores=core.cores, batch_size=batch_size)

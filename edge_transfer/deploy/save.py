@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..engines import reference_engine
 from ..errors import DeployError, OptionError
+from ..fileio import atomic_output_dir
+from ..formats import DEPLOY_FILE
+from ..onnx_io import load_onnx
+from ..validation import ValidationReport
+from .files import file_records, write_head
+from .graph import backbone_unchanged, head_parity, with_new_head
 from .options import MODEL_FILE
+from .source import HeadState
 
 
 def save_learned(model, output: Path, learner, *, val=None, force: bool = False, note: str = "",
@@ -17,15 +25,6 @@ def save_learned(model, output: Path, learner, *, val=None, force: bool = False,
     import dataclasses
 
     import onnx
-
-    from ..engines import reference_engine
-    from ..fileio import atomic_output_dir
-    from ..formats import DEPLOY_FILE
-    from ..onnx_io import load_onnx
-    from ..validation import ValidationReport
-    from .files import file_records, write_head
-    from .graph import backbone_unchanged, head_parity, with_new_head
-    from .source import HeadState
 
     classes = list(getattr(learner, "classes", model.labels))
     if len(classes) != learner.num_classes:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..adapt.learner import feature_std
+from ..adapt.options import BACKBONE_TICKET_DIR, CHECKPOINT_FILE, RESULTS_FILE
+from ..adapt.record import AdaptRecord
+from ..backbones import get_backbone_cfg
 from ..errors import DeployError
+from ..formats import HEAD_SCHEMA, MAX_CLASSES, MAX_FEATURE_DIM, is_ticket
+from ..ticket import load_ticket
+
 
 @dataclass
 class HeadState:
@@ -20,8 +27,6 @@ class HeadState:
 
     @property
     def std(self):
-        from ..adapt.learner import feature_std
-
         return feature_std(self.m2, self.count)
 
     def check(self, where, fix: str, expected: tuple | None = None) -> "HeadState":
@@ -29,8 +34,6 @@ class HeadState:
         non-negative; with ``expected`` (classes, features), only a head of that size. A head read
         from a file (adapt's checkpoint, an artifact's head.safetensors) passes here first."""
         import numpy as np
-
-        from ..formats import MAX_CLASSES, MAX_FEATURE_DIM
 
         shape = tuple(np.shape(self.weight))
         if expected is not None and shape != tuple(expected):
@@ -73,9 +76,6 @@ class DeploySource:
 
 
 def read_source(path: Path) -> DeploySource:
-    from ..adapt.options import CHECKPOINT_FILE, RESULTS_FILE
-    from ..formats import is_ticket
-
     path = Path(path)
     if not path.exists():
         raise DeployError(f"{path} not found; give an adapt run folder or a fine-tuned ticket")
@@ -89,10 +89,6 @@ def read_source(path: Path) -> DeploySource:
 
 def _adapt_run(path: Path) -> DeploySource:
     import numpy as np
-
-    from ..adapt.options import BACKBONE_TICKET_DIR, CHECKPOINT_FILE
-    from ..adapt.record import AdaptRecord
-    from ..formats import is_ticket
 
     fix = "rerun `edge-transfer adapt` on a ticket (it keeps the backbone in the run folder)"
     ticket = path / BACKBONE_TICKET_DIR
@@ -110,8 +106,6 @@ def _adapt_run(path: Path) -> DeploySource:
 
 def _head_from_checkpoint(checkpoint: Path, fix: str) -> HeadState:
     import torch
-
-    from ..formats import HEAD_SCHEMA
 
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -132,9 +126,6 @@ def _head_from_checkpoint(checkpoint: Path, fix: str) -> HeadState:
 
 def _finetuned_ticket(path: Path) -> DeploySource:
     import numpy as np
-
-    from ..backbones import get_backbone_cfg
-    from ..ticket import load_ticket
 
     ticket = load_ticket(path)
     done = ticket.meta.finetuned

@@ -29,7 +29,9 @@ import functools
 import importlib
 import numbers
 
-from ..errors import UnknownNameError
+from ..errors import EdgeTransferError, OnnxModelError, UnknownNameError
+from ..interrupts import native_section
+from ..onnx_io import load_onnx
 
 # the engine every other engine's outputs are checked against: ONNX Runtime's CPU provider,
 # the ONNX operators' reference behaviour
@@ -83,15 +85,10 @@ class _Checked:
         setattr(self._backend, name, value)
 
     def version(self) -> str:
-        from ..interrupts import native_section
-
         with native_section():  # the first call imports the engine's native library
             return self._backend.version()
 
     def compile(self, model_path, batch_size: int, *args, **kwargs):
-        from ..errors import EdgeTransferError, OnnxModelError
-        from ..interrupts import native_section
-
         if not getattr(self._backend, "needs_torch_model", False):
             _check_batch(model_path, batch_size)
         try:
@@ -109,8 +106,6 @@ class _Checked:
 def _static_batch(path: str, _mtime_ns: int, _size: int) -> int:
     """The graph's static batch size, 0 when dynamic (cached per file version: bench compiles
     the same graph once per configuration and repeat)."""
-    from ..onnx_io import load_onnx
-
     graph = load_onnx(path, load_external=False).graph
     dims = graph.input[0].type.tensor_type.shape.dim if graph.input else ()
     return dims[0].dim_value if dims and dims[0].HasField("dim_value") else 0
@@ -118,8 +113,6 @@ def _static_batch(path: str, _mtime_ns: int, _size: int) -> int:
 
 def _check_batch(model_path, batch_size: int) -> None:
     from pathlib import Path
-
-    from ..errors import OnnxModelError
 
     stat = Path(model_path).stat() if Path(model_path).is_file() else None
     static = _static_batch(str(model_path), stat.st_mtime_ns, stat.st_size) if stat else 0

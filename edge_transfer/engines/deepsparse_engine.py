@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..formats import FP32, INT8
+from ..onnx_io import check_onnx_file
+from . import static_shape
 
 
 class _DeepSparseModel:
@@ -38,9 +40,6 @@ class DeepSparseEngine:
     def compile(self, model_path: Path, batch_size: int, num_cores: int | None = None, streams: int = 1, torch_model=None):
         import deepsparse
 
-        from ..onnx_io import check_onnx_file
-        from . import static_shape
-
         check_onnx_file(model_path)
         # Concurrent requests need the multi-stream scheduler; one stream uses the default.
         scheduler = "multi_stream" if streams > 1 else None
@@ -67,8 +66,6 @@ class DeepSparseEngine:
         the engine runs (one layer, or several it fuses into a 'pyramid') with the graph outputs it
         produces and its mean time; and the total."""
         from deepsparse.engine import model_debug_analysis
-
-        from ..onnx_io import check_onnx_file
 
         check_onnx_file(model_path)
         result = model_debug_analysis(str(model_path), inputs, batch_size=batch_size, num_cores=num_cores,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..formats import FP32, INT8
+from ..onnx_io import check_onnx_file
 
 # No usage event on `import openvino`: openvino_telemetry skips CI jobs; TF_BUILD is the CI marker only it reads here.
 os.environ["TF_BUILD"] = os.environ.get("TF_BUILD") or "True"
@@ -51,8 +52,6 @@ class OpenVINOEngine:
 
     def compile(self, model_path: Path, batch_size: int, num_cores: int | None = None, streams: int = 1, torch_model=None):
         import openvino as ov
-
-        from ..onnx_io import check_onnx_file
 
         check_onnx_file(model_path)
         core = ov.Core()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..formats import FP32, INT8
+from ..onnx_io import check_onnx_file
+from . import static_shape
 
 
 class _ORTModel:
@@ -33,9 +35,6 @@ class ORTEngine:
 
     def compile(self, model_path: Path, batch_size: int, num_cores: int | None = None, streams: int = 1, torch_model=None):
         import onnxruntime as ort
-
-        from ..onnx_io import check_onnx_file
-        from . import static_shape
 
         check_onnx_file(model_path)
         opts = ort.SessionOptions()

@@ -8,20 +8,21 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import __version__
+from ..backbones import get_backbone_cfg, split_backbone
+from ..engines import get_engine
+from ..fileio import atomic_output_dir, check_output_dir
 from ..formats import DENSE_DIR, EXPORT_SCHEMA, MANIFEST_FILE, UNTRAINED_LABEL, ExportManifest
+from ..onnx_io import load_onnx
+from ..ticket import load_ticket
+from ..validation import ValidationReport, audit_zeros, check_parity, fp32_weights, seeded_input
+from .graph import export_onnx
 from .options import BACKBONE_FILE, MODEL_FILE, ExportOptions, ExportResult
 
 
 def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: str, log: Callable):
     """Export one model (ticket or dense) as classifier + backbone, validate; returns its
     manifest and its ValidationReport."""
-    from .. import __version__
-    from ..backbones import get_backbone_cfg, split_backbone
-    from ..engines import get_engine
-    from ..onnx_io import load_onnx
-    from .graph import export_onnx
-    from ..validation import ValidationReport, audit_zeros, check_parity, fp32_weights, seeded_input
-
     cfg = get_backbone_cfg(ticket.arch)
     folder.mkdir(parents=True, exist_ok=True)
     backbone, head = split_backbone(model, cfg)
@@ -66,9 +67,6 @@ def _export_variant(model, folder: Path, ticket, opts: ExportOptions, variant: s
 
 
 def export_ticket(opts: ExportOptions, log: Callable[[str], None] = lambda _msg: None) -> ExportResult:
-    from ..fileio import atomic_output_dir, check_output_dir
-    from ..ticket import load_ticket
-
     opts.validate()
     check_output_dir(opts.output, opts.force, (opts.ticket,))
     ticket = load_ticket(opts.ticket)

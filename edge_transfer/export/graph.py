@@ -7,6 +7,8 @@ import copy
 import io
 from pathlib import Path
 
+from ..onnx_io import io_signature, remove_identity_nodes
+
 INPUT_NAME = "input"
 
 
@@ -26,8 +28,6 @@ def export_onnx(model, path: Path, input_size, batch_size: int | None, opset: in
     """Export ``model`` to ``path``; ``batch_size=None`` makes the batch dimension dynamic."""
     import onnx
     import torch
-
-    from ..onnx_io import io_signature, remove_identity_nodes
 
     folded = fold_batchnorm(model)
     dummy = torch.zeros(batch_size or 1, *input_size)

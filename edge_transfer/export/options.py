@@ -9,6 +9,7 @@ from ..errors import OptionError
 from ..formats import ExportManifest
 
 from ..formats import BACKBONE_FILE, MODEL_FILE  # noqa: F401  (the export's two graphs)
+from ..engines import get_engine
 OPSETS = range(11, 18)
 
 
@@ -25,8 +26,6 @@ class ExportOptions:
     force: bool = False
 
     def validate(self) -> None:
-        from ..engines import get_engine
-
         if self.batch_size is not None and self.batch_size <= 0:
             raise OptionError(f"--batch-size must be a positive integer or 'dynamic', got {self.batch_size}")
         if self.opset not in OPSETS:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from ..errors import OnnxModelError, TicketError
 from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
+from .export import export_ticket
+from .options import ExportOptions
 
 
 def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None,
@@ -13,9 +15,6 @@ def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: No
     """Return an export folder for ``path``: itself if it is one, else the ticket exported
     into ``workdir`` (a folder named after the ticket). ``validate_engines`` is export's
     parity check; callers that check every engine themselves pass ()."""
-    from .export import export_ticket
-    from .options import ExportOptions
-
     path = Path(path)
     if is_export(path):
         if with_dense and not is_export(path / DENSE_DIR):

@@ -10,18 +10,28 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..errors import OptionError
-from ..formats import TicketMeta
+from .. import __version__
+from ..backbones import create_backbone, get_backbone_cfg, prunable_parameters, replace_head
+from ..checkpoint import load_pretrained
+from ..errors import OptionError, TicketError
+from ..fileio import atomic_output_dir, check_output_dir, sha256_file
+from ..formats import TICKET_SCHEMA, TicketMeta, UNTRAINED_LABEL
+from ..layers import layer_records, summarise
+from ..speed import SpeedProfile, allocate
+from ..speed.record import check_profile_here
+from ..speed.solve import UnreachableTarget
+from ..ticket import MASKS_FILE, load_ticket_meta, save_ticket
+from ..train import load_train_data
 from ..train.attacks import IS_ROBUST
 from ._registry import Drawn, DrawContext, get_method
+from .magnitude import magnitude_removed
 from .options import PruneOptions, PruneResult
+from .sensitivity import unit_sensitivity
+
 
 def _source_model(opts: PruneOptions):
     """The model to prune and the ``source`` block of ticket.json."""
     import torch
-
-    from ..backbones import create_backbone
-    from ..checkpoint import load_pretrained
 
     if opts.checkpoint is None:
         torch.manual_seed(opts.seed)
@@ -38,8 +48,6 @@ def _source_model(opts: PruneOptions):
 
 def _check_block_fits(opts: PruneOptions, model, cfg) -> None:
     """With --block B, every prunable layer's input channels (per group) must split into whole blocks."""
-    from ..backbones import prunable_parameters
-
     if opts.block == 1:
         return
     for name, w in prunable_parameters(model, cfg, opts.prune_first_conv).items():
@@ -55,8 +63,6 @@ def _fit_head(model, cfg, num_classes: int, seed: int) -> bool:
     """Give the model a fresh dense head when the training data has another class count."""
     import torch
 
-    from ..backbones import replace_head
-
     if model.get_submodule(cfg.head).out_features == num_classes:
         return False
     torch.manual_seed(seed)
@@ -66,9 +72,6 @@ def _fit_head(model, cfg, num_classes: int, seed: int) -> bool:
 
 def _masks_from_ticket(path: Path, arch: str, weights: dict) -> tuple[dict, TicketMeta]:
     from safetensors.torch import load_file
-
-    from ..errors import TicketError
-    from ..ticket import MASKS_FILE, load_ticket_meta
 
     meta = load_ticket_meta(path)
     if meta.arch != arch:
@@ -84,10 +87,6 @@ def draw_tickets(opts: PruneOptions, outputs: dict[float, Path],
                  log: Callable[[str], None] = lambda _m: None) -> list[PruneResult]:
     """Draw one ticket per ``{sparsity: output folder}`` with ``opts.method`` (``opts.sparsity``
     and ``opts.output`` are ignored); iterative schemes reach them all in one run."""
-    from ..backbones import get_backbone_cfg, prunable_parameters
-    from ..fileio import check_output_dir
-    from ..train import load_train_data
-
     opts.validate()
     if opts.per_layer and len(outputs) != 1:
         raise OptionError("an allocation draws one ticket; give one output")
@@ -148,10 +147,6 @@ def draw_ticket(opts: PruneOptions, log: Callable[[str], None] = lambda _m: None
 def _speed_target(opts: PruneOptions, model, cfg, weights: dict, input_size, log) -> dict:
     """The allocation that meets the speed target on the profiled device at the least cost
     (``_unit_costs``), and what it predicts."""
-    from ..speed import SpeedProfile, allocate
-    from ..speed.record import check_profile_here
-    from ..speed.solve import UnreachableTarget
-
     profile = SpeedProfile.read(opts.profile)
     check_profile_here(profile, opts.arch, input_size, opts.block, str(opts.profile))
     unknown = sorted(set(profile.layers) - set(weights))
@@ -201,18 +196,12 @@ def _unit_costs(opts: PruneOptions, profile, model, cfg, weights: dict, input_si
     """What each unit costs at each grid sparsity: with a checkpoint and its task's --data, the
     validation loss increase of pruning the unit alone; else the share of weight magnitude
     removed (untrained weights: speed only)."""
-    from ..formats import UNTRAINED_LABEL
-    from .magnitude import magnitude_removed
-
     units = [u["layers"] for u in profile.units]
     if opts.checkpoint is None or opts.train.data is None:
         removed = magnitude_removed({n: weights[n] for n in profile.layers}, profile.grid, opts.block)
         costs = [[sum(removed[n][j] for n in unit) for j in range(len(profile.grid))] for unit in units]
         why = UNTRAINED_LABEL if opts.checkpoint is None else "no --data: the loss cannot be measured"
         return costs, f"weight magnitude removed ({why})"
-    from ..fileio import sha256_file
-    from ..train import load_train_data
-    from .sensitivity import unit_sensitivity
 
     data = load_train_data(opts.train, input_size, log)
     classes = model.get_submodule(cfg.head).out_features
@@ -229,13 +218,6 @@ def _unit_costs(opts: PruneOptions, profile, model, cfg, weights: dict, input_si
 def _write_ticket(opts, output, model, cfg, drawn: Drawn, dense_values, source, input_size, data, new_head,
                   elapsed, allocation: dict | None = None) -> TicketMeta:
     import torch
-
-    from .. import __version__
-    from ..backbones import prunable_parameters
-    from ..fileio import atomic_output_dir
-    from ..formats import TICKET_SCHEMA, UNTRAINED_LABEL, TicketMeta
-    from ..layers import layer_records, summarise
-    from ..ticket import save_ticket
 
     ticket_model = copy.deepcopy(model).eval()
     weights = prunable_parameters(ticket_model, cfg, opts.prune_first_conv)

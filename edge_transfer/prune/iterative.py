@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import time
 
+from ..train import make_optimizer, pixel_model, reapply_masks, train_epochs
 from ._registry import DrawContext, Drawn, register_method
 from .magnitude import allocation_sparsity, masks_from_scores
 
@@ -68,8 +69,6 @@ def _mask_sparsity(masks: dict) -> float:
 
 def _iterative(ctx: DrawContext, targets: list, robustness, name: str):
     import torch
-
-    from ..train import make_optimizer, pixel_model, reapply_masks, train_epochs
 
     opts, tr = ctx.opts, ctx.opts.train
     labels = {t: t for t in targets}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import time
 
+from ..train import pixel_model, train_epoch
 from ._registry import DrawContext, Drawn, register_method
 from .magnitude import masks_from_scores
 
@@ -37,8 +38,6 @@ def _threshold_masks(scores: dict, sparsity: float, scope: str) -> dict:
 def _scored_module(ctx: DrawContext, scores: dict, sparsity: float):
     import torch
     from torch.func import functional_call
-
-    from ..train import pixel_model
 
     net = pixel_model(ctx.model, ctx.cfg.mean, ctx.cfg.std)
     frozen = {n: w.detach() for n, w in ctx.weights.items()}
@@ -77,8 +76,6 @@ def _learned_masks(ctx: DrawContext, targets: list, robustness, name: str):
     """lmp's scores trained on natural inputs (``robustness`` None) or on inputs the
     ``robustness`` attack makes against the masked model (the inner maximisation of eq. 2)."""
     import torch
-
-    from ..train import train_epoch
 
     opts, tr = ctx.opts, ctx.opts.train
     for p in ctx.model.parameters():

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..backbones import get_backbone_cfg
 from ..errors import OptionError
 from ..formats import TicketMeta
 from ..train import Robustness, TrainSettings
 from ..train.attacks import PRETRAININGS
+from . import recipe_training
 from ._registry import get_method, list_methods
 
 SCOPES = ("global", "layer")
@@ -60,8 +62,6 @@ class PruneOptions:
     peer: object | None = None
 
     def validate(self) -> None:
-        from ..backbones import get_backbone_cfg
-
         get_backbone_cfg(self.arch)  # raises with the valid names
         method = get_method(self.method)  # raises with the valid names
         if not 0.0 <= self.sparsity < 1.0:
@@ -96,8 +96,6 @@ class PruneOptions:
         self._check_allocation(method)
         self.train.validate(needs_data=method.trains and self.mask_from is None)
         if method.takes_recipe and self.mask_from is None:
-            from . import recipe_training
-
             recipe_training.check_recipe_options(self)  # a broken recipe fails before any data or model is loaded
 
     def _check_allocation(self, method) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import OptionError, RecipeError
 from ..thirdparty import import_sparseml
+from ..train import make_optimizer, pixel_model, train_epoch
 from ._registry import DrawContext, Drawn, register_method
 from .magnitude import allocated_masks, allocation_sparsity, masks_from_scores
 from .recipes import PARAM_PREFIX, Recipe, method_of, resolve_recipe
@@ -156,8 +157,6 @@ def _sparseml_warnings_only():
 def _run(ctx: DrawContext, recipe: Recipe, target: float) -> list[dict]:
     """Train ``ctx.model`` under ``recipe`` for ``recipe.epochs`` epochs; returns per-epoch figures."""
     import torch
-
-    from ..train import pixel_model, make_optimizer, train_epoch
 
     tr = ctx.opts.train
     steps = ctx.data.steps_per_epoch(tr.batch_size)

@@ -10,6 +10,10 @@ import json
 import os
 from pathlib import Path
 
+from ..fileio import write_json
+from ..train import pixel_model, recalibrate_batchnorm
+from .magnitude import masks_from_scores
+
 CALIBRATION_BATCHES = 2  # training batches of 64 that re-estimate BatchNorm after each pruning
 VAL_IMAGES = 256  # validation images the loss is measured on
 
@@ -25,8 +29,6 @@ def unit_sensitivity(model, units: list, grid, block: int, data, mean, std, key:
     """``[[loss increase of unit i at grid[j]]]``, cached under ``key`` (what it depends on:
     checkpoint hash, data, limit, input size, block, grid, units)."""
     import hashlib
-
-    from ..fileio import write_json
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = cache_dir() / "sensitivity" / f"{digest}.json"
@@ -51,9 +53,6 @@ def _measure(model, units, grid, block, data, mean, std, log) -> list:
 
     import torch
     import torch.nn.functional as F
-
-    from ..train import pixel_model, recalibrate_batchnorm
-    from .magnitude import masks_from_scores
 
     net = pixel_model(model, mean, std)
     calibration = list(itertools.islice(data.train_batches(64, 0), CALIBRATION_BATCHES))

@@ -33,6 +33,7 @@ import copy
 import math
 import time
 
+from ..train import make_optimizer, pixel_model, train_epochs
 from ._registry import DrawContext, Drawn, register_method
 from .magnitude import masks_from_scores
 
@@ -73,8 +74,6 @@ def _str_module(ctx: DrawContext, s: dict):
     """The source model computing with soft-thresholded prunable weights (gradients reach W and s)."""
     import torch
     from torch.func import functional_call
-
-    from ..train import pixel_model
 
     net = pixel_model(ctx.model, ctx.cfg.mean, ctx.cfg.std)
 
@@ -134,8 +133,6 @@ def _projected(weights: dict, s: dict, target: float, scope: str) -> tuple[dict,
                  summary="soft threshold reparameterization (STR): learned per-layer thresholds, steered to the target")
 def _str(ctx: DrawContext, targets: list):
     import torch
-
-    from ..train import make_optimizer, train_epochs
 
     opts, tr = ctx.opts, ctx.opts.train
     for p in ctx.model.parameters():

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import operator
 
+from ..export.graph import fold_batchnorm
+
 ACT_QMIN, ACT_QMAX = 0, 255  # uint8 activations
 W_QMIN, W_QMAX = -128, 127  # int8 weights; symmetric scales use +-127 (narrow range)
 W_LEVELS = 127
@@ -90,8 +92,6 @@ def _set_module(root, dotted: str, module) -> None:
 def fake_quantize(model):
     """A BN-folded, fake-quantized copy of ``model`` (an fx GraphModule), observers on."""
     import torch
-
-    from ..export.graph import fold_batchnorm
 
     nn = _nn()
     gm = fold_batchnorm(model)

@@ -16,6 +16,9 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from ..onnx_io import remove_identity_nodes
+from ..thirdparty import import_sparseml
+
 # Quantized weight consumers: op type -> index of the weight input. Every one of them has
 # the weight's zero point two inputs later.
 _WEIGHT_INPUT = {"DequantizeLinear": 0, "QLinearConv": 3, "ConvInteger": 1, "MatMulInteger": 1}
@@ -27,8 +30,6 @@ def _fold_constants(model) -> None:
     initializers (sparseml's transforms read quantization parameters from initializers)."""
     import onnx
     from onnx import helper, numpy_helper
-
-    from ..onnx_io import remove_identity_nodes
 
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
@@ -124,8 +125,6 @@ def deepsparse_form(source):
     """sparseml's ONNX-to-DeepSparse rewrite, with QLinearConv wherever the output is
     quantized and ConvInteger + rescale elsewhere (sparseml offers one or the other)."""
     import logging
-
-    from ..thirdparty import import_sparseml
 
     T = import_sparseml("sparseml.exporters.transforms")
     ONNXToDeepsparse = import_sparseml("sparseml.exporters.onnx_to_deepsparse").ONNXToDeepsparse

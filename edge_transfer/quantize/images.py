@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..engines import reference_engine
 from ..errors import OptionError
+from ..train import TrainSettings, load_train_data
 
 RANDOM_CALIBRATION = "random"  # seeded Gaussian inputs: speed-only INT8 peers (bench), no accuracy
 
@@ -25,7 +27,6 @@ class CalibrationImages:
             self._calib = [torch.randn(min(32, samples - i), *input_size, generator=gen) for i in range(0, samples, 32)]
             self._val = [(torch.randn(16, *input_size, generator=gen), None)]
             return
-        from ..train import TrainSettings, load_train_data
 
         try:
             self.data = load_train_data(TrainSettings(data=spec, limit=samples, seed=seed), input_size)
@@ -55,8 +56,6 @@ def int8_accuracy(ticket, qdq_model: Path, images: CalibrationImages) -> dict:
     """FP32 ticket (PyTorch) vs INT8 (ONNX Runtime on the QDQ form) on the held-out split."""
     import numpy as np
     import torch
-
-    from ..engines import reference_engine
 
     if images.data is None:
         return {"evaluated": False, "reason": "random calibration inputs: speed only"}

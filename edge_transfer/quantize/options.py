@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engines import get_engine, list_engines
 from ..errors import OptionError
 from ..formats import INT8
 from .images import RANDOM_CALIBRATION
@@ -31,8 +32,6 @@ class QuantizeOptions:
     progress: bool = True
 
     def validate(self) -> None:
-        from ..engines import get_engine
-
         if not 0 < self.samples <= MAX_CALIBRATION_SAMPLES:
             raise OptionError(f"--samples must be a number of calibration images from 1 to {MAX_CALIBRATION_SAMPLES:,}, "
                               f"got {self.samples}")
@@ -55,6 +54,4 @@ class QuantizeOptions:
 
 
 def _int8_engines() -> list[str]:
-    from ..engines import get_engine, list_engines
-
     return [n for n in list_engines() if INT8 in get_engine(n).precisions]

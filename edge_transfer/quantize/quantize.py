@@ -17,12 +17,21 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import __version__
+from ..backbones import get_backbone_cfg, split_backbone
+from ..engines import get_engine
 from ..errors import OptionError, TicketError
 from ..export.options import ExportResult
+from ..export.resolve import read_manifest
+from ..fileio import atomic_output_dir, check_output_dir
 from ..formats import (BACKBONE_FILE, DENSE_DIR, EXPORT_SCHEMA, FP32, INT8, MANIFEST_FILE, MODEL_FILE, TICKET_FILE,
                        ExportManifest, is_export, is_ticket)
+from ..onnx_io import io_signature
+from ..ticket import load_ticket
 from ..tolerances import INT8_TOLERANCE
+from ..train import TrainSettings, load_train_data, make_optimizer, pixel_model, reapply_masks, train_epoch
 from ..validation import ValidationReport, audit_zeros, check_parity
+from .forms import deepsparse_form, export_fake_quant, qdq_form, quantized_weights, save
 from .images import CalibrationImages, accuracy_drop, int8_accuracy
 from .options import QuantizeOptions
 
@@ -44,8 +53,6 @@ class QuantizeResult(ExportResult):
 
 def resolve_ticket(source: Path) -> tuple[Path, Path | None]:
     """(ticket folder, export folder or None). An export's recorded hashes are checked first."""
-    from ..export.resolve import read_manifest
-
     source = Path(source)
     if is_export(source):
         manifest = read_manifest(source)
@@ -63,7 +70,6 @@ def resolve_ticket(source: Path) -> tuple[Path, Path | None]:
 
 def _fake_quant_models(model, cfg, images: CalibrationImages):
     """(classifier, backbone) fake-quantized and calibrated on the same images."""
-    from ..backbones import split_backbone
     from .fakequant import ActivationQuant, calibrate, copy_ranges, fake_quantize
 
     classifier = fake_quantize(model)
@@ -79,8 +85,6 @@ def _qat(classifier, backbone, ticket, opts: QuantizeOptions, input_size, log) -
     """Quantization-aware fine-tuning of the classifier with the mask fixed; the backbone
     takes the trained weights (it is the same network without the head)."""
     import torch
-
-    from ..train import TrainSettings, load_train_data, make_optimizer, pixel_model, reapply_masks, train_epoch
 
     data = load_train_data(TrainSettings(data=opts.qat_data, seed=opts.seed), input_size)
     if data.num_classes != ticket.meta.num_classes:
@@ -115,9 +119,6 @@ def _parity(name: str, paths: dict, reference, x, engines) -> list:
 def _write_variant(folder: Path, classifier, backbone, model, ticket, images: CalibrationImages, engines, opts, variant: str,
                    log) -> tuple[dict, ValidationReport]:
     """Both graphs in both forms into ``folder``; returns their file records and validation."""
-    from ..onnx_io import io_signature
-    from .forms import deepsparse_form, export_fake_quant, qdq_form, quantized_weights, save
-
     folder.mkdir(parents=True, exist_ok=True)
     x = images.held_out(8)[0][0][:8]
     files, report = {}, ValidationReport()
@@ -150,9 +151,6 @@ def _check(report: ValidationReport, accuracy: dict, opts: QuantizeOptions, untr
 
 
 def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None) -> QuantizeResult:
-    from ..fileio import atomic_output_dir, check_output_dir
-    from ..ticket import load_ticket
-
     opts.validate()
     check_output_dir(opts.output, opts.force, (opts.source,))
     ticket_path, export_path = resolve_ticket(opts.source)
@@ -182,16 +180,12 @@ def quantize(opts: QuantizeOptions, log: Callable[[str], None] = lambda _m: None
 
 
 def _engines(opts: QuantizeOptions) -> list:
-    from ..engines import get_engine
-
     return [get_engine(n) for n in opts.validate_engines]
 
 
 def _fake_quant_variants(ticket, images: CalibrationImages, opts: QuantizeOptions, log) -> tuple[list, dict | None]:
     """(variant, FP32 model, fake-quantized classifier, backbone) for the ticket (after QAT, if
     asked) and the dense baseline; and the QAT record."""
-    from ..backbones import get_backbone_cfg
-
     cfg = get_backbone_cfg(ticket.arch)
     classifier, backbone = _fake_quant_models(ticket.model, cfg, images)
     qat = _qat(classifier, backbone, ticket, opts, ticket.meta.input_size, log) if opts.qat_epochs else None
@@ -208,8 +202,6 @@ SCHEME = ("static, activations uint8 asymmetric per tensor (min/max), weights in
 
 def _manifest(ticket, variant: str, export_path: Path | None, files: dict, report: ValidationReport,
               quantization: dict, seconds: float) -> ExportManifest:
-    from .. import __version__
-
     is_ticket = variant == "ticket"
     return ExportManifest(
         schema=EXPORT_SCHEMA, variant=variant, precision=INT8,

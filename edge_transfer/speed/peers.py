@@ -11,6 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from ..bench import BenchOptions, run_bench
+from ..prune import PruneOptions, draw_ticket
+from ..train import TrainSettings
 from .dense_peer import DensePeer, pick_peer
 from .record import ProfileKey, SpeedProfile
 
@@ -22,10 +25,6 @@ def fastest_dense_peer(key: ProfileKey, log: Callable[[str], None] = lambda _m: 
     """Bench the dense model of ``key``'s architecture and input (one random init: dense
     weights' values do not change its speed) in FP32 and INT8 (calibrated on random inputs)
     on every engine, at ``key``'s batch and cores."""
-    from ..bench import BenchOptions, run_bench
-    from ..prune import PruneOptions, draw_ticket
-    from ..train import TrainSettings
-
     log(f"measuring the fastest dense peer at batch {key.batch_size} on {key.cores} cores (FP32 and INT8, every "
         "engine; dense weights, speed only)")
     with tempfile.TemporaryDirectory(prefix="edge-transfer-peers-") as tmp:

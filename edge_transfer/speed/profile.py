@@ -16,8 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .. import __version__
+from ..bench.timing import time_sync
+from ..cluster.identity import isa_flags
+from ..cores import pinned
+from ..engines import get_engine
 from ..errors import OptionError
-from ..formats import FP32, INT8, MODEL_FILE
+from ..export import ExportOptions, export_ticket
+from ..export.resolve import read_manifest
+from ..fileio import check_writable
+from ..formats import FP32, INT8, MODEL_FILE, is_export, is_ticket
+from ..onnx_io import load_onnx
+from ..prune import PruneOptions, draw_ticket
+from ..quantize import QuantizeOptions, quantize
+from ..quantize.images import RANDOM_CALIBRATION
+from ..quantize.quantize import FORM_FILES
+from ..system import cpu_model
+from ..ticket import load_ticket_meta
+from ..train import TrainSettings
 from .record import PROFILE_SCHEMA, ProfileKey, SpeedProfile
 
 DEFAULT_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -40,9 +56,6 @@ class ProfileOptions:
     force: bool = False  # measure again even when --output holds a profile of the same key
 
     def validate(self) -> None:
-        from ..engines import get_engine
-        from ..fileio import check_writable
-
         engine = get_engine(self.engine)
         if not engine.layer_timing:
             raise OptionError(f"--engine {self.engine} has no per-layer timing; profile on deepsparse")
@@ -62,10 +75,6 @@ class ProfileOptions:
 
 def model_key(model: Path, engine_name: str, batch_size: int, cores: int, precision: str, block: int) -> ProfileKey:
     """The key of a profile of ``model`` (ticket or export folder) on this machine."""
-    from ..cluster.identity import isa_flags
-    from ..engines import get_engine
-    from ..system import cpu_model
-
     arch, input_size = _arch_and_size(Path(model))
     return ProfileKey(arch=arch, input_size=tuple(input_size), engine=engine_name,
                       engine_version=get_engine(engine_name).version(), batch_size=batch_size, cores=cores,
@@ -73,10 +82,6 @@ def model_key(model: Path, engine_name: str, batch_size: int, cores: int, precis
 
 
 def _arch_and_size(model: Path) -> tuple[str, tuple]:
-    from ..export.resolve import read_manifest
-    from ..formats import is_export, is_ticket
-    from ..ticket import load_ticket_meta
-
     if is_ticket(model):
         meta = load_ticket_meta(model)
         return meta.arch, tuple(meta.input_size)
@@ -89,9 +94,6 @@ def _arch_and_size(model: Path) -> tuple[str, tuple]:
 def measure_profile(opts: ProfileOptions, log: Callable[[str], None] = lambda _m: None) -> SpeedProfile:
     """The profile at ``opts.output``: reused when the file there has this key, else measured."""
     import tempfile
-
-    from .. import __version__
-    from ..cores import pinned
 
     opts.validate()
     started = time.perf_counter()
@@ -132,12 +134,6 @@ def _grid_point(key: ProfileKey, sparsity: float, opts: ProfileOptions, folder: 
     """One grid point: {units: {layers tuple: ms}, fixed_ms, measured_ms}."""
     import numpy as np
 
-    from ..bench.timing import time_sync
-    from ..engines import get_engine
-    from ..export import ExportOptions, export_ticket
-    from ..prune import PruneOptions, draw_ticket
-    from ..train import TrainSettings
-
     t0 = time.perf_counter()
     c, h, w = key.input_size
     ticket = draw_ticket(PruneOptions(arch=key.arch, output=folder / "ticket", sparsity=sparsity, scope="layer",
@@ -145,10 +141,6 @@ def _grid_point(key: ProfileKey, sparsity: float, opts: ProfileOptions, folder: 
     exported = export_ticket(ExportOptions(ticket=ticket.path, output=folder / "export", validate_engines=()))
     graph = exported.path / MODEL_FILE
     if key.precision == INT8:
-        from ..quantize import QuantizeOptions, quantize
-        from ..quantize.images import RANDOM_CALIBRATION
-        from ..quantize.quantize import FORM_FILES
-
         engine_form = get_engine(key.engine).int8_form
         q = quantize(QuantizeOptions(source=exported.path, output=folder / "int8", calibration=RANDOM_CALIBRATION,
                                      samples=32, with_dense=False, validate_engines=(), progress=False))
@@ -174,8 +166,6 @@ def _grid_point(key: ProfileKey, sparsity: float, opts: ProfileOptions, folder: 
 def _layer_of_output(graph: Path, prunable: set) -> dict:
     """Graph output name -> the prunable layers (their weight initializers, named as the ticket's
     parameters in FP32 and both INT8 forms) read by the node producing it."""
-    from ..onnx_io import load_onnx
-
     model = load_onnx(graph, load_external=False)
     owners = {}
     for node in model.graph.node:

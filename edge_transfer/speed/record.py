@@ -8,8 +8,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
+from ..cluster.identity import isa_flags
+from ..engines import get_engine
 from ..errors import OptionError
 from ..formats import Record
+from ..system import cpu_model
 
 PROFILE_SCHEMA = "edge-transfer.profile/1"
 FIX = "measure it again with `edge-transfer profile`"
@@ -153,10 +156,6 @@ def check_profile_here(profile: SpeedProfile, arch: str, input_size, block: int,
     """Refuse ``profile`` unless it was measured for this model and block on this machine's CPU,
     ISA and engine version (its batch, cores and precision are the ones it answers for)."""
     import dataclasses
-
-    from ..cluster.identity import isa_flags
-    from ..engines import get_engine
-    from ..system import cpu_model
 
     here = dataclasses.replace(profile.key, arch=arch, input_size=tuple(input_size), block=block, cpu=cpu_model(),
                                isa=tuple(isa_flags()), engine_version=get_engine(profile.key.engine).version())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..plots import save_figure, two_panels
 from .record import SpeedProfile
 
 
@@ -33,8 +34,6 @@ def _unit_name(unit: dict) -> str:
 
 
 def plot_profile(profile: SpeedProfile, path: Path) -> None:
-    from ..plots import save_figure, two_panels
-
     fig, (left, right) = two_panels()
     for unit in profile.units:
         label = _unit_name(unit)

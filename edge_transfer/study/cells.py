@@ -7,15 +7,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..adapt import AdaptOptions, adapt
+from ..adapt.options import default_train_settings as online_recipe
+from ..batchnorm import recalibrated_ticket
 from ..errors import OptionError
+from ..fileio import write_json
+from ..finetune import FinetuneOptions, finetune
+from ..formats import PRETRAIN_SCHEMA, TICKET_FILE, read_json_file, read_record
+from ..pretrain import PretrainOptions, default_train_settings, pretrain, sidecar
+from ..prune import PruneOptions, draw_tickets
+from ..prune._registry import get_method
+from ..ticket import MASKS_FILE, load_ticket_meta
 from .options import StudyOptions, digest
+
 
 def pretrained_source(opts: StudyOptions, pretraining: str, seed: int, log) -> tuple[Path, dict]:
     """The source checkpoint for ``pretraining`` and source seed ``seed``, trained once per
     content hash."""
-    from ..formats import PRETRAIN_SCHEMA, read_record
-    from ..pretrain import PretrainOptions, default_train_settings, pretrain, sidecar
-
     schedule = default_train_settings()  # pretrain's own learning rate and weight decay
     train = opts.train_settings(opts.source, opts.pretrain_epochs, seed, lr=schedule.lr, wd=schedule.weight_decay,
                                 limit=opts.source_limit)
@@ -44,14 +52,10 @@ class Runs:
         folder.mkdir(parents=True, exist_ok=True)
 
     def get(self, key: str):
-        from ..formats import read_json_file
-
         path = self.folder / f"{key}.json"
         return read_json_file(path, OptionError, f"delete {path} to run that cell again") if path.is_file() else None
 
     def put(self, key: str, record: dict) -> None:
-        from ..fileio import write_json
-
         write_json(self.folder / f"{key}.json", record)
 
 
@@ -60,10 +64,6 @@ def draw_method(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, s
     """Tickets of ``method`` (a --methods label: its scheme in this arm) at every sparsity (and
     the dense model for method 'dense'), drawn from source seed ``seed``'s checkpoint with that
     seed; a mask transfer (ltht) takes ``donor``'s tickets' masks instead."""
-    from ..prune import PruneOptions, draw_tickets
-    from ..prune._registry import get_method
-    from ..formats import TICKET_FILE
-
     folder = work / "tickets" / pretraining / f"source{seed}"
     method = method if method == "dense" else opts.arm_method(method, pretraining)
     if donor is not None:
@@ -97,9 +97,6 @@ def _transfer_masks(opts: StudyOptions, method: str, pretraining: str, ckpt: Pat
     donor ticket's hash is in the folder name, so a redrawn donor is transferred again."""
     import hashlib
 
-    from ..formats import TICKET_FILE
-    from ..prune import PruneOptions, draw_tickets
-
     outputs = {}
     for sparsity in sorted(opts.sparsities):
         donor_id = hashlib.sha256((donor[sparsity] / TICKET_FILE).read_bytes()).hexdigest()[:12]
@@ -117,8 +114,6 @@ def draw_figures(ticket: Path, omp_ticket: Path | None) -> dict:
     output channels it prunes whole (seed 004's structural account of schemes that transfer
     worse: a channel with no weight left carries nothing a head can use)."""
     from safetensors.torch import load_file
-
-    from ..ticket import MASKS_FILE, load_ticket_meta
 
     params = load_ticket_meta(ticket, verify_hashes=False).method_params
     history = params.get("history") or [{}]
@@ -148,7 +143,6 @@ def _batchnorm_start(opts: StudyOptions, ticket: Path, tmp: Path, seed: int) -> 
     source's images (at most --draw-limit of them)."""
     if opts.batchnorm != "source-images":
         return ticket
-    from ..batchnorm import recalibrated_ticket
 
     recalibrated_ticket(ticket, opts.source, tmp / ticket.name, limit=opts.draw_limit, seed=seed)
     return tmp / ticket.name
@@ -157,8 +151,6 @@ def _batchnorm_start(opts: StudyOptions, ticket: Path, tmp: Path, seed: int) -> 
 def _transfer(opts: StudyOptions, mode: str, ticket: Path, start: Path, seed: int, work: Path) -> dict:
     keep_statistics = opts.batchnorm != "target"
     if mode == "full":
-        from ..finetune import FinetuneOptions, finetune
-
         r = finetune(FinetuneOptions(ticket=start, keep_bn_stats=keep_statistics,
                                      train=opts.train_settings(opts.target, opts.finetune_epochs, seed,
                                                                lr=opts.finetune_lr, limit=opts.train_limit)))
@@ -168,9 +160,6 @@ def _transfer(opts: StudyOptions, mode: str, ticket: Path, start: Path, seed: in
                 "converged": r.record["converged"],
                 "curve": [e["val_top1"] for e in r.record["epochs"]], "seconds": r.record["seconds"]}
     from dataclasses import replace
-
-    from ..adapt import AdaptOptions, adapt
-    from ..adapt.options import default_train_settings as online_recipe
 
     t0 = time.perf_counter()
     run_folder = work / "linear" / ticket.relative_to(work / "tickets") / f"seed{seed}"

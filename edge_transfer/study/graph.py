@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..cluster.progress import follow
+from ..errors import ClusterError
+from ..formats import TICKET_FILE
+from .cells import Runs, draw_figures, draw_method, evaluate_transfer, pretrained_source
 from .options import MASK_TRANSFERS, StudyOptions
 
 
@@ -79,8 +83,6 @@ def cell_threads(cores: int):
 def execute(opts: StudyOptions, cell: Cell, *deps, log: Callable[[str], None] = lambda _m: None):
     """Run one cell (on a worker or here). Its outputs are written under the study folder by
     the stages' atomic writers, so a cell killed midway leaves nothing another attempt uses."""
-    from .cells import Runs, draw_method, pretrained_source
-
     work = Path(opts.output) / f"work-{opts.key()}"
     with cell_threads(opts.cores):
         if cell.kind == "pretrain":
@@ -92,9 +94,6 @@ def execute(opts: StudyOptions, cell: Cell, *deps, log: Callable[[str], None] = 
 
 
 def _evaluate(opts: StudyOptions, cell: Cell, work: Path, runs, drawn: dict, omp_drawn: dict | None = None) -> dict:
-    from ..formats import TICKET_FILE
-    from .cells import draw_figures, evaluate_transfer
-
     ticket = drawn[cell.sparsity]
     ticket_id = hashlib.sha256((ticket / TICKET_FILE).read_bytes()).hexdigest()[:12]
     # keyed by the ticket's own record, so a redrawn ticket is evaluated again
@@ -126,9 +125,6 @@ def run_cells(opts: StudyOptions, cells: list[Cell], client=None,
             on_done(cell, results[cell])
         return results
     from distributed import KilledWorker
-
-    from ..cluster.progress import follow
-    from ..errors import ClusterError
 
     token = f"{opts.key()}-{time.time_ns()}"
     futures = {}

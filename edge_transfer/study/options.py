@@ -8,7 +8,16 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from .. import __version__
+from ..backbones import get_backbone_cfg
+from ..cluster import ClusterSpec
+from ..data import load_task
+from ..engines import get_engine
 from ..errors import OptionError
+from ..fileio import check_writable
+from ..finetune import SCHEDULE
+from ..prune import list_methods
+from ..train import Robustness, TrainSettings
 from ..train.attacks import PRETRAINING_OF, PRETRAININGS
 
 MODES = ("linear", "full")
@@ -77,9 +86,6 @@ class StudyOptions:
                        train_limit=512 if self.train_limit is None else min(self.train_limit, 512))
 
     def validate(self) -> None:
-        from ..backbones import get_backbone_cfg
-        from ..prune import list_methods
-
         get_backbone_cfg(self.arch)
         if self.batchnorm not in BATCHNORMS:
             raise OptionError(f"unknown --batchnorm {self.batchnorm!r}; choose from: {', '.join(BATCHNORMS)}")
@@ -109,8 +115,6 @@ class StudyOptions:
         if self.cores is not None and self.cores < 1:
             raise OptionError(f"--cores must be a positive integer, got {self.cores}")
         if self.cluster is not None:
-            from ..cluster import ClusterSpec
-
             ClusterSpec.parse(self.cluster)
         self._check_folders()
         if self.finetune_lr <= 0:
@@ -122,8 +126,6 @@ class StudyOptions:
     def _check_folders(self) -> None:
         """The study folder (resumed when it holds a study) and the cache must be writable folders:
         checked before any cell runs or any cluster starts."""
-        from ..fileio import check_writable
-
         for flag, folder in (("--output", self.output), ("--cache-dir", self.cache_dir)):
             if folder is None:
                 continue
@@ -134,9 +136,6 @@ class StudyOptions:
 
     def _check_stages(self) -> None:
         """Every stage's own checks, up front: a typo fails in a second, not after pretraining."""
-        from ..data import load_task
-        from ..engines import get_engine
-
         get_engine(self.engine)
         for spec in (self.source, self.target):
             load_task(spec)
@@ -147,8 +146,6 @@ class StudyOptions:
     def train_settings(self, data: str, epochs: int, seed: int, lr: float = 0.01, wd: float = 1e-4,
                        limit: int | None = None):
         """One stage's TrainSettings on ``data`` at the study's image size."""
-        from ..train import TrainSettings
-
         return TrainSettings(data=data, epochs=epochs, lr=lr, weight_decay=wd, image_size=self.image_size, seed=seed,
                              progress=self.progress, limit=limit)
 
@@ -166,8 +163,6 @@ class StudyOptions:
         return tuple(dict.fromkeys(d for s in schemes for d in (MASK_TRANSFERS.get(s), s) if d is not None))
 
     def robustness(self, pretraining: str):
-        from ..train import Robustness
-
         return Robustness(kind=ROBUST_KIND[pretraining], eps=self.eps, steps=self.pgd_steps, sigma=self.noise_sigma)
 
     def key(self) -> str:
@@ -176,7 +171,6 @@ class StudyOptions:
         shaping = {k: v for k, v in asdict(self).items()
                    if k not in ("methods", "sparsities", "robust", "modes", "source_seeds", "quick", "output",
                                 "cache_dir", "json", "progress", "cluster")}
-        from ..finetune import SCHEDULE
 
         return digest({**shaping, "finetune_schedule": SCHEDULE})  # cells fine-tuned another way are not reused
 
@@ -188,7 +182,5 @@ class StudyResult:
 
 
 def digest(obj) -> str:
-    from .. import __version__
-
     text = json.dumps({"v": __version__, **obj}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .stats import MIN_SOURCE_SEEDS, excludes_zero, holm, interaction, mean_ci, nested_bootstrap, paired, welch
+from ..fileio import atomic_write_text
+from ..metrics import read_correct_bits
+from ..plots import save_figure, two_panels
+from ..tables import markdown_table, text_table
+from .stats import MIN_SOURCE_SEEDS, excludes_zero, holm, interaction, mean_ci, nested_bootstrap, paired, slope, welch
 
 PRIMARY = ("the interaction (declared before the data, seed 000's claim): how the robust-minus-natural gap in "
            "relative error increase, each arm against its own dense model of the same source seed, changes with "
@@ -69,8 +73,6 @@ def _seed_matrices(correct: dict, cells: list[tuple], seeds) -> dict | None:
     cell lacks its per-image record (studies run before it was kept)."""
     import numpy as np
 
-    from ..metrics import read_correct_bits
-
     keys = [(*cell, seed) for seed in seeds for cell in cells]
     if not seeds or any(k not in correct for k in keys):
         return None
@@ -88,8 +90,6 @@ def _slope_bootstrap(correct: dict, robust: str, mode: str, pairs: list[tuple], 
     """The nested bootstrap interval of the primary slope: per drawn seed the gap in relative
     error increase per sparsity (methods averaged), its least-squares slope, the mean over seeds."""
     import math
-
-    from .stats import slope
 
     cells = [(robust, "dense", 0.0, mode), ("natural", "dense", 0.0, mode)]
     for method, sparsity in pairs:
@@ -349,8 +349,6 @@ def _source_lines(payload: dict) -> list[str]:
 
 
 def summary_lines(payload: dict) -> list[str]:
-    from ..tables import text_table
-
     s = payload["settings"]
     lines = [text_table(*table_rows(payload)),
              f"top-1 on {s['target']} val: mean ± 95% CI half-width over {s['source_seeds']} source seed(s); gap: robust "
@@ -361,8 +359,6 @@ def summary_lines(payload: dict) -> list[str]:
 
 
 def markdown(payload: dict) -> str:
-    from ..tables import markdown_table
-
     s = payload["settings"]
     out = [f"# Transfer study: {s['arch']}, {s['source']} -> {s['target']}", "",
            f"Pretrainings {', '.join(s['robust'])}, {s['source_seeds']} independent source seed(s) each; methods "
@@ -386,8 +382,6 @@ def markdown(payload: dict) -> str:
 
 
 def plot(path: Path, payload: dict) -> None:
-    from ..plots import save_figure, two_panels
-
     modes = payload["settings"]["modes"]
     fig, axes = two_panels()
     axes = list(axes)[: max(len(modes), 1)] if len(modes) > 1 else [axes[0]]
@@ -410,8 +404,6 @@ def plot(path: Path, payload: dict) -> None:
 
 
 def write_reports(folder: Path, payload: dict) -> None:
-    from ..fileio import atomic_write_text
-
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "report.md", markdown(payload))
     plot(folder / "study.png", payload)

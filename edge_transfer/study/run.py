@@ -8,20 +8,22 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
+from ..cluster import ClusterSpec, check_shared_folder, local_cores, open_cluster
+from ..fileio import write_json
 from ..formats import STUDY_SCHEMA
+from ..system import system_info
 from .graph import Cell, plan, run_cells
 from .options import StudyOptions, StudyResult
+from .report import aggregate, source_summary, write_reports
+
 
 def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) -> StudyResult:
-    from ..cluster import ClusterSpec, local_cores
-
     opts = opts.resolved()
     opts.validate()
     spec = ClusterSpec.parse(opts.cluster) if opts.cluster else None
     opts = replace(opts, cores=local_cores(spec, opts.cores))
     if spec is None:
         return _run(opts, None, log)
-    from ..cluster import check_shared_folder, open_cluster
 
     # workers see the client's paths only if they are absolute (and on a shared filesystem)
     opts = replace(opts, output=Path(opts.output).resolve(),
@@ -33,10 +35,6 @@ def run_study(opts: StudyOptions, log: Callable[[str], None] = lambda _m: None) 
 
 
 def _run(opts: StudyOptions, client, log: Callable[[str], None]) -> StudyResult:
-    from ..fileio import write_json
-    from ..system import system_info
-    from .report import aggregate, source_summary, write_reports
-
     started = time.perf_counter()
     cells = plan(opts)
     evals = [c for c in cells if c.kind == "eval"]

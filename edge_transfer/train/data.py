@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..data import batches, load_task
+from ..data.batches import Preprocess
+from ..data.datasets import crop_scale, limit_train, skipped_note
 from ..errors import OptionError
+from .loop import check_sgd_settings
 
 # Materialise the preprocessed set in memory below this size (the embedded sets are
 # ~6 MB at 16 px); larger folders are decoded batch by batch each epoch.
@@ -29,8 +33,6 @@ class TrainSettings:
     limit: int | None = None  # at most this many training images (a fixed random subset)
 
     def validate(self, needs_data: bool = True) -> None:
-        from .loop import check_sgd_settings
-
         if needs_data and not self.data:
             raise OptionError("this command trains: give --data embedded:mnist-0to4 (or a folder of class sub-folders)")
         for name, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size)):
@@ -115,9 +117,6 @@ class TrainData:
     def _stream(self, dataset, batch_size, shuffle, seed, augment):
         import torch
 
-        from ..data import batches
-        from ..data.batches import Preprocess
-
         pre = Preprocess(self.input_size, (0.0,) * 3, (1.0,) * 3, augment=augment, crop_scale=self.crop_scale)
         for x, y in batches(dataset, pre, batch_size, shuffle, seed):
             yield torch.from_numpy(x), torch.from_numpy(y)
@@ -137,9 +136,6 @@ def _materialise(data: TrainData, dataset):
 def load_train_data(settings: TrainSettings, input_size, log=None) -> TrainData:
     """Load ``settings.data`` (embedded:... or a folder) for training at ``input_size`` (C, H, W);
     ``log`` hears how many unreadable images were skipped."""
-    from ..data import load_task
-    from ..data.datasets import crop_scale, limit_train, skipped_note
-
     spec, augment = settings.data, settings.augment
     task = limit_train(load_task(spec, settings.val), settings.limit)
     if len(task.train) == 0 or len(task.val) == 0:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..errors import OptionError
+from ..metrics import accuracy, correct_bits
+
 
 def make_optimizer(params, lr: float, momentum: float = 0.9, weight_decay: float = 1e-4):
     """SGD with momentum, the seed papers' optimiser for every training stage."""
@@ -14,8 +17,6 @@ def make_optimizer(params, lr: float, momentum: float = 0.9, weight_decay: float
 
 def check_sgd_settings(lr: float, momentum: float, weight_decay: float) -> None:
     """The optimiser flags every training command shares: a bad value is a one-line error."""
-    from ..errors import OptionError
-
     import math
 
     if not (math.isfinite(lr) and lr > 0):  # nan compares false with everything: test what is allowed
@@ -106,8 +107,6 @@ def evaluate(model, batches, num_classes: int, robustness=None, generator=None, 
     import numpy as np
     import torch
 
-    from ..metrics import accuracy
-
     model.eval()
     preds, labels = [], []
     for x, y in batches:
@@ -119,8 +118,6 @@ def evaluate(model, batches, num_classes: int, robustness=None, generator=None, 
     preds, labels = np.concatenate(preds), np.concatenate(labels)
     found = accuracy(preds, labels, num_classes)
     if keep_correct:
-        from ..metrics import correct_bits
-
         found["correct"] = correct_bits(preds, labels)
     return found
 
