@@ -18,7 +18,7 @@ from ..pretrain import PretrainOptions, default_train_settings, pretrain, sideca
 from ..prune import PruneOptions, draw_tickets
 from ..prune._registry import get_method
 from ..ticket import MASKS_FILE, load_ticket_meta
-from .options import StudyOptions, digest
+from .options import DENSE, DENSE_SCHEME, StudyOptions, digest
 
 
 def pretrained_source(opts: StudyOptions, pretraining: str, seed: int, log) -> tuple[Path, dict]:
@@ -62,15 +62,15 @@ class Runs:
 def draw_method(opts: StudyOptions, method: str, pretraining: str, ckpt: Path, seed: int, work: Path, log,
                 donor: dict | None = None) -> dict:
     """Tickets of ``method`` (a --methods label: its scheme in this arm) at every sparsity (and
-    the dense model for method 'dense'), drawn from source seed ``seed``'s checkpoint with that
+    the dense model for method DENSE), drawn from source seed ``seed``'s checkpoint with that
     seed; a mask transfer (ltht) takes ``donor``'s tickets' masks instead."""
     folder = work / "tickets" / pretraining / f"source{seed}"
-    method = method if method == "dense" else opts.arm_method(method, pretraining)
+    method = method if method == DENSE else opts.arm_method(method, pretraining)
     if donor is not None:
         return _transfer_masks(opts, method, pretraining, ckpt, seed, folder, donor, log)
-    scheme = get_method("omp" if method == "dense" else method)  # the dense baseline is OMP at sparsity 0
-    targets = (0.0,) if method == "dense" else tuple(sorted(opts.sparsities))
-    shared = method != "dense" and scheme.shares_trajectory
+    scheme = get_method(DENSE_SCHEME if method == DENSE else method)  # the dense baseline is OMP at sparsity 0
+    targets = (0.0,) if method == DENSE else tuple(sorted(opts.sparsities))
+    shared = method != DENSE and scheme.shares_trajectory
     # imp/aimp's rounds depend on every requested sparsity: name the trajectory, draw it whole
     stem = f"{method}[{','.join(f'{s:g}' for s in targets)}]" if shared else method
     outputs = {s: folder / f"{stem}-{s:g}" for s in targets}

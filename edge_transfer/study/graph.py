@@ -17,7 +17,7 @@ from ..cluster.progress import follow
 from ..errors import ClusterError
 from ..formats import TICKET_FILE
 from .cells import Runs, draw_figures, draw_method, evaluate_transfer, pretrained_source
-from .options import MASK_TRANSFERS, StudyOptions
+from .options import DENSE, MASK_TRANSFERS, OVERLAP_REFERENCE, StudyOptions
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class Cell:
                     *(() if donor is None else (Cell("draw", self.pretraining, self.seed, donor),)))
         if self.kind == "eval":  # a draw cell is named by its scheme; an eval by its --methods label
             scheme = opts.arm_method(self.method, self.pretraining)
-            draws = [scheme] + (["omp"] if scheme not in ("dense", "omp") and "omp" in opts.methods else [])
+            overlap = scheme not in (DENSE, OVERLAP_REFERENCE) and OVERLAP_REFERENCE in opts.methods
+            draws = [scheme] + ([OVERLAP_REFERENCE] if overlap else [])
             return tuple(Cell("draw", self.pretraining, self.seed, m) for m in draws)
         return ()
 
@@ -51,13 +52,13 @@ def plan(opts: StudyOptions) -> list[Cell]:
     """Every cell, seed-major (an interrupted study still has whole replicates), each after
     the cells it depends on."""
     cells = []
-    methods = ("dense", *opts.methods)
+    methods = (DENSE, *opts.methods)
     for seed in range(opts.source_seeds):
         for pretraining in opts.robust:
             cells.append(Cell("pretrain", pretraining, seed))
             cells += [Cell("draw", pretraining, seed, m) for m in opts.arm_draws(pretraining)]
             for method in methods:
-                for sparsity in (0.0,) if method == "dense" else sorted(opts.sparsities):
+                for sparsity in (0.0,) if method == DENSE else sorted(opts.sparsities):
                     cells += [Cell("eval", pretraining, seed, method, sparsity, mode) for mode in opts.modes]
     return cells
 
@@ -102,8 +103,8 @@ def _evaluate(opts: StudyOptions, cell: Cell, work: Path, runs, drawn: dict, omp
     if record is not None:  # another label may draw the same ticket in this arm (aimp/imp and imp)
         record = {**record, "method": cell.method}
     else:
-        omp = (omp_drawn or (drawn if cell.method == "omp" else {})).get(cell.sparsity)
-        figures = {} if cell.method == "dense" else draw_figures(ticket, omp)
+        omp = (omp_drawn or (drawn if cell.method == OVERLAP_REFERENCE else {})).get(cell.sparsity)
+        figures = {} if cell.method == DENSE else draw_figures(ticket, omp)
         record = {"pretraining": cell.pretraining, "method": cell.method, "sparsity": cell.sparsity,
                   "mode": cell.mode, "source_seed": cell.seed, "ticket": str(ticket.relative_to(opts.output)),
                   **figures, **evaluate_transfer(opts, cell.mode, ticket, cell.seed, work)}

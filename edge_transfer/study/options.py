@@ -21,6 +21,9 @@ from ..train import Robustness, TrainSettings
 from ..train.attacks import PRETRAINING_OF, PRETRAININGS
 
 MODES = ("linear", "full")
+DENSE = "dense"  # the --methods label of each arm's dense model, a cell of its own in every study
+DENSE_SCHEME = "omp"  # which draws that dense model, at sparsity 0
+OVERLAP_REFERENCE = "omp"  # every ticket's mask overlap is reported against this scheme's mask
 # whose BatchNorm statistics a ticket's transfer starts from: the target's training images
 # (AdaBN, the default: a ticket's source statistics are the dense model's, stale after pruning),
 # the source's own, or the source's re-estimated on source images (the seeds' linear
@@ -159,7 +162,7 @@ class StudyOptions:
     def arm_draws(self, pretraining: str) -> tuple[str, ...]:
         """The schemes drawn in one arm, each once and after the scheme it takes its mask from
         (labels that draw the same scheme, aimp/imp and almp/imp: imp, share the draw)."""
-        schemes = [self.arm_method(m, pretraining) for m in ("dense", *self.methods)]
+        schemes = [self.arm_method(m, pretraining) for m in (DENSE, *self.methods)]
         return tuple(dict.fromkeys(d for s in schemes for d in (MASK_TRANSFERS.get(s), s) if d is not None))
 
     def robustness(self, pretraining: str):

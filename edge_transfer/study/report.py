@@ -13,6 +13,7 @@ from ..fileio import atomic_write_text
 from ..metrics import read_correct_bits
 from ..plots import save_figure, two_panels
 from ..tables import markdown_table, text_table
+from .options import DENSE
 from .stats import MIN_SOURCE_SEEDS, excludes_zero, holm, interaction, mean_ci, nested_bootstrap, paired, slope, welch
 
 PRIMARY = ("the interaction (declared before the data, seed 000's claim): how the robust-minus-natural gap in "
@@ -52,11 +53,11 @@ def aggregate(records: list[dict], opts) -> tuple[list[dict], list[dict], list[s
                         "unconverged": sum(r.get("converged") is False for r in rs)})
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in results}
     for r in results:
-        base = index.get((r["pretraining"], "dense", 0.0, r["mode"]))
+        base = index.get((r["pretraining"], DENSE, 0.0, r["mode"]))
         err_b = 1 - base["acc_mean"] if base else None
         # eps = (err_S - err_B) / err_B; undefined when the dense model makes no error.
         r["rel_error_increase"] = (1 - r["acc_mean"] - err_b) / err_b if err_b else None
-    results.sort(key=lambda r: (r["mode"], r["method"] != "dense", r["method"], r["sparsity"], r["pretraining"]))
+    results.sort(key=lambda r: (r["mode"], r["method"] != DENSE, r["method"], r["sparsity"], r["pretraining"]))
     correct = {(r["pretraining"], r["method"], r["sparsity"], r["mode"], r.get("source_seed", 0)): r["val_correct"]
                for r in records if r.get("val_correct")}
     gaps = _gaps(results, opts, correct)
@@ -91,7 +92,7 @@ def _slope_bootstrap(correct: dict, robust: str, mode: str, pairs: list[tuple], 
     error increase per sparsity (methods averaged), its least-squares slope, the mean over seeds."""
     import math
 
-    cells = [(robust, "dense", 0.0, mode), ("natural", "dense", 0.0, mode)]
+    cells = [(robust, DENSE, 0.0, mode), ("natural", DENSE, 0.0, mode)]
     for method, sparsity in pairs:
         cells += [(robust, method, sparsity, mode), ("natural", method, sparsity, mode)]
     matrices = _seed_matrices(correct, cells, seeds)
@@ -121,14 +122,14 @@ def _primary(results: list[dict], opts, correct: dict | None = None) -> list[dic
     tests = []
     for robust in [p for p in opts.robust if p != "natural"]:
         for mode in opts.modes:
-            dense = {arm: index.get((arm, "dense", 0.0, mode)) for arm in (robust, "natural")}
+            dense = {arm: index.get((arm, DENSE, 0.0, mode)) for arm in (robust, "natural")}
             if None in dense.values():
                 continue
             dense_err = {arm: {k: 1 - a for k, a in _by_seed(r).items()} for arm, r in dense.items()}
             diffs: dict = {}  # seed -> sparsity -> [per-method differences]
             for (arm, method, sparsity, m), r in index.items():
                 natural = index.get(("natural", method, sparsity, mode))
-                if arm != robust or m != mode or method == "dense" or natural is None:
+                if arm != robust or m != mode or method == DENSE or natural is None:
                     continue
                 mine, theirs = _by_seed(r), _by_seed(natural)
                 for k in set(mine) & set(theirs):
@@ -141,7 +142,7 @@ def _primary(results: list[dict], opts, correct: dict | None = None) -> list[dic
             sparsities = sorted({s for row in means.values() for s in row})
             complete = sorted(k for k, row in means.items() if all(s in row for s in sparsities))
             pairs = sorted({(method, sparsity) for (arm, method, sparsity, m) in index
-                            if arm == robust and m == mode and method != "dense"
+                            if arm == robust and m == mode and method != DENSE
                             and ("natural", method, sparsity, mode) in index})
             boot = _slope_bootstrap(correct or {}, robust, mode, pairs, complete)
             tests.append({"robust": robust, "mode": mode, "slope": None if found.slope is None else
@@ -206,7 +207,7 @@ def _gaps(results: list[dict], opts, correct: dict | None = None) -> list[dict]:
                      "n_pairs": g.n, "p_welch": unpaired.p, "boot_low": boot and boot[0], "boot_high": boot and boot[1], "n_robust": r["n"], "n_natural": natural["n"],
                      "unconverged": r.get("unconverged", 0) + natural.get("unconverged", 0)})
     for robust in {g["robust"] for g in gaps}:
-        family = [g for g in gaps if g["robust"] == robust and g["method"] != "dense" and g["p"] is not None
+        family = [g for g in gaps if g["robust"] == robust and g["method"] != DENSE and g["p"] is not None
                   and not g["unconverged"]]
         for g, adjusted in zip(family, holm([g["p"] for g in family])):
             g["p_holm"] = adjusted
@@ -228,7 +229,7 @@ def verdict(gaps: list[dict], opts) -> list[str]:
     lines = []
     for robust in [p for p in opts.robust if p != "natural"]:
         for mode in opts.modes:
-            cells = [g for g in gaps if g["robust"] == robust and g["mode"] == mode and g["method"] != "dense"]
+            cells = [g for g in gaps if g["robust"] == robust and g["mode"] == mode and g["method"] != DENSE]
             flagged = [g for g in cells if g["unconverged"]]
             if flagged:  # the budget, not the ticket, decided these accuracies: not compared
                 lines.append(f"{mode} transfer, {robust} vs natural: not compared at "
@@ -304,7 +305,7 @@ def table_rows(payload: dict) -> tuple[list[str], list[list]]:
     index = {(r["pretraining"], r["method"], r["sparsity"], r["mode"]): r for r in payload["results"]}
     gaps = {(g["robust"], g["method"], g["sparsity"], g["mode"]): g for g in payload["gaps"]}
     keys = sorted({(r["mode"], r["method"], r["sparsity"]) for r in payload["results"]},
-                  key=lambda k: (k[0], k[1] != "dense", k[1], k[2]))
+                  key=lambda k: (k[0], k[1] != DENSE, k[1], k[2]))
     rows = []
     for mode, method, sparsity in keys:
         row = [mode, method, f"{sparsity:.0%}"]
@@ -334,7 +335,7 @@ def detail_rows(payload: dict) -> tuple[list[str], list[list]]:
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     rows = [[r["mode"], r["method"], f"{r['sparsity']:.0%}", r["pretraining"], r["n"],
              fmt(r["train_loss_mean"], ".4f") + (f" ({r['unconverged']} not converged)" if r.get("unconverged") else ""),
-             "-" if r["method"] == "dense" else fmt(r["rel_error_increase"], "+.2f"),
+             "-" if r["method"] == DENSE else fmt(r["rel_error_increase"], "+.2f"),
              fmt(r["draw_train_loss_mean"], ".3f"), fmt(r["omp_overlap_mean"], ".3f"),
              fmt(r.get("empty_channels_mean"), ".1%")] for r in payload["results"]]
     return headers, rows
@@ -392,7 +393,7 @@ def plot(path: Path, payload: dict) -> None:
         for colour, method in enumerate(payload["settings"]["methods"]):
             for p in payload["settings"]["robust"]:
                 pts = sorted((r["sparsity"], r["acc_mean"], r["acc_ci95"] or 0.0) for r in payload["results"]
-                             if r["mode"] == mode and r["pretraining"] == p and r["method"] in (method, "dense"))
+                             if r["mode"] == mode and r["pretraining"] == p and r["method"] in (method, DENSE))
                 if pts:
                     # one colour per scheme, the line style tells the pretraining apart; bars: 95% CI
                     ax.errorbar([x for x, _, _ in pts], [100 * y for _, y, _ in pts], yerr=[100 * c for _, _, c in pts],
