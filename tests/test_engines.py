@@ -59,7 +59,7 @@ def test_engine_declares_its_capabilities(name):
     assert set(engine.precisions) <= {"fp32", "int8"}
     assert (engine.int8_form is None) == ("int8" not in engine.precisions)
     assert engine.int8_form in (None, "qdq", "deepsparse")
-    assert isinstance(engine.needs_torch_model, bool) and isinstance(engine.dynamic_batch, bool)
+    assert isinstance(engine.needs_torch_model, bool)
     assert isinstance(engine.native_benchmark, bool) and isinstance(engine.layer_timing, bool)
     version = engine.version()
     assert isinstance(version, str) and version.strip()

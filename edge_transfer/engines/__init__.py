@@ -6,13 +6,13 @@
                                   # DequantizeLinear), "deepsparse" (sparseml's ConvInteger/QLinearConv
                                   # form), or None when it runs no INT8 ONNX ("int8" not in precisions)
     needs_torch_model: bool       # runs the ticket's nn.Module, so compile() needs ``torch_model``
-    dynamic_batch: bool           # one compiled model accepts any batch (else: only ``batch_size``)
     layer_timing: bool            # analyze_layers(model_path, batch_size, num_cores, inputs) times each
                                   # unit the engine runs (speed profiles; DeepSparse only)
     native_benchmark: bool        # its CompiledModel has native_benchmark(inputs, iterations, warmup)
                                   # -> items/s from the engine's own timer (DeepSparse only)
     version() -> str
     compile(model_path, batch_size, num_cores, streams=1, torch_model=None) -> CompiledModel
+                                  # for exactly ``batch_size`` images a call (callers pad the last batch)
 
 and a CompiledModel has ``run(list[np.ndarray]) -> list[np.ndarray]`` (safe to call from
 ``streams`` threads at once) and ``settings`` (a flat dict). Every backend's settings hold the

@@ -28,7 +28,6 @@ class DeepSparseEngine:
     precisions = (FP32, INT8)
     int8_form = "deepsparse"  # sparseml's ConvInteger/QLinearConv graph, the form DeepSparse runs fastest
     needs_torch_model = False
-    dynamic_batch = False  # compiled for one batch size
     layer_timing = True  # analyze_layers: the engine's own per-unit times (speed profiles)
     native_benchmark = True  # the compiled engine's own benchmark loop (compiled.native_benchmark)
 

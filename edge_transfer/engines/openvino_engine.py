@@ -36,7 +36,6 @@ class OpenVINOEngine:
     precisions = (FP32, INT8)
     int8_form = "qdq"  # OpenVINO turns QuantizeLinear/DequantizeLinear pairs into its own INT8 kernels
     needs_torch_model = False
-    dynamic_batch = False  # a dynamic batch axis is reshaped to batch_size before compiling
     native_benchmark = False
     layer_timing = False  # no per-layer timing API
 

@@ -24,7 +24,6 @@ class ORTEngine:
     precisions = (FP32, INT8)
     int8_form = "qdq"  # QuantizeLinear/DequantizeLinear around float ops, fused by ORT's optimizer
     needs_torch_model = False
-    dynamic_batch = False  # the protocol compiles for one batch size (callers pad, never resize)
     native_benchmark = False
     layer_timing = False  # no per-layer timing API
 

@@ -26,7 +26,6 @@ class TorchEngine:
     precisions = (FP32,)  # runs the ticket's nn.Module: an INT8 ONNX file is nothing it can load
     int8_form = None
     needs_torch_model = True
-    dynamic_batch = False  # the module would take any batch, but the protocol compiles for one
     native_benchmark = False
     layer_timing = False  # no per-layer timing API
 

@@ -349,12 +349,18 @@ def _source_lines(payload: dict) -> list[str]:
     return lines
 
 
+def _compares_arms(settings: dict) -> bool:
+    """Whether the study has a robust arm beside the natural one (else its tables have no gap)."""
+    return "natural" in settings["robust"] and len(settings["robust"]) > 1
+
+
 def summary_lines(payload: dict) -> list[str]:
     s = payload["settings"]
-    lines = [text_table(*table_rows(payload)),
-             f"top-1 on {s['target']} val: mean ± 95% CI half-width over {s['source_seeds']} source seed(s); gap: robust "
-             "minus natural in points over seeds paired by source seed, paired 95% CI; p: paired t-test, Holm-corrected "
-             "over the ticket cells (secondary; the primary test is the interaction)",
+    legend = f"top-1 on {s['target']} val: mean ± 95% CI half-width over {s['source_seeds']} source seed(s)"
+    if _compares_arms(s):
+        legend += ("; gap: robust minus natural in points over seeds paired by source seed, paired 95% CI; p: paired "
+                   "t-test, Holm-corrected over the ticket cells (secondary; the primary test is the interaction)")
+    lines = [text_table(*table_rows(payload)), legend,
              *_source_lines(payload), *payload["headline"], f"study took {payload['seconds'] / 60:.1f} min"]
     return lines
 
@@ -369,13 +375,14 @@ def markdown(payload: dict) -> str:
            f"regression); full = finetune for {s['finetune_epochs']} epoch(s) after one head-only epoch (LP-FT, one decay at 3/4; fresh statistics, mask fixed; a cell whose final training loss stays above 0.1 is flagged, not compared).",
            "", "## Verdict", "", f"Primary hypothesis: {PRIMARY}.", ""] + [f"- {line}" for line in payload["headline"]]
     out += ["", "## Sources", ""] + [f"- {line}" for line in _source_lines(payload)]
-    out += ["", "## Results", "", markdown_table(*table_rows(payload)), "",
-            "Top-1: mean ± 95% CI half-width over source seeds. Gap: robust minus natural, points, over pairs that "
-            "share a source seed (initialisation, batch order, transfer seed), paired 95% CI; [bootstrap]: the 95% "
-            "interval of a nested bootstrap (source seeds, then validation images inside each seed, "
-            "the same images for both arms), which also carries the validation set's sampling error; p: paired t-test, "
-            "Holm-corrected over the ticket cells of each robust pretraining (secondary). Primary: " + PRIMARY + ".",
-            "",
+    legend = "Top-1: mean ± 95% CI half-width over source seeds."
+    if _compares_arms(s):
+        legend += (" Gap: robust minus natural, points, over pairs that share a source seed (initialisation, batch "
+                   "order, transfer seed), paired 95% CI; [bootstrap]: the 95% interval of a nested bootstrap (source "
+                   "seeds, then validation images inside each seed, the same images for both arms), which also carries "
+                   "the validation set's sampling error; p: paired t-test, Holm-corrected over the ticket cells of each "
+                   "robust pretraining (secondary). Primary: " + PRIMARY + ".")
+    out += ["", "## Results", "", markdown_table(*table_rows(payload)), "", legend, "",
             "## Convergence and draws", "", markdown_table(*detail_rows(payload)), "",
             "eps = (err_S - err_B) / err_B against the dense model of the same pretraining and mode.", "",
             f"Took {payload['seconds'] / 60:.1f} min. ![accuracy vs sparsity](study.png)", ""]
