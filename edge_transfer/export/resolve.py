@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..engines import REFERENCE_ENGINE
 from ..errors import OnnxModelError, TicketError
 from ..formats import DENSE_DIR, MANIFEST_FILE, TICKET_FILE, ExportManifest, is_export, is_ticket
 from .export import export_ticket
@@ -11,7 +12,7 @@ from .options import ExportOptions
 
 
 def ensure_export(path: Path, workdir: Path, with_dense: bool, log=lambda _m: None,
-                  validate_engines: tuple[str, ...] = ("onnxruntime",)) -> Path:
+                  validate_engines: tuple[str, ...] = (REFERENCE_ENGINE,)) -> Path:
     """Return an export folder for ``path``: itself if it is one, else the ticket exported
     into ``workdir`` (a folder named after the ticket). ``validate_engines`` is export's
     parity check; callers that check every engine themselves pass ()."""
