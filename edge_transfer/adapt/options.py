@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engines import get_engine
 from ..errors import OptionError
+from ..formats import ADAPT_FILE as RESULTS_FILE  # noqa: F401
 from ..train import TrainSettings
 
 CHECKPOINT_FILE = "checkpoint.pt"
-from ..formats import ADAPT_FILE as RESULTS_FILE  # noqa: F401
-from ..engines import get_engine
 BACKBONE_TICKET_DIR = "ticket"  # the backbone the head was trained on (its fresh statistics), for deploy
 # Settings that must match for --resume to continue the same run (epochs may grow). The
 # checkpoint stores them flat under these names (``train_limit`` is ``train.limit``).

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import OptionError
-from ..train import TrainSettings
-
-from ..formats import MODEL_FILE  # noqa: F401  (its outputs: probabilities (N, classes), features (N, feature_dim))
 from ..adapt.options import default_train_settings as online
 from ..engines import get_engine
+from ..errors import OptionError
 from ..fileio import check_output_dir
+from ..formats import MODEL_FILE  # noqa: F401  (its outputs: probabilities (N, classes), features (N, feature_dim))
 from ..quantize.options import MAX_CALIBRATION_SAMPLES
+from ..train import TrainSettings
+
 HEAD_FILE = "head.safetensors"  # the learned head before folding, and its feature statistics
 LABELS_FILE = "labels.json"
 PROBABILITIES, FEATURES = "probabilities", "features"
